@@ -1,0 +1,182 @@
+/* Frame header, type registry and the streaming frame decoder (spec §4). */
+#include "cairn/frame.h"
+
+struct type_info {
+    uint16_t type;
+    uint32_t cap;
+    const char *name;
+};
+
+/* [FRM] registry and per-type payload caps (spec §4.3, §15.1). */
+static const struct type_info types[] = {
+    {CAIRN_T_HELLO, 1024, "Hello"},
+    {CAIRN_T_AUTH, 128, "Auth"},
+    {CAIRN_T_ERROR, 1024, "Error"},
+    {CAIRN_T_PING, 32, "Ping"},
+    {CAIRN_T_PONG, 32, "Pong"},
+    {CAIRN_T_NOT_FOUND, 32, "NotFound"},
+    {CAIRN_T_GET_HEADERS, 4096, "GetHeaders"},
+    {CAIRN_T_HEADERS, 262144, "Headers"},
+    {CAIRN_T_GET_BLOCK, 64, "GetBlock"},
+    {CAIRN_T_BLOCK, 2162688, "Block"},
+    {CAIRN_T_ANNOUNCE, 128, "Announce"},
+    {CAIRN_T_SUBMIT_ENTRY, 65600, "SubmitEntry"},
+    {CAIRN_T_ENTRY_ACK, 64, "EntryAck"},
+    {CAIRN_T_ENTRIES, 1114112, "Entries"},
+    {CAIRN_T_GET_MANIFEST, 64, "GetManifest"},
+    {CAIRN_T_MANIFEST, 8192, "Manifest"},
+    {CAIRN_T_GET_CHUNK, 64, "GetChunk"},
+    {CAIRN_T_CHUNK, 1052672, "Chunk"},
+    {CAIRN_T_GET_PEERS, 32, "GetPeers"},
+    {CAIRN_T_PEERS, 65536, "Peers"},
+};
+
+static const struct type_info *type_find(uint16_t type)
+{
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (types[i].type == type)
+            return &types[i];
+    return NULL;
+}
+
+uint32_t cairn_frame_type_cap(uint16_t type)
+{
+    const struct type_info *t = type_find(type);
+    return t ? t->cap : 0;
+}
+
+const char *cairn_frame_type_name(uint16_t type)
+{
+    const struct type_info *t = type_find(type);
+    return t ? t->name : NULL;
+}
+
+uint16_t cairn_frame_type_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(types[i].name, name) == 0)
+            return types[i].type;
+    return 0;
+}
+
+static int header_check(const uint8_t *p, cairn_frame_header *h, uint32_t max_len)
+{
+    if (p[0] != CAIRN_MAGIC_0 || p[1] != CAIRN_MAGIC_1)
+        return CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC); /* [FRM] check 1 */
+    h->type = cairn_get_u16(p + 2);
+    h->length = cairn_get_u32(p + 4);
+    uint32_t cap = cairn_frame_type_cap(h->type);
+    if (!cap && !cairn_frame_type_is_ignorable(h->type))
+        return CAIRN_ERR_PROTO(CAIRN_E_UNKNOWN_TYPE); /* [FRM] check 2 */
+    if (h->length > CAIRN_FRAME_MAX_HARD || h->length > max_len)
+        return CAIRN_ERR_PROTO(CAIRN_E_FRAME_TOO_LARGE); /* [FRM] check 3 */
+    if (cap && h->length > cap)
+        return CAIRN_ERR_PROTO(CAIRN_E_FRAME_TOO_LARGE); /* [FRM] check 4 */
+    return 0;
+}
+
+int cairn_frame_header_decode(const uint8_t **src, const uint8_t *end, cairn_frame_header *h,
+                              uint32_t max_len)
+{
+    if (end - *src < CAIRN_FRAME_HEADER_LEN)
+        return CAIRN_ERR_AGAIN;
+    int rv = header_check(*src, h, max_len);
+    if (rv == 0)
+        *src += CAIRN_FRAME_HEADER_LEN;
+    return rv;
+}
+
+uint8_t *cairn_frame_header_encode(uint8_t *dst, uint16_t type, uint32_t length)
+{
+    dst[0] = CAIRN_MAGIC_0;
+    dst[1] = CAIRN_MAGIC_1;
+    cairn_put_u16(dst + 2, type);
+    return cairn_put_u32(dst + 4, length);
+}
+
+void cairn_frame_decoder_init(cairn_frame_decoder *d, const cairn_mem *mem, uint32_t max_len)
+{
+    memset(d, 0, sizeof(*d));
+    cairn_buf_init(&d->body, mem);
+    d->max_len = max_len;
+}
+
+void cairn_frame_decoder_free(cairn_frame_decoder *d)
+{
+    cairn_buf_free(&d->body);
+}
+
+/* Payloads up to this size keep their buffer between frames. */
+#define BODY_KEEP (64 * 1024)
+
+int cairn_frame_decoder_next(cairn_frame_decoder *d, const uint8_t **src, const uint8_t *end,
+                             cairn_frame *out)
+{
+    if (d->failed)
+        return CAIRN_ERR_STATE;
+    for (;;) {
+        if (d->skip) {
+            size_t n = (size_t)(end - *src) < d->skip ? (size_t)(end - *src) : d->skip;
+            *src += n;
+            d->skip -= (uint32_t)n;
+            if (d->skip)
+                return CAIRN_ERR_AGAIN;
+        }
+        if (!d->in_payload) {
+            /* Fast path: a whole header in the input, nothing held back. */
+            if (d->hdr_len == 0 && end - *src >= CAIRN_FRAME_HEADER_LEN) {
+                int rv = header_check(*src, &d->cur, d->max_len);
+                if (rv) {
+                    d->failed = 1;
+                    return rv;
+                }
+                *src += CAIRN_FRAME_HEADER_LEN;
+            } else {
+                size_t n = CAIRN_FRAME_HEADER_LEN - d->hdr_len;
+                if ((size_t)(end - *src) < n)
+                    n = (size_t)(end - *src);
+                memcpy(d->hdr + d->hdr_len, *src, n);
+                d->hdr_len += n;
+                *src += n;
+                if (d->hdr_len < CAIRN_FRAME_HEADER_LEN)
+                    return CAIRN_ERR_AGAIN;
+                d->hdr_len = 0;
+                int rv = header_check(d->hdr, &d->cur, d->max_len);
+                if (rv) {
+                    d->failed = 1;
+                    return rv;
+                }
+            }
+            if (cairn_frame_type_is_ignorable(d->cur.type)) {
+                d->skip = d->cur.length;
+                out->type = d->cur.type;
+                out->length = d->cur.length;
+                out->payload = NULL;
+                return 0;
+            }
+            d->in_payload = 1;
+            cairn_buf_reset(&d->body, BODY_KEEP);
+        }
+        size_t have = d->body.len, need = d->cur.length - have;
+        if (have == 0 && (size_t)(end - *src) >= need) {
+            /* Zero copy: the whole payload is in the caller's input. */
+            out->payload = *src;
+            *src += need;
+        } else {
+            size_t n = (size_t)(end - *src) < need ? (size_t)(end - *src) : need;
+            /* Reserve the whole payload once: its length passed the caps. */
+            if (have == 0 && !cairn_buf_reserve(&d->body, need))
+                return CAIRN_ERR_NOMEM;
+            if (n && cairn_buf_append(&d->body, *src, n) != 0)
+                return CAIRN_ERR_NOMEM;
+            *src += n;
+            if (n < need)
+                return CAIRN_ERR_AGAIN;
+            out->payload = cairn_buf_data(&d->body);
+        }
+        d->in_payload = 0;
+        out->type = d->cur.type;
+        out->length = d->cur.length;
+        return 0;
+    }
+}

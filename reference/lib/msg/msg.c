@@ -1,0 +1,356 @@
+/* Message registry, decode (scan -> unpack -> validate) and encode (spec §5). */
+#include "cairn/msg.h"
+
+#include <stddef.h>
+
+#define INVALID_FIELD CAIRN_ERR_PROTO(CAIRN_E_INVALID_FIELD)
+
+struct msg_info {
+    uint16_t type;
+    uint8_t kind;
+    const ProtobufCMessageDescriptor *desc;
+};
+
+static const struct msg_info msgs[] = {
+    {CAIRN_T_HELLO, CAIRN_KIND_HANDSHAKE, &cairn__v1__hello__descriptor},
+    {CAIRN_T_AUTH, CAIRN_KIND_HANDSHAKE, &cairn__v1__auth__descriptor},
+    {CAIRN_T_ERROR, CAIRN_KIND_CONTROL, &cairn__v1__error__descriptor},
+    {CAIRN_T_PING, CAIRN_KIND_CONTROL, &cairn__v1__ping__descriptor},
+    {CAIRN_T_PONG, CAIRN_KIND_CONTROL, &cairn__v1__pong__descriptor},
+    {CAIRN_T_NOT_FOUND, CAIRN_KIND_RESPONSE, &cairn__v1__not_found__descriptor},
+    {CAIRN_T_GET_HEADERS, CAIRN_KIND_REQUEST, &cairn__v1__get_headers__descriptor},
+    {CAIRN_T_HEADERS, CAIRN_KIND_RESPONSE, &cairn__v1__headers__descriptor},
+    {CAIRN_T_GET_BLOCK, CAIRN_KIND_REQUEST, &cairn__v1__get_block__descriptor},
+    {CAIRN_T_BLOCK, CAIRN_KIND_RESPONSE, &cairn__v1__block__descriptor},
+    {CAIRN_T_ANNOUNCE, CAIRN_KIND_NOTIFY, &cairn__v1__announce__descriptor},
+    {CAIRN_T_SUBMIT_ENTRY, CAIRN_KIND_REQUEST, &cairn__v1__submit_entry__descriptor},
+    {CAIRN_T_ENTRY_ACK, CAIRN_KIND_RESPONSE, &cairn__v1__entry_ack__descriptor},
+    {CAIRN_T_ENTRIES, CAIRN_KIND_NOTIFY, &cairn__v1__entries__descriptor},
+    {CAIRN_T_GET_MANIFEST, CAIRN_KIND_REQUEST, &cairn__v1__get_manifest__descriptor},
+    {CAIRN_T_MANIFEST, CAIRN_KIND_RESPONSE, &cairn__v1__manifest__descriptor},
+    {CAIRN_T_GET_CHUNK, CAIRN_KIND_REQUEST, &cairn__v1__get_chunk__descriptor},
+    {CAIRN_T_CHUNK, CAIRN_KIND_RESPONSE, &cairn__v1__chunk__descriptor},
+    {CAIRN_T_GET_PEERS, CAIRN_KIND_REQUEST, &cairn__v1__get_peers__descriptor},
+    {CAIRN_T_PEERS, CAIRN_KIND_RESPONSE, &cairn__v1__peers__descriptor},
+};
+#define N_MSGS (sizeof(msgs) / sizeof(msgs[0]))
+
+static const struct msg_info *info_of(uint16_t type)
+{
+    for (size_t i = 0; i < N_MSGS; i++)
+        if (msgs[i].type == type)
+            return &msgs[i];
+    return NULL;
+}
+
+const ProtobufCMessageDescriptor *cairn_msg_descriptor(uint16_t type)
+{
+    const struct msg_info *i = info_of(type);
+    return i ? i->desc : NULL;
+}
+
+uint16_t cairn_msg_type_of(const ProtobufCMessage *m)
+{
+    for (size_t i = 0; i < N_MSGS; i++)
+        if (msgs[i].desc == m->descriptor)
+            return msgs[i].type;
+    return 0;
+}
+
+int cairn_msg_kind(uint16_t type)
+{
+    const struct msg_info *i = info_of(type);
+    return i ? i->kind : 0;
+}
+
+int cairn_msg_answers(uint16_t request, uint16_t response)
+{
+    /* [REQ] request/response pairing (spec §7.2). */
+    if (response == CAIRN_T_ERROR)
+        return cairn_msg_kind(request) == CAIRN_KIND_REQUEST;
+    switch (request) {
+    case CAIRN_T_GET_HEADERS:
+        return response == CAIRN_T_HEADERS;
+    case CAIRN_T_GET_BLOCK:
+        return response == CAIRN_T_BLOCK || response == CAIRN_T_NOT_FOUND;
+    case CAIRN_T_SUBMIT_ENTRY:
+        return response == CAIRN_T_ENTRY_ACK;
+    case CAIRN_T_GET_MANIFEST:
+        return response == CAIRN_T_MANIFEST || response == CAIRN_T_NOT_FOUND;
+    case CAIRN_T_GET_CHUNK:
+        return response == CAIRN_T_CHUNK || response == CAIRN_T_NOT_FOUND;
+    case CAIRN_T_GET_PEERS:
+        return response == CAIRN_T_PEERS;
+    default:
+        return 0;
+    }
+}
+
+uint64_t *cairn_msg_request_id(ProtobufCMessage *m)
+{
+    uint16_t t = cairn_msg_type_of(m);
+    int k = cairn_msg_kind(t);
+    if (t == CAIRN_T_ERROR)
+        return &((Cairn__V1__Error *)m)->request_id;
+    if (k != CAIRN_KIND_REQUEST && k != CAIRN_KIND_RESPONSE)
+        return NULL;
+    /* Every request and response has request_id as field 1, a uint64. */
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(m->descriptor, 1);
+    return (uint64_t *)((uint8_t *)m + f->offset);
+}
+
+/* ---- semantic validation -------------------------------------------------- */
+
+static int len_is(const ProtobufCBinaryData *b, size_t n)
+{
+    return b->len == n;
+}
+
+static int printable(const ProtobufCBinaryData *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if (b->data[i] < 0x20 || b->data[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+static int all_len(const ProtobufCBinaryData *v, size_t n, size_t want)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].len != want)
+            return 0;
+    return 1;
+}
+
+static int entries_ok(const ProtobufCBinaryData *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].len < 1 || v[i].len > CAIRN_MAX_ENTRY_LEN)
+            return 0;
+    return 1;
+}
+
+static int validate_hello(const Cairn__V1__Hello *m)
+{
+    /* [HS] per-field rules of Hello (spec §6.2); version is checked by the
+     * session, after these (VERSION_MISMATCH). */
+    if (!len_is(&m->network_id, 32) || !len_is(&m->node_key, 32) || !len_is(&m->tip_id, 32) ||
+        !len_is(&m->total_work, 32))
+        return INVALID_FIELD;
+    if (m->max_frame_size < CAIRN_FRAME_MAX_MIN || m->max_frame_size > CAIRN_FRAME_MAX_HARD)
+        return INVALID_FIELD;
+    if (m->user_agent.len > CAIRN_MAX_USER_AGENT || !printable(&m->user_agent))
+        return INVALID_FIELD;
+    if (m->listen_port > 65535)
+        return INVALID_FIELD;
+    return 0;
+}
+
+static int validate_manifest(const Cairn__V1__Manifest *m)
+{
+    if (m->manifest.len < CAIRN_MIN_MANIFEST_LEN || m->manifest.len > CAIRN_MAX_MANIFEST_LEN)
+        return INVALID_FIELD;
+    /* [FILE] have ranges: sorted, non-overlapping, non-empty. */
+    uint64_t prev_end = 0;
+    for (size_t i = 0; i < m->n_have; i++) {
+        const Cairn__V1__ChunkRange *r = m->have[i];
+        if (r->end <= r->start || (i && r->start < prev_end))
+            return INVALID_FIELD;
+        prev_end = r->end;
+    }
+    return 0;
+}
+
+static int validate_peers(const Cairn__V1__Peers *m)
+{
+    for (size_t i = 0; i < m->n_peers; i++) {
+        const Cairn__V1__PeerAddress *a = m->peers[i];
+        if ((a->ip.len != 4 && a->ip.len != 16) || a->port < 1 || a->port > 65535)
+            return INVALID_FIELD;
+    }
+    return 0;
+}
+
+static int validate_body(uint16_t type, const ProtobufCMessage *pm)
+{
+    switch (type) {
+    case CAIRN_T_HELLO:
+        return validate_hello((const Cairn__V1__Hello *)pm);
+    case CAIRN_T_AUTH:
+        return len_is(&((const Cairn__V1__Auth *)pm)->signature, 64) ? 0 : INVALID_FIELD;
+    case CAIRN_T_ERROR: {
+        const Cairn__V1__Error *m = (const Cairn__V1__Error *)pm;
+        return m->code != 0 && m->message.len <= CAIRN_MAX_ERROR_MESSAGE ? 0 : INVALID_FIELD;
+    }
+    case CAIRN_T_GET_HEADERS: {
+        const Cairn__V1__GetHeaders *m = (const Cairn__V1__GetHeaders *)pm;
+        if (m->n_locator < 1 || !all_len(m->locator, m->n_locator, 32))
+            return INVALID_FIELD;
+        if ((m->stop_id.len && !len_is(&m->stop_id, 32)) || m->max_count > CAIRN_MAX_HEADERS)
+            return INVALID_FIELD;
+        return 0;
+    }
+    case CAIRN_T_HEADERS: {
+        const Cairn__V1__Headers *m = (const Cairn__V1__Headers *)pm;
+        return all_len(m->headers, m->n_headers, CAIRN_HEADER_LEN) ? 0 : INVALID_FIELD;
+    }
+    case CAIRN_T_GET_BLOCK: {
+        const Cairn__V1__GetBlock *m = (const Cairn__V1__GetBlock *)pm;
+        if (m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID)
+            return len_is(&m->block_id, 32) ? 0 : INVALID_FIELD;
+        return m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_HEIGHT ? 0 : INVALID_FIELD;
+    }
+    case CAIRN_T_BLOCK: {
+        const Cairn__V1__Block *m = (const Cairn__V1__Block *)pm;
+        if (!len_is(&m->header, CAIRN_HEADER_LEN) || !entries_ok(m->entries, m->n_entries))
+            return INVALID_FIELD;
+        return 0;
+    }
+    case CAIRN_T_ANNOUNCE:
+        return len_is(&((const Cairn__V1__Announce *)pm)->header, CAIRN_HEADER_LEN) ? 0
+                                                                                   : INVALID_FIELD;
+    case CAIRN_T_SUBMIT_ENTRY:
+        return entries_ok(&((const Cairn__V1__SubmitEntry *)pm)->entry, 1) ? 0 : INVALID_FIELD;
+    case CAIRN_T_ENTRY_ACK:
+        return len_is(&((const Cairn__V1__EntryAck *)pm)->entry_id, 32) ? 0 : INVALID_FIELD;
+    case CAIRN_T_ENTRIES: {
+        const Cairn__V1__Entries *m = (const Cairn__V1__Entries *)pm;
+        return m->n_entries >= 1 && entries_ok(m->entries, m->n_entries) ? 0 : INVALID_FIELD;
+    }
+    case CAIRN_T_GET_MANIFEST:
+        return len_is(&((const Cairn__V1__GetManifest *)pm)->file_id, 32) ? 0 : INVALID_FIELD;
+    case CAIRN_T_MANIFEST:
+        return validate_manifest((const Cairn__V1__Manifest *)pm);
+    case CAIRN_T_GET_CHUNK:
+        return len_is(&((const Cairn__V1__GetChunk *)pm)->file_id, 32) ? 0 : INVALID_FIELD;
+    case CAIRN_T_CHUNK: {
+        const Cairn__V1__Chunk *m = (const Cairn__V1__Chunk *)pm;
+        if (m->data.len < 1 || m->data.len > CAIRN_MAX_CHUNK_LEN)
+            return INVALID_FIELD;
+        return all_len(m->proof, m->n_proof, 32) ? 0 : INVALID_FIELD;
+    }
+    case CAIRN_T_PEERS:
+        return validate_peers((const Cairn__V1__Peers *)pm);
+    default:
+        return 0;
+    }
+}
+
+int cairn_msg_validate(uint16_t type, const ProtobufCMessage *m)
+{
+    const struct msg_info *i = info_of(type);
+    if (!i || m->descriptor != i->desc)
+        return CAIRN_ERR_INVALID_ARG;
+    /* [REQ] request IDs are never 0 on requests and responses. */
+    if (i->kind == CAIRN_KIND_REQUEST || i->kind == CAIRN_KIND_RESPONSE)
+        if (*cairn_msg_request_id((ProtobufCMessage *)m) == 0)
+            return INVALID_FIELD;
+    return validate_body(type, m);
+}
+
+/* ---- decode ---------------------------------------------------------------- */
+
+static void *pa_alloc(void *ud, size_t n)
+{
+    return cairn_arena_alloc(ud, n);
+}
+
+static void pa_free(void *ud, void *p)
+{
+    (void)ud;
+    (void)p; /* released all at once by the next reset */
+}
+
+void cairn_msg_decoder_init(cairn_msg_decoder *d, const cairn_mem *mem)
+{
+    cairn_arena_init(&d->arena, mem);
+    d->pa.alloc = pa_alloc;
+    d->pa.free = pa_free;
+    d->pa.allocator_data = &d->arena;
+}
+
+void cairn_msg_decoder_free(cairn_msg_decoder *d)
+{
+    cairn_arena_free(&d->arena);
+}
+
+size_t cairn_msg_budget(size_t len, size_t occurrences)
+{
+    /*
+     * What protobuf-c 1.4.1 allocates to unpack a scanned payload: copies of
+     * bytes fields (at most len, plus 16 bytes of arena alignment each), per
+     * occurrence a 32-byte ScannedMember in slabs that double (so up to 64
+     * bytes), a 16-byte array element or a submessage struct (at most 80
+     * bytes, PeerAddress), and the top-level struct.
+     */
+    return len + 176 * occurrences + 4096;
+}
+
+int cairn_msg_decode_unchecked(cairn_msg_decoder *d, uint16_t type, const uint8_t *payload,
+                               size_t len, ProtobufCMessage **out)
+{
+    const ProtobufCMessageDescriptor *desc = cairn_msg_descriptor(type);
+    *out = NULL;
+    if (!desc)
+        return CAIRN_ERR_PROTO(CAIRN_E_UNKNOWN_TYPE);
+    size_t occurrences;
+    int rv = cairn_msg_scan(desc, payload, len, &occurrences);
+    if (rv)
+        return rv;
+    cairn_arena_reset(&d->arena, cairn_msg_budget(len, occurrences));
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &d->pa, len, payload);
+    if (!m) {
+        /* The scan admitted it, so only memory can have failed. */
+        if (d->arena.failed == 1)
+            return CAIRN_ERR_BUDGET;
+        if (d->arena.failed == 2)
+            return CAIRN_ERR_NOMEM;
+        return CAIRN_ERR_PROTO(CAIRN_E_MALFORMED);
+    }
+    *out = m;
+    return 0;
+}
+
+int cairn_msg_decode(cairn_msg_decoder *d, uint16_t type, const uint8_t *payload, size_t len,
+                     ProtobufCMessage **out)
+{
+    int rv = cairn_msg_decode_unchecked(d, type, payload, len, out);
+    if (rv == 0 && (rv = validate_body(type, *out)) == 0) {
+        const struct msg_info *i = info_of(type);
+        if ((i->kind == CAIRN_KIND_REQUEST || i->kind == CAIRN_KIND_RESPONSE) &&
+            *cairn_msg_request_id(*out) == 0)
+            rv = INVALID_FIELD;
+    }
+    if (rv)
+        *out = NULL;
+    return rv;
+}
+
+/* ---- encode ---------------------------------------------------------------- */
+
+int cairn_msg_encode_unchecked(uint16_t type, const ProtobufCMessage *m, cairn_buf *out)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    if (len > CAIRN_FRAME_MAX_HARD)
+        return CAIRN_ERR_INVALID_ARG;
+    uint8_t *p = cairn_buf_reserve(out, CAIRN_FRAME_HEADER_LEN + len);
+    if (!p)
+        return CAIRN_ERR_NOMEM;
+    cairn_frame_header_encode(p, type, (uint32_t)len);
+    protobuf_c_message_pack(m, p + CAIRN_FRAME_HEADER_LEN);
+    cairn_buf_commit(out, CAIRN_FRAME_HEADER_LEN + len);
+    return 0;
+}
+
+int cairn_msg_encode(const ProtobufCMessage *m, cairn_buf *out)
+{
+    uint16_t type = cairn_msg_type_of(m);
+    if (!type)
+        return CAIRN_ERR_INVALID_ARG;
+    int rv = cairn_msg_validate(type, m);
+    if (rv)
+        return rv;
+    if (protobuf_c_message_get_packed_size(m) > cairn_frame_type_cap(type))
+        return CAIRN_ERR_INVALID_ARG;
+    return cairn_msg_encode_unchecked(type, m, out);
+}

@@ -1,0 +1,689 @@
+/* The per-connection state machine (spec §6, §7, §8). */
+#include "cairn/session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Input is not processed while this much output waits (backpressure). */
+#define OUT_HIGH_WATER (4u * 1024 * 1024)
+/* Our Pings we remember; a Pong for an older one is ignored like a stray. */
+#define MAX_PINGS 8
+
+struct req_slot {
+    uint64_t id;
+    uint16_t type;
+};
+
+struct cairn_session {
+    const cairn_env *env;
+    cairn_session_callbacks cb;
+    void *ud;
+    const cairn_identity *identity;
+    int initiator;
+    int state;
+
+    uint8_t network_id[CAIRN_HASH_LEN];
+    uint8_t binding[64];
+    size_t binding_len;
+    uint64_t hello_nonce;
+    uint32_t hs_timeout, ping_interval, idle_timeout;
+
+    /* Exact Hello payloads as on the wire, for the transcript ([AUTH]). */
+    uint8_t own_hello[1024], peer_hello[1024];
+    size_t own_hello_len, peer_hello_len;
+    uint8_t th[CAIRN_HASH_LEN];
+
+    cairn_peer_info peer;
+    int authed; /* peer Auth verified */
+
+    cairn_frame_decoder frames;
+    cairn_msg_decoder msgs;
+    cairn_buf out;
+
+    uint64_t start_ms, last_recv_ms, last_send_ms;
+
+    struct req_slot ours[CAIRN_MAX_IN_FLIGHT], theirs[CAIRN_MAX_IN_FLIGHT];
+    unsigned n_ours, n_theirs;
+    uint64_t next_request_id;
+    uint64_t pings[MAX_PINGS];
+    unsigned n_pings;
+
+    cairn_close_info close;
+    char close_text[CAIRN_MAX_ERROR_MESSAGE + 1];
+};
+
+static uint64_t now_ms(const cairn_session *s)
+{
+    return s->env->mono_ms(s->env->ud);
+}
+
+static uint64_t random_u64(const cairn_session *s, int *rv)
+{
+    uint8_t b[8];
+    *rv = s->env->random(b, sizeof(b), s->env->ud) == 0 ? 0 : CAIRN_ERR_CRYPTO;
+    return cairn_get_u64(b);
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+/* Frames and queues `m`; `checked` selects validation. */
+static int queue(cairn_session *s, const ProtobufCMessage *m, int checked)
+{
+    size_t before = s->out.len;
+    int rv = checked ? cairn_msg_encode(m, &s->out)
+                     : cairn_msg_encode_unchecked(cairn_msg_type_of(m), m, &s->out);
+    if (rv)
+        return rv;
+    s->last_send_ms = now_ms(s);
+    if (s->cb.on_frame) {
+        const uint8_t *f = cairn_buf_data(&s->out) + before;
+        s->cb.on_frame(s, 1, cairn_get_u16(f + 2), f + CAIRN_FRAME_HEADER_LEN,
+                       s->out.len - before - CAIRN_FRAME_HEADER_LEN, s->ud);
+    }
+    return 0;
+}
+
+static void set_close(cairn_session *s, uint32_t code, int by_peer, const char *text, size_t len)
+{
+    if (len > CAIRN_MAX_ERROR_MESSAGE)
+        len = CAIRN_MAX_ERROR_MESSAGE;
+    memcpy(s->close_text, text, len);
+    s->close_text[len] = '\0';
+    s->close.code = code;
+    s->close.by_peer = by_peer;
+    s->close.message = s->close_text;
+}
+
+static void enter_closing(cairn_session *s, uint32_t code, int by_peer, const char *text,
+                          size_t len)
+{
+    set_close(s, code, by_peer, text, len);
+    s->state = CAIRN_SS_CLOSING;
+    if (s->cb.on_close)
+        s->cb.on_close(s, &s->close, s->ud);
+}
+
+/*
+ * [ERR] Sends Error{code, text} and starts closing: after a fatal Error
+ * nothing else is sent and input is ignored. Returns the library error for
+ * `code` so callers can `return fail(...)`.
+ */
+static int fail(cairn_session *s, uint32_t code, const char *fmt, ...)
+{
+    char text[CAIRN_MAX_ERROR_MESSAGE + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n >= sizeof(text) ? sizeof(text) - 1 : (size_t)n;
+    if (s->state >= CAIRN_SS_CLOSING)
+        return CAIRN_ERR_PROTO(code);
+    Cairn__V1__Error e = CAIRN__V1__ERROR__INIT;
+    e.code = (Cairn__V1__ErrorCode)code;
+    e.message.data = (uint8_t *)text;
+    e.message.len = len;
+    (void)queue(s, &e.base, 0); /* if even this fails, the close still happens */
+    enter_closing(s, code, 0, text, len);
+    return CAIRN_ERR_PROTO(code);
+}
+
+/* A local failure (memory, crypto) while processing: close with INTERNAL_ERROR. */
+static int fail_local(cairn_session *s, int rv)
+{
+    fail(s, CAIRN_E_INTERNAL_ERROR, "internal error: %s", cairn_strerror(rv));
+    return rv;
+}
+
+/* ---- handshake --------------------------------------------------------------- */
+
+int cairn_transcript_hash(uint8_t out[CAIRN_HASH_LEN], const uint8_t *hello_i, size_t len_i,
+                          const uint8_t *hello_r, size_t len_r, const uint8_t *binding,
+                          size_t binding_len)
+{
+    /* [AUTH] th = SHA-256("cairn/1 transcript" || u32 len || I || u32 len || R
+     *                     || u32 len || B) */
+    static const char label[] = "cairn/1 transcript";
+    uint8_t buf[sizeof(label) - 1 + 12 + 2 * 1024 + 64];
+    if (len_i > 1024 || len_r > 1024 || binding_len > 64)
+        return CAIRN_ERR_INVALID_ARG;
+    uint8_t *p = buf;
+    memcpy(p, label, sizeof(label) - 1);
+    p += sizeof(label) - 1;
+    p = cairn_put_u32(p, (uint32_t)len_i);
+    memcpy(p, hello_i, len_i);
+    p += len_i;
+    p = cairn_put_u32(p, (uint32_t)len_r);
+    memcpy(p, hello_r, len_r);
+    p += len_r;
+    p = cairn_put_u32(p, (uint32_t)binding_len);
+    if (binding_len)
+        memcpy(p, binding, binding_len);
+    p += binding_len;
+    return cairn_sha256(out, buf, (size_t)(p - buf));
+}
+
+void cairn_auth_input(uint8_t out[CAIRN_AUTH_INPUT_LEN], int signer_is_initiator,
+                      const uint8_t th[CAIRN_HASH_LEN])
+{
+    /* [AUTH] "cairn/1 auth" || role ('I' or 'R') || th */
+    memcpy(out, "cairn/1 auth", 12);
+    out[12] = signer_is_initiator ? 'I' : 'R';
+    memcpy(out + 13, th, CAIRN_HASH_LEN);
+}
+
+static int send_hello(cairn_session *s, const cairn_session_config *cfg)
+{
+    Cairn__V1__Hello h = CAIRN__V1__HELLO__INIT;
+    h.version = CAIRN_PROTOCOL_VERSION;
+    h.network_id.data = (uint8_t *)cfg->network_id;
+    h.network_id.len = CAIRN_HASH_LEN;
+    h.node_key.data = (uint8_t *)cairn_identity_public(s->identity);
+    h.node_key.len = CAIRN_KEY_LEN;
+    h.services = cfg->services;
+    h.tip_id.data = (uint8_t *)cfg->tip_id;
+    h.tip_id.len = CAIRN_HASH_LEN;
+    h.tip_height = cfg->tip_height;
+    h.total_work.data = (uint8_t *)cfg->total_work;
+    h.total_work.len = 32;
+    h.max_frame_size = cfg->max_frame_size ? cfg->max_frame_size : CAIRN_FRAME_MAX_MIN;
+    h.nonce = s->hello_nonce;
+    if (cfg->user_agent) {
+        h.user_agent.data = (uint8_t *)cfg->user_agent;
+        h.user_agent.len = strlen(cfg->user_agent);
+    }
+    h.listen_port = cfg->listen_port;
+    h.time_ms = s->env->wall_ms(s->env->ud);
+    size_t before = s->out.len;
+    int rv = cairn_msg_encode(&h.base, &s->out);
+    if (rv)
+        return rv;
+    s->own_hello_len = s->out.len - before - CAIRN_FRAME_HEADER_LEN;
+    memcpy(s->own_hello, cairn_buf_data(&s->out) + before + CAIRN_FRAME_HEADER_LEN,
+           s->own_hello_len);
+    if (s->cb.on_frame)
+        s->cb.on_frame(s, 1, CAIRN_T_HELLO, s->own_hello, s->own_hello_len, s->ud);
+    return 0;
+}
+
+static int handle_hello(cairn_session *s, const Cairn__V1__Hello *h, const uint8_t *payload,
+                        size_t len)
+{
+    /* [HS] validation order after decoding: version, network, self. */
+    if (h->version == 0)
+        return fail(s, CAIRN_E_VERSION_MISMATCH, "version 0 is not a protocol version");
+    if (memcmp(h->network_id.data, s->network_id, CAIRN_HASH_LEN) != 0)
+        return fail(s, CAIRN_E_WRONG_NETWORK, "peer is on another network");
+    if (h->nonce == s->hello_nonce ||
+        memcmp(h->node_key.data, cairn_identity_public(s->identity), CAIRN_KEY_LEN) == 0)
+        return fail(s, CAIRN_E_SELF_CONNECTION, "connected to ourselves");
+
+    cairn_peer_info *p = &s->peer;
+    memcpy(p->node_key, h->node_key.data, CAIRN_KEY_LEN);
+    int rv = cairn_sha256(p->node_id, p->node_key, CAIRN_KEY_LEN);
+    if (rv)
+        return fail_local(s, rv);
+    p->version = h->version < CAIRN_PROTOCOL_VERSION ? h->version : CAIRN_PROTOCOL_VERSION;
+    p->services = h->services;
+    memcpy(p->tip_id, h->tip_id.data, CAIRN_HASH_LEN);
+    p->tip_height = h->tip_height;
+    memcpy(p->total_work, h->total_work.data, 32);
+    p->max_frame_size = h->max_frame_size;
+    p->time_ms = h->time_ms;
+    p->listen_port = h->listen_port;
+    memcpy(p->user_agent, h->user_agent.data, h->user_agent.len);
+    p->user_agent[h->user_agent.len] = '\0';
+    memcpy(s->peer_hello, payload, len);
+    s->peer_hello_len = len;
+
+    /* [AUTH] sign the transcript and send Auth. */
+    const uint8_t *hi = s->initiator ? s->own_hello : s->peer_hello;
+    const uint8_t *hr = s->initiator ? s->peer_hello : s->own_hello;
+    size_t li = s->initiator ? s->own_hello_len : s->peer_hello_len;
+    size_t lr = s->initiator ? s->peer_hello_len : s->own_hello_len;
+    uint8_t input[CAIRN_AUTH_INPUT_LEN], sig[CAIRN_SIG_LEN];
+    rv = cairn_transcript_hash(s->th, hi, li, hr, lr, s->binding, s->binding_len);
+    if (rv)
+        return fail_local(s, rv);
+    cairn_auth_input(input, s->initiator, s->th);
+    if ((rv = cairn_identity_sign(s->identity, sig, input, sizeof(input))))
+        return fail_local(s, rv);
+    Cairn__V1__Auth a = CAIRN__V1__AUTH__INIT;
+    a.signature.data = sig;
+    a.signature.len = sizeof(sig);
+    if ((rv = queue(s, &a.base, 1)))
+        return fail_local(s, rv);
+    s->state = CAIRN_SS_AWAIT_AUTH;
+    return 0;
+}
+
+static int handle_auth(cairn_session *s, const Cairn__V1__Auth *a)
+{
+    uint8_t input[CAIRN_AUTH_INPUT_LEN];
+    cairn_auth_input(input, !s->initiator, s->th);
+    int rv = cairn_ed25519_verify(s->peer.node_key, a->signature.data, input, sizeof(input));
+    if (rv == CAIRN_ERR_NOMEM)
+        return fail_local(s, rv);
+    if (rv)
+        return fail(s, CAIRN_E_BAD_SIGNATURE, "Auth signature does not verify");
+    if (s->cb.on_peer_auth) {
+        uint32_t code = s->cb.on_peer_auth(s, &s->peer, s->ud);
+        if (code)
+            return fail(s, code, "peer refused: %s", cairn_wire_error_name(code));
+    }
+    s->authed = 1;
+    s->state = CAIRN_SS_READY;
+    if (s->cb.on_ready)
+        s->cb.on_ready(s, &s->peer, s->ud);
+    return 0;
+}
+
+/* ---- READY-state messages ------------------------------------------------------- */
+
+static struct req_slot *slot_find(struct req_slot *v, unsigned n, uint64_t id)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    return NULL;
+}
+
+static void slot_remove(struct req_slot *v, unsigned *n, struct req_slot *slot)
+{
+    *slot = v[--*n];
+}
+
+static int handle_error_msg(cairn_session *s, const Cairn__V1__Error *e)
+{
+    if (cairn_wire_error_is_fatal(e->code)) {
+        /* [ERR] a fatal Error from the peer: close, never answer it. */
+        enter_closing(s, e->code, 1, (const char *)e->message.data, e->message.len);
+        return 0;
+    }
+    if (s->state != CAIRN_SS_READY)
+        return 0;
+    if (e->request_id) {
+        struct req_slot *r = slot_find(s->ours, s->n_ours, e->request_id);
+        if (!r)
+            return fail(s, CAIRN_E_UNKNOWN_REQUEST, "Error for request %llu, not outstanding",
+                        (unsigned long long)e->request_id);
+        slot_remove(s->ours, &s->n_ours, r);
+    }
+    return 1; /* deliver */
+}
+
+/* Returns 1 to deliver the message to the application, 0 not to, or an error. */
+static int handle_ready(cairn_session *s, uint16_t type, ProtobufCMessage *m)
+{
+    int kind = cairn_msg_kind(type), rv;
+    if (kind == CAIRN_KIND_HANDSHAKE)
+        return fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "%s after the handshake",
+                    cairn_frame_type_name(type));
+    if (type == CAIRN_T_PING) {
+        /* [KA] answer every Ping with a Pong carrying its nonce. */
+        Cairn__V1__Pong pong = CAIRN__V1__PONG__INIT;
+        pong.nonce = ((Cairn__V1__Ping *)m)->nonce;
+        if ((rv = queue(s, &pong.base, 1)))
+            return fail_local(s, rv);
+        return 1;
+    }
+    if (type == CAIRN_T_PONG) {
+        /* [KA] a Pong that matches no Ping of ours is ignored. */
+        uint64_t nonce = ((Cairn__V1__Pong *)m)->nonce;
+        for (unsigned i = 0; i < s->n_pings; i++)
+            if (s->pings[i] == nonce) {
+                s->pings[i] = s->pings[--s->n_pings];
+                return 1;
+            }
+        return 0;
+    }
+    uint64_t id = kind == CAIRN_KIND_REQUEST || kind == CAIRN_KIND_RESPONSE
+                      ? *cairn_msg_request_id(m)
+                      : 0;
+    if (kind == CAIRN_KIND_REQUEST) {
+        if (slot_find(s->theirs, s->n_theirs, id))
+            return fail(s, CAIRN_E_DUPLICATE_REQUEST_ID, "request ID %llu already in flight",
+                        (unsigned long long)id);
+        if (s->n_theirs == CAIRN_MAX_IN_FLIGHT)
+            return fail(s, CAIRN_E_TOO_MANY_REQUESTS, "more than %d requests in flight",
+                        CAIRN_MAX_IN_FLIGHT);
+        s->theirs[s->n_theirs].id = id;
+        s->theirs[s->n_theirs++].type = type;
+        return 1;
+    }
+    if (kind == CAIRN_KIND_RESPONSE) {
+        struct req_slot *r = slot_find(s->ours, s->n_ours, id);
+        if (!r)
+            return fail(s, CAIRN_E_UNKNOWN_REQUEST, "%s for request %llu, not outstanding",
+                        cairn_frame_type_name(type), (unsigned long long)id);
+        if (!cairn_msg_answers(r->type, type))
+            return fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "%s does not answer %s",
+                        cairn_frame_type_name(type), cairn_frame_type_name(r->type));
+        slot_remove(s->ours, &s->n_ours, r);
+        return 1;
+    }
+    return 1; /* notifications */
+}
+
+/* ---- input -------------------------------------------------------------------- */
+
+/* [HS] which types are legal in the handshake states. */
+static int legal_before_ready(const cairn_session *s, uint16_t type)
+{
+    if (type == CAIRN_T_ERROR)
+        return 1;
+    if (s->state == CAIRN_SS_AWAIT_HELLO)
+        return type == CAIRN_T_HELLO;
+    return type == CAIRN_T_AUTH;
+}
+
+static int handle_frame(cairn_session *s, const cairn_frame *f)
+{
+    if (s->cb.on_frame)
+        s->cb.on_frame(s, 0, f->type, f->payload, f->payload ? f->length : 0, s->ud);
+    int ready = s->state == CAIRN_SS_READY;
+    if (!f->payload) /* extension frame: skipped in READY only */
+        return ready ? 0
+                     : fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "extension frame 0x%04x before READY",
+                            f->type);
+    if (!ready && !legal_before_ready(s, f->type))
+        return fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "%s not allowed %s",
+                    cairn_frame_type_name(f->type),
+                    s->state == CAIRN_SS_AWAIT_HELLO ? "before Hello" : "while awaiting Auth");
+
+    ProtobufCMessage *m;
+    int rv = cairn_msg_decode(&s->msgs, f->type, f->payload, f->length, &m);
+    if (rv) {
+        uint32_t code = cairn_err_wire_code(rv);
+        if (code)
+            return fail(s, code, "%s: %s", cairn_frame_type_name(f->type), cairn_strerror(rv));
+        return fail_local(s, rv);
+    }
+    switch (f->type) {
+    case CAIRN_T_ERROR:
+        rv = handle_error_msg(s, (Cairn__V1__Error *)m);
+        break;
+    case CAIRN_T_HELLO:
+        if (!ready)
+            return handle_hello(s, (Cairn__V1__Hello *)m, f->payload, f->length);
+        rv = handle_ready(s, f->type, m);
+        break;
+    case CAIRN_T_AUTH:
+        if (!ready)
+            return handle_auth(s, (Cairn__V1__Auth *)m);
+        rv = handle_ready(s, f->type, m);
+        break;
+    default:
+        rv = handle_ready(s, f->type, m);
+    }
+    if (rv == 1 && s->cb.on_message && s->state == CAIRN_SS_READY)
+        s->cb.on_message(s, f->type, m, s->ud);
+    return rv < 0 ? rv : 0;
+}
+
+long cairn_session_recv(cairn_session *s, const uint8_t *data, size_t len)
+{
+    if (s->state >= CAIRN_SS_CLOSING)
+        return (long)len; /* [ERR] input after a fatal error is ignored */
+    if (len)
+        s->last_recv_ms = now_ms(s);
+    const uint8_t *p = data, *end = data + len;
+    while (p < end && s->state < CAIRN_SS_CLOSING) {
+        if (s->out.len >= OUT_HIGH_WATER)
+            break;
+        cairn_frame f;
+        int rv = cairn_frame_decoder_next(&s->frames, &p, end, &f);
+        if (rv == CAIRN_ERR_AGAIN)
+            break;
+        if (rv) {
+            uint32_t code = cairn_err_wire_code(rv);
+            if (code)
+                return fail(s, code, "frame header: %s", cairn_strerror(rv));
+            return fail_local(s, rv);
+        }
+        if ((rv = handle_frame(s, &f)) < 0)
+            return rv;
+    }
+    if (s->state >= CAIRN_SS_CLOSING)
+        return (long)len;
+    return (long)(p - data);
+}
+
+void cairn_session_eof(cairn_session *s)
+{
+    if (s->state < CAIRN_SS_CLOSING) {
+        static const char text[] = "connection closed by peer";
+        enter_closing(s, 0, 1, text, sizeof(text) - 1);
+    }
+    s->state = CAIRN_SS_CLOSED;
+    cairn_buf_reset(&s->out, 0);
+}
+
+/* ---- output API ------------------------------------------------------------------ */
+
+size_t cairn_session_pending(cairn_session *s, const uint8_t **data)
+{
+    *data = cairn_buf_data(&s->out);
+    return s->out.len;
+}
+
+void cairn_session_sent(cairn_session *s, size_t n)
+{
+    cairn_buf_consume(&s->out, n);
+    if (s->out.len == 0)
+        cairn_buf_reset(&s->out, 256 * 1024);
+}
+
+int cairn_session_want_close(const cairn_session *s)
+{
+    return s->state == CAIRN_SS_CLOSED || (s->state == CAIRN_SS_CLOSING && s->out.len == 0);
+}
+
+int cairn_session_want_read(const cairn_session *s)
+{
+    return s->state < CAIRN_SS_CLOSING && s->out.len < OUT_HIGH_WATER;
+}
+
+/* ---- timers ------------------------------------------------------------------------ */
+
+uint64_t cairn_session_deadline(const cairn_session *s)
+{
+    if (s->state >= CAIRN_SS_CLOSING)
+        return UINT64_MAX;
+    uint64_t d = s->last_recv_ms + s->idle_timeout;
+    if (s->state != CAIRN_SS_READY) {
+        uint64_t hs = s->start_ms + s->hs_timeout;
+        d = hs < d ? hs : d;
+    } else {
+        uint64_t ping = s->last_send_ms + s->ping_interval;
+        d = ping < d ? ping : d;
+    }
+    return d;
+}
+
+int cairn_session_tick(cairn_session *s)
+{
+    if (s->state >= CAIRN_SS_CLOSING)
+        return 0;
+    uint64_t now = now_ms(s);
+    if (s->state != CAIRN_SS_READY && now >= s->start_ms + s->hs_timeout)
+        return fail(s, CAIRN_E_HANDSHAKE_TIMEOUT, "handshake not complete after %u ms",
+                    s->hs_timeout);
+    if (now >= s->last_recv_ms + s->idle_timeout)
+        return fail(s, CAIRN_E_IDLE_TIMEOUT, "nothing received for %u ms", s->idle_timeout);
+    if (s->state == CAIRN_SS_READY && now >= s->last_send_ms + s->ping_interval)
+        return cairn_session_ping(s, NULL); /* [KA] keepalive */
+    return 0;
+}
+
+/* ---- sending -------------------------------------------------------------------------- */
+
+int cairn_session_request(cairn_session *s, ProtobufCMessage *m, uint64_t *id)
+{
+    uint16_t type = cairn_msg_type_of(m);
+    if (cairn_msg_kind(type) != CAIRN_KIND_REQUEST)
+        return CAIRN_ERR_INVALID_ARG;
+    if (s->state != CAIRN_SS_READY)
+        return CAIRN_ERR_STATE;
+    if (s->n_ours == CAIRN_MAX_IN_FLIGHT)
+        return CAIRN_ERR_WINDOW_FULL;
+    uint64_t rid = ++s->next_request_id;
+    *cairn_msg_request_id(m) = rid;
+    int rv = queue(s, m, 1);
+    if (rv)
+        return rv;
+    s->ours[s->n_ours].id = rid;
+    s->ours[s->n_ours++].type = type;
+    if (id)
+        *id = rid;
+    return 0;
+}
+
+int cairn_session_respond(cairn_session *s, const ProtobufCMessage *m)
+{
+    uint16_t type = cairn_msg_type_of(m);
+    if (s->state != CAIRN_SS_READY)
+        return CAIRN_ERR_STATE;
+    uint64_t *id = cairn_msg_request_id((ProtobufCMessage *)m);
+    struct req_slot *r = id ? slot_find(s->theirs, s->n_theirs, *id) : NULL;
+    if (!r || (type != CAIRN_T_ERROR && !cairn_msg_answers(r->type, type)))
+        return CAIRN_ERR_INVALID_ARG;
+    int rv = queue(s, m, 1);
+    if (rv)
+        return rv;
+    slot_remove(s->theirs, &s->n_theirs, r);
+    return 0;
+}
+
+int cairn_session_respond_error(cairn_session *s, uint64_t request_id, uint32_t code,
+                                uint32_t detail, const char *text)
+{
+    if (cairn_wire_error_is_fatal(code))
+        return CAIRN_ERR_INVALID_ARG;
+    Cairn__V1__Error e = CAIRN__V1__ERROR__INIT;
+    e.code = (Cairn__V1__ErrorCode)code;
+    e.request_id = request_id;
+    e.detail = detail;
+    if (text) {
+        e.message.data = (uint8_t *)text;
+        e.message.len = strlen(text);
+        if (e.message.len > CAIRN_MAX_ERROR_MESSAGE)
+            e.message.len = CAIRN_MAX_ERROR_MESSAGE;
+    }
+    return cairn_session_respond(s, &e.base);
+}
+
+int cairn_session_notify(cairn_session *s, const ProtobufCMessage *m)
+{
+    if (cairn_msg_kind(cairn_msg_type_of(m)) != CAIRN_KIND_NOTIFY)
+        return CAIRN_ERR_INVALID_ARG;
+    if (s->state != CAIRN_SS_READY)
+        return CAIRN_ERR_STATE;
+    return queue(s, m, 1);
+}
+
+int cairn_session_ping(cairn_session *s, uint64_t *nonce)
+{
+    if (s->state != CAIRN_SS_READY)
+        return CAIRN_ERR_STATE;
+    int rv;
+    Cairn__V1__Ping ping = CAIRN__V1__PING__INIT;
+    ping.nonce = random_u64(s, &rv);
+    if (rv)
+        return rv;
+    if ((rv = queue(s, &ping.base, 1)))
+        return rv;
+    if (s->n_pings == MAX_PINGS)
+        memmove(s->pings, s->pings + 1, sizeof(s->pings[0]) * --s->n_pings);
+    s->pings[s->n_pings++] = ping.nonce;
+    if (nonce)
+        *nonce = ping.nonce;
+    return 0;
+}
+
+unsigned cairn_session_in_flight(const cairn_session *s)
+{
+    return s->n_ours;
+}
+
+int cairn_session_close(cairn_session *s, uint32_t code, const char *text)
+{
+    if (s->state >= CAIRN_SS_CLOSING)
+        return CAIRN_ERR_STATE;
+    if (!text)
+        text = "";
+    if (code) {
+        fail(s, code, "%s", text);
+        return 0;
+    }
+    enter_closing(s, 0, 0, text, strlen(text));
+    return 0;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------- */
+
+int cairn_session_new(cairn_session **out, const cairn_session_config *cfg,
+                      const cairn_session_callbacks *cb, void *ud, const cairn_env *env)
+{
+    *out = NULL;
+    if (!cfg->identity || cfg->binding_len > 64)
+        return CAIRN_ERR_INVALID_ARG;
+    cairn_session *s = cairn_mem_calloc(env->mem, 1, sizeof(*s));
+    if (!s)
+        return CAIRN_ERR_NOMEM;
+    s->env = env;
+    if (cb)
+        s->cb = *cb;
+    s->ud = ud;
+    s->identity = cfg->identity;
+    s->initiator = cfg->initiator;
+    memcpy(s->network_id, cfg->network_id, CAIRN_HASH_LEN);
+    if (cfg->binding_len)
+        memcpy(s->binding, cfg->binding, cfg->binding_len);
+    s->binding_len = cfg->binding_len;
+    s->hs_timeout = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
+                                              : CAIRN_HANDSHAKE_TIMEOUT_MS;
+    s->ping_interval = cfg->ping_interval_ms ? cfg->ping_interval_ms : CAIRN_PING_INTERVAL_MS;
+    s->idle_timeout = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : CAIRN_IDLE_TIMEOUT_MS;
+    uint32_t max_frame = cfg->max_frame_size ? cfg->max_frame_size : CAIRN_FRAME_MAX_MIN;
+    cairn_frame_decoder_init(&s->frames, env->mem, max_frame);
+    cairn_msg_decoder_init(&s->msgs, env->mem);
+    cairn_buf_init(&s->out, env->mem);
+    s->state = CAIRN_SS_AWAIT_HELLO;
+
+    int rv = 0;
+    s->hello_nonce = cfg->hello_nonce ? cfg->hello_nonce : random_u64(s, &rv);
+    if (rv == 0)
+        rv = send_hello(s, cfg);
+    if (rv) {
+        cairn_session_del(s);
+        return rv;
+    }
+    s->start_ms = s->last_recv_ms = s->last_send_ms = now_ms(s);
+    *out = s;
+    return 0;
+}
+
+void cairn_session_del(cairn_session *s)
+{
+    if (!s)
+        return;
+    cairn_frame_decoder_free(&s->frames);
+    cairn_msg_decoder_free(&s->msgs);
+    cairn_buf_free(&s->out);
+    cairn_mem_free(s->env->mem, s);
+}
+
+int cairn_session_state(const cairn_session *s)
+{
+    return s->state;
+}
+
+const cairn_peer_info *cairn_session_peer(const cairn_session *s)
+{
+    return s->authed ? &s->peer : NULL;
+}
+
+const cairn_close_info *cairn_session_close_info(const cairn_session *s)
+{
+    return s->state >= CAIRN_SS_CLOSING ? &s->close : NULL;
+}

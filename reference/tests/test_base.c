@@ -1,0 +1,161 @@
+/* base layer: errors, buffers, byte order, hex, SHA-256, Ed25519. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "cairn/crypto.h"
+#include "testenv.h"
+
+static void test_error_ranges(void **state)
+{
+    (void)state;
+    int rv = CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC);
+    assert_int_equal(cairn_err_wire_code(rv), CAIRN_E_BAD_MAGIC);
+    assert_string_equal(cairn_strerror(rv), "BAD_MAGIC");
+    assert_true(cairn_err_is_fatal(rv));
+    assert_false(cairn_err_is_fatal(CAIRN_ERR_PROTO(CAIRN_E_BUSY)));
+    assert_false(cairn_err_is_fatal(CAIRN_ERR_AGAIN));
+    assert_false(cairn_err_is_fatal(CAIRN_ERR_INVALID_ARG));
+    assert_true(cairn_err_is_fatal(CAIRN_ERR_NOMEM));
+    assert_int_equal(cairn_err_wire_code(CAIRN_ERR_NOMEM), 0);
+    assert_int_equal(cairn_err_wire_code(0), 0);
+    /* every registered code has a name that maps back */
+    for (uint32_t c = 1; c <= CAIRN_E_MAX; c++)
+        assert_int_equal(cairn_wire_error_from_name(cairn_wire_error_name(c)), c);
+    assert_null(cairn_wire_error_name(CAIRN_E_MAX + 1));
+    assert_int_equal(cairn_wire_error_from_name("NOPE"), 0);
+    /* unknown codes are fatal; exactly three registered codes are not */
+    assert_true(cairn_wire_error_is_fatal(9999));
+    int nonfatal = 0;
+    for (uint32_t c = 1; c <= CAIRN_E_MAX; c++)
+        nonfatal += !cairn_wire_error_is_fatal(c);
+    assert_int_equal(nonfatal, 3);
+}
+
+static void test_buf(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1);
+    cairn_buf b;
+    cairn_buf_init(&b, &t.mem);
+    for (int i = 0; i < 1000; i++) {
+        uint8_t x = (uint8_t)i;
+        assert_int_equal(cairn_buf_append(&b, &x, 1), 0);
+    }
+    assert_int_equal(b.len, 1000);
+    cairn_buf_consume(&b, 990);
+    assert_int_equal(b.len, 10);
+    assert_int_equal(cairn_buf_data(&b)[0], (uint8_t)990);
+    /* reclaiming consumed space keeps the data */
+    uint8_t big[600] = {0};
+    assert_int_equal(cairn_buf_append(&b, big, sizeof(big)), 0);
+    assert_int_equal(cairn_buf_data(&b)[9], (uint8_t)999);
+    cairn_buf_consume(&b, 5000);
+    assert_int_equal(b.len, 0);
+    cairn_buf_free(&b);
+    assert_int_equal(t.live, 0);
+    /* failing allocator: append reports NOMEM, buffer stays usable */
+    t.fail_at = t.allocs;
+    assert_int_equal(cairn_buf_append(&b, big, 10), CAIRN_ERR_NOMEM);
+    assert_int_equal(cairn_buf_append(&b, big, 10), 0);
+    cairn_buf_free(&b);
+    assert_int_equal(t.live, 0);
+}
+
+static void test_byte_order_and_hex(void **state)
+{
+    (void)state;
+    uint8_t b[8];
+    cairn_put_u64(b, 0x0102030405060708ull);
+    assert_int_equal(b[0], 1);
+    assert_int_equal(b[7], 8);
+    assert_true(cairn_get_u64(b) == 0x0102030405060708ull);
+    cairn_put_u16(b, 0xCA1E);
+    assert_int_equal(cairn_get_u16(b), 0xCA1E);
+    char hex[17];
+    cairn_hex_encode(hex, b, 2);
+    assert_string_equal(hex, "ca1e");
+    uint8_t d[2];
+    assert_int_equal(cairn_hex_decode(d, 2, "CA1e"), 0);
+    assert_int_equal(d[0], 0xCA);
+    assert_int_equal(cairn_hex_decode(d, 2, "ca1"), CAIRN_ERR_INVALID_ARG);
+    assert_int_equal(cairn_hex_decode(d, 2, "cazz"), CAIRN_ERR_INVALID_ARG);
+}
+
+static void test_sha256(void **state)
+{
+    (void)state;
+    uint8_t h[32];
+    char hex[65];
+    assert_int_equal(cairn_sha256(h, "", 0), 0);
+    cairn_hex_encode(hex, h, 32);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(cairn_sha256(h, "abc", 3), 0);
+    cairn_hex_encode(hex, h, 32);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cairn_sha256_ctx *c;
+    assert_int_equal(cairn_sha256_ctx_new(&c), 0);
+    for (int round = 0; round < 3; round++) { /* the context is reusable */
+        assert_int_equal(cairn_sha256_init(c), 0);
+        assert_int_equal(cairn_sha256_update(c, "a", 1), 0);
+        assert_int_equal(cairn_sha256_update(c, "bc", 2), 0);
+        assert_int_equal(cairn_sha256_final(c, h), 0);
+        cairn_hex_encode(hex, h, 32);
+        assert_string_equal(hex,
+                            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+    assert_int_equal(cairn_sha256_ctx_digest(c, h, "abc", 3), 0);
+    cairn_hex_encode(hex, h, 32);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cairn_sha256_ctx_del(c);
+    cairn_sha256_ctx_del(NULL);
+}
+
+static void test_ed25519(void **state)
+{
+    (void)state;
+    /* RFC 8032 §7.1 TEST 1 */
+    uint8_t seed[32], pub[32], sig[64], want_sig[64];
+    cairn_hex_decode(seed, 32, "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+    cairn_hex_decode(pub, 32, "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+    cairn_hex_decode(want_sig, 64,
+                     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                     "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+    cairn_identity *id;
+    assert_int_equal(cairn_identity_from_seed(&id, seed), 0);
+    assert_memory_equal(cairn_identity_public(id), pub, 32);
+    assert_int_equal(cairn_identity_sign(id, sig, (const uint8_t *)"", 0), 0);
+    assert_memory_equal(sig, want_sig, 64);
+    assert_int_equal(cairn_ed25519_verify(pub, sig, (const uint8_t *)"", 0), 0);
+    sig[5] ^= 1;
+    assert_int_equal(cairn_ed25519_verify(pub, sig, (const uint8_t *)"", 0),
+                     CAIRN_ERR_PROTO(CAIRN_E_BAD_SIGNATURE));
+    uint8_t back[32], node_id[32], want_id[32];
+    assert_int_equal(cairn_identity_seed(id, back), 0);
+    assert_memory_equal(back, seed, 32);
+    assert_int_equal(cairn_identity_node_id(id, node_id), 0);
+    cairn_sha256(want_id, pub, 32);
+    assert_memory_equal(node_id, want_id, 32);
+    cairn_identity_del(id);
+    cairn_identity_del(NULL);
+
+    test_env t;
+    test_env_init(&t, 7);
+    assert_int_equal(cairn_identity_generate(&id, &t.env), 0);
+    assert_int_equal(cairn_identity_sign(id, sig, (const uint8_t *)"x", 1), 0);
+    assert_int_equal(cairn_ed25519_verify(cairn_identity_public(id), sig, (const uint8_t *)"x", 1),
+                     0);
+    cairn_identity_del(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_ranges),    cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_byte_order_and_hex), cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_ed25519),
+    };
+    return cmocka_run_group_tests_name("base", tests, NULL, NULL);
+}
