@@ -11,36 +11,34 @@ struct msg_info {
     const ProtobufCMessageDescriptor *desc;
 };
 
-static const struct msg_info msgs[] = {
-    {CAIRN_T_HELLO, CAIRN_KIND_HANDSHAKE, &cairn__v1__hello__descriptor},
-    {CAIRN_T_AUTH, CAIRN_KIND_HANDSHAKE, &cairn__v1__auth__descriptor},
-    {CAIRN_T_ERROR, CAIRN_KIND_CONTROL, &cairn__v1__error__descriptor},
-    {CAIRN_T_PING, CAIRN_KIND_CONTROL, &cairn__v1__ping__descriptor},
-    {CAIRN_T_PONG, CAIRN_KIND_CONTROL, &cairn__v1__pong__descriptor},
-    {CAIRN_T_NOT_FOUND, CAIRN_KIND_RESPONSE, &cairn__v1__not_found__descriptor},
-    {CAIRN_T_GET_HEADERS, CAIRN_KIND_REQUEST, &cairn__v1__get_headers__descriptor},
-    {CAIRN_T_HEADERS, CAIRN_KIND_RESPONSE, &cairn__v1__headers__descriptor},
-    {CAIRN_T_GET_BLOCK, CAIRN_KIND_REQUEST, &cairn__v1__get_block__descriptor},
-    {CAIRN_T_BLOCK, CAIRN_KIND_RESPONSE, &cairn__v1__block__descriptor},
-    {CAIRN_T_ANNOUNCE, CAIRN_KIND_NOTIFY, &cairn__v1__announce__descriptor},
-    {CAIRN_T_SUBMIT_ENTRY, CAIRN_KIND_REQUEST, &cairn__v1__submit_entry__descriptor},
-    {CAIRN_T_ENTRY_ACK, CAIRN_KIND_RESPONSE, &cairn__v1__entry_ack__descriptor},
-    {CAIRN_T_ENTRIES, CAIRN_KIND_NOTIFY, &cairn__v1__entries__descriptor},
-    {CAIRN_T_GET_MANIFEST, CAIRN_KIND_REQUEST, &cairn__v1__get_manifest__descriptor},
-    {CAIRN_T_MANIFEST, CAIRN_KIND_RESPONSE, &cairn__v1__manifest__descriptor},
-    {CAIRN_T_GET_CHUNK, CAIRN_KIND_REQUEST, &cairn__v1__get_chunk__descriptor},
-    {CAIRN_T_CHUNK, CAIRN_KIND_RESPONSE, &cairn__v1__chunk__descriptor},
-    {CAIRN_T_GET_PEERS, CAIRN_KIND_REQUEST, &cairn__v1__get_peers__descriptor},
-    {CAIRN_T_PEERS, CAIRN_KIND_RESPONSE, &cairn__v1__peers__descriptor},
+/* Indexed by type: every registered type is below 0x40. */
+static const struct msg_info msgs[0x40] = {
+    [CAIRN_T_HELLO] = {CAIRN_T_HELLO, CAIRN_KIND_HANDSHAKE, &cairn__v1__hello__descriptor},
+    [CAIRN_T_AUTH] = {CAIRN_T_AUTH, CAIRN_KIND_HANDSHAKE, &cairn__v1__auth__descriptor},
+    [CAIRN_T_ERROR] = {CAIRN_T_ERROR, CAIRN_KIND_CONTROL, &cairn__v1__error__descriptor},
+    [CAIRN_T_PING] = {CAIRN_T_PING, CAIRN_KIND_CONTROL, &cairn__v1__ping__descriptor},
+    [CAIRN_T_PONG] = {CAIRN_T_PONG, CAIRN_KIND_CONTROL, &cairn__v1__pong__descriptor},
+    [CAIRN_T_NOT_FOUND] = {CAIRN_T_NOT_FOUND, CAIRN_KIND_RESPONSE, &cairn__v1__not_found__descriptor},
+    [CAIRN_T_GET_HEADERS] = {CAIRN_T_GET_HEADERS, CAIRN_KIND_REQUEST, &cairn__v1__get_headers__descriptor},
+    [CAIRN_T_HEADERS] = {CAIRN_T_HEADERS, CAIRN_KIND_RESPONSE, &cairn__v1__headers__descriptor},
+    [CAIRN_T_GET_BLOCK] = {CAIRN_T_GET_BLOCK, CAIRN_KIND_REQUEST, &cairn__v1__get_block__descriptor},
+    [CAIRN_T_BLOCK] = {CAIRN_T_BLOCK, CAIRN_KIND_RESPONSE, &cairn__v1__block__descriptor},
+    [CAIRN_T_ANNOUNCE] = {CAIRN_T_ANNOUNCE, CAIRN_KIND_NOTIFY, &cairn__v1__announce__descriptor},
+    [CAIRN_T_SUBMIT_ENTRY] = {CAIRN_T_SUBMIT_ENTRY, CAIRN_KIND_REQUEST, &cairn__v1__submit_entry__descriptor},
+    [CAIRN_T_ENTRY_ACK] = {CAIRN_T_ENTRY_ACK, CAIRN_KIND_RESPONSE, &cairn__v1__entry_ack__descriptor},
+    [CAIRN_T_ENTRIES] = {CAIRN_T_ENTRIES, CAIRN_KIND_NOTIFY, &cairn__v1__entries__descriptor},
+    [CAIRN_T_GET_MANIFEST] = {CAIRN_T_GET_MANIFEST, CAIRN_KIND_REQUEST, &cairn__v1__get_manifest__descriptor},
+    [CAIRN_T_MANIFEST] = {CAIRN_T_MANIFEST, CAIRN_KIND_RESPONSE, &cairn__v1__manifest__descriptor},
+    [CAIRN_T_GET_CHUNK] = {CAIRN_T_GET_CHUNK, CAIRN_KIND_REQUEST, &cairn__v1__get_chunk__descriptor},
+    [CAIRN_T_CHUNK] = {CAIRN_T_CHUNK, CAIRN_KIND_RESPONSE, &cairn__v1__chunk__descriptor},
+    [CAIRN_T_GET_PEERS] = {CAIRN_T_GET_PEERS, CAIRN_KIND_REQUEST, &cairn__v1__get_peers__descriptor},
+    [CAIRN_T_PEERS] = {CAIRN_T_PEERS, CAIRN_KIND_RESPONSE, &cairn__v1__peers__descriptor},
 };
 #define N_MSGS (sizeof(msgs) / sizeof(msgs[0]))
 
 static const struct msg_info *info_of(uint16_t type)
 {
-    for (size_t i = 0; i < N_MSGS; i++)
-        if (msgs[i].type == type)
-            return &msgs[i];
-    return NULL;
+    return type < N_MSGS && msgs[type].desc ? &msgs[type] : NULL;
 }
 
 const ProtobufCMessageDescriptor *cairn_msg_descriptor(uint16_t type)
@@ -52,9 +50,15 @@ const ProtobufCMessageDescriptor *cairn_msg_descriptor(uint16_t type)
 uint16_t cairn_msg_type_of(const ProtobufCMessage *m)
 {
     for (size_t i = 0; i < N_MSGS; i++)
-        if (msgs[i].desc == m->descriptor)
+        if (msgs[i].desc && msgs[i].desc == m->descriptor)
             return msgs[i].type;
     return 0;
+}
+
+/* request_id is field 1, a uint64, of every request and response. */
+static uint64_t *request_id_field(ProtobufCMessage *m)
+{
+    return (uint64_t *)((uint8_t *)m + m->descriptor->fields[0].offset);
 }
 
 int cairn_msg_kind(uint16_t type)
@@ -94,9 +98,7 @@ uint64_t *cairn_msg_request_id(ProtobufCMessage *m)
         return &((Cairn__V1__Error *)m)->request_id;
     if (k != CAIRN_KIND_REQUEST && k != CAIRN_KIND_RESPONSE)
         return NULL;
-    /* Every request and response has request_id as field 1, a uint64. */
-    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(m->descriptor, 1);
-    return (uint64_t *)((uint8_t *)m + f->offset);
+    return request_id_field(m);
 }
 
 /* ---- semantic validation -------------------------------------------------- */
@@ -243,7 +245,7 @@ int cairn_msg_validate(uint16_t type, const ProtobufCMessage *m)
         return CAIRN_ERR_INVALID_ARG;
     /* [REQ] request IDs are never 0 on requests and responses. */
     if (i->kind == CAIRN_KIND_REQUEST || i->kind == CAIRN_KIND_RESPONSE)
-        if (*cairn_msg_request_id((ProtobufCMessage *)m) == 0)
+        if (*request_id_field((ProtobufCMessage *)m) == 0)
             return INVALID_FIELD;
     return validate_body(type, m);
 }
@@ -316,9 +318,9 @@ int cairn_msg_decode(cairn_msg_decoder *d, uint16_t type, const uint8_t *payload
 {
     int rv = cairn_msg_decode_unchecked(d, type, payload, len, out);
     if (rv == 0 && (rv = validate_body(type, *out)) == 0) {
-        const struct msg_info *i = info_of(type);
-        if ((i->kind == CAIRN_KIND_REQUEST || i->kind == CAIRN_KIND_RESPONSE) &&
-            *cairn_msg_request_id(*out) == 0)
+        int kind = msgs[type].kind;
+        if ((kind == CAIRN_KIND_REQUEST || kind == CAIRN_KIND_RESPONSE) &&
+            *request_id_field(*out) == 0)
             rv = INVALID_FIELD;
     }
     if (rv)
