@@ -230,7 +230,8 @@ static int json_enum(const json_t *j, const ProtobufCEnumDescriptor *ed, int *v)
     }
     if (!json_is_string(j))
         return -1;
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j));
+    const ProtobufCEnumValue *ev =
+        protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(j));
     if (!ev) /* the registry names are also accepted without their C prefix */
         return -1;
     *v = ev->value;
@@ -297,7 +298,8 @@ int cairn_json_to_msg(const json_t *obj, const ProtobufCMessageDescriptor *desc,
     desc->message_init(m);
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         const ProtobufCFieldDescriptor *f = field_by_json_name(desc, key);
         if (!f)
             FAIL("%s has no field \"%s\"", desc->short_name, key);

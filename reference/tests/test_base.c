@@ -153,8 +153,10 @@ static void test_ed25519(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_ranges),    cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_byte_order_and_hex), cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_error_ranges),
+        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_byte_order_and_hex),
+        cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_ed25519),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);

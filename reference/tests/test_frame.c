@@ -31,10 +31,8 @@ static void test_header_checks(void **state)
     (void)state;
     const uint32_t max = CAIRN_FRAME_MAX_MIN;
     assert_int_equal(check(0xCA, 0x1E, CAIRN_T_PING, 10, max), 0);
-    assert_int_equal(check(0xCA, 0x1F, CAIRN_T_PING, 10, max),
-                     CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC));
-    assert_int_equal(check(0x47, 0x45, CAIRN_T_PING, 10, max),
-                     CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC));
+    assert_int_equal(check(0xCA, 0x1F, CAIRN_T_PING, 10, max), CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC));
+    assert_int_equal(check(0x47, 0x45, CAIRN_T_PING, 10, max), CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC));
     /* magic is checked before type and length */
     assert_int_equal(check(0, 0, 0, 0xFFFFFFFF, max), CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC));
     assert_int_equal(check(0xCA, 0x1E, 0, 0, max), CAIRN_ERR_PROTO(CAIRN_E_UNKNOWN_TYPE));
@@ -203,10 +201,8 @@ static void test_large_payload_nomem(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_checks),
-        cmocka_unit_test(test_registry),
-        cmocka_unit_test(test_split_everywhere),
-        cmocka_unit_test(test_decoder_errors_are_final),
+        cmocka_unit_test(test_header_checks),       cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_split_everywhere),    cmocka_unit_test(test_decoder_errors_are_final),
         cmocka_unit_test(test_large_payload_nomem),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);

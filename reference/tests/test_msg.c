@@ -38,9 +38,13 @@ static void test_scan_closes_protobuf_c_quirks(void **state)
     assert_int_equal(decode_hex(CAIRN_T_PING, "800000"), E(MALFORMED));
     assert_int_equal(decode_hex(CAIRN_T_PING, "0000"), E(MALFORMED));
     /* field number 2^29 (key f8ffffff0f... with wire type 0) */
-    assert_int_equal(decode_hex(CAIRN_T_PING, "8080808010" "00"), E(MALFORMED));
+    assert_int_equal(decode_hex(CAIRN_T_PING, "8080808010"
+                                              "00"),
+                     E(MALFORMED));
     /* field number 2^29-1 is in range but unknown */
-    assert_int_equal(decode_hex(CAIRN_T_PING, "f8ffffff0f" "01"), E(INVALID_FIELD));
+    assert_int_equal(decode_hex(CAIRN_T_PING, "f8ffffff0f"
+                                              "01"),
+                     E(INVALID_FIELD));
     /* non-minimal key for field 1 */
     assert_int_equal(decode_hex(CAIRN_T_PING, "880007"), E(NON_CANONICAL));
     /* non-minimal value */
@@ -67,25 +71,32 @@ static void test_scan_closes_protobuf_c_quirks(void **state)
     /* unknown field */
     assert_int_equal(decode_hex(CAIRN_T_PING, "08011001"), E(INVALID_FIELD));
     /* out of order: NotFound has only field 1; GetChunk: index(3) before file_id(2) */
-    assert_int_equal(
-        decode_hex(CAIRN_T_GET_CHUNK,
-                   "0801" "1805" "1220" "0000000000000000000000000000000000000000000000000000000000000000"),
-        E(NON_CANONICAL));
+    assert_int_equal(decode_hex(CAIRN_T_GET_CHUNK,
+                                "0801"
+                                "1805"
+                                "1220"
+                                "0000000000000000000000000000000000000000000000000000000000000000"),
+                     E(NON_CANONICAL));
     /* uint32 over 2^32-1 */
-    assert_int_equal(decode_hex(CAIRN_T_ERROR, "0806" "20ffffffff1f"), E(INVALID_FIELD));
+    assert_int_equal(decode_hex(CAIRN_T_ERROR, "0806"
+                                               "20ffffffff1f"),
+                     E(INVALID_FIELD));
 }
 
 static void test_oneof(void **state)
 {
     (void)state;
     /* GetBlock{request_id=1, height=0}: a oneof member may carry its default */
-    assert_int_equal(decode_hex(CAIRN_T_GET_BLOCK, "0801" "1800"), 0);
+    assert_int_equal(decode_hex(CAIRN_T_GET_BLOCK, "0801"
+                                                   "1800"),
+                     0);
     /* both members of the oneof */
-    assert_int_equal(
-        decode_hex(CAIRN_T_GET_BLOCK,
-                   "0801" "1220" "0000000000000000000000000000000000000000000000000000000000000000"
-                   "1801"),
-        E(NON_CANONICAL));
+    assert_int_equal(decode_hex(CAIRN_T_GET_BLOCK,
+                                "0801"
+                                "1220"
+                                "0000000000000000000000000000000000000000000000000000000000000000"
+                                "1801"),
+                     E(NON_CANONICAL));
     /* neither member */
     assert_int_equal(decode_hex(CAIRN_T_GET_BLOCK, "0801"), E(INVALID_FIELD));
 }
@@ -107,24 +118,47 @@ static void test_validation(void **state)
         strcat(hex, "ab");
     assert_int_equal(decode_hex(CAIRN_T_AUTH, hex), 0);
     /* Error with code 0 (absent) */
-    assert_int_equal(decode_hex(CAIRN_T_ERROR, "1201" "41"), E(INVALID_FIELD));
-    assert_int_equal(decode_hex(CAIRN_T_ERROR, "0802" "1201" "41"), 0);
-    /* Peers: an address of 5 bytes; then a port of 0 (absent) */
-    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801" "1209" "0a050102030405" "1001"),
+    assert_int_equal(decode_hex(CAIRN_T_ERROR, "1201"
+                                               "41"),
                      E(INVALID_FIELD));
-    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801" "1206" "0a047f000001"), E(INVALID_FIELD));
-    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801" "1209" "0a047f000001" "10e539"), 0);
+    assert_int_equal(decode_hex(CAIRN_T_ERROR, "0802"
+                                               "1201"
+                                               "41"),
+                     0);
+    /* Peers: an address of 5 bytes; then a port of 0 (absent) */
+    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801"
+                                               "1209"
+                                               "0a050102030405"
+                                               "1001"),
+                     E(INVALID_FIELD));
+    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801"
+                                               "1206"
+                                               "0a047f000001"),
+                     E(INVALID_FIELD));
+    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801"
+                                               "1209"
+                                               "0a047f000001"
+                                               "10e539"),
+                     0);
     /* a submessage is scanned by the same rules */
-    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801" "120a" "0a047f000001" "10e53900"),
+    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801"
+                                               "120a"
+                                               "0a047f000001"
+                                               "10e53900"),
                      E(MALFORMED));
-    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801" "120a" "10e539" "0a047f000001" "00"),
+    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801"
+                                               "120a"
+                                               "10e539"
+                                               "0a047f000001"
+                                               "00"),
                      E(NON_CANONICAL));
     /* Entries with zero entries; SubmitEntry with an empty entry */
     assert_int_equal(decode_hex(CAIRN_T_ENTRIES, ""), E(INVALID_FIELD));
     assert_int_equal(decode_hex(CAIRN_T_ENTRIES, "0a00"), E(INVALID_FIELD));
     assert_int_equal(decode_hex(CAIRN_T_ENTRIES, "0a0100"), 0);
     /* GetHeaders: max_count 2001 */
-    char gh[200] = "0801" "1220";
+    char gh[200] = "0801"
+                   "1220";
     for (int i = 0; i < 32; i++)
         strcat(gh, "11");
     strcat(gh, "20d10f");
@@ -193,8 +227,7 @@ static void test_amplification_is_bounded(void **state)
     *p++ = 0x1a;
     *p++ = 0x01;
     *p++ = 0x00;
-    assert_int_equal(cairn_msg_decode(&d, CAIRN_T_BLOCK, b, (size_t)(p - b), &m),
-                     E(INVALID_FIELD));
+    assert_int_equal(cairn_msg_decode(&d, CAIRN_T_BLOCK, b, (size_t)(p - b), &m), E(INVALID_FIELD));
     cairn_msg_decoder_free(&d);
     assert_int_equal(t.live, 0);
 }

@@ -17,7 +17,7 @@ typedef struct side {
     uint64_t last_request_id;
     uint32_t close_code;
     int close_by_peer;
-    uint32_t refuse; /* on_peer_auth answer */
+    uint32_t refuse;  /* on_peer_auth answer */
     int auto_respond; /* answer GetBlock with NotFound */
 } side;
 
@@ -353,8 +353,7 @@ static void test_wrong_state_and_bad_fields(void **state)
     pump(&p);
     gp.request_id = 5;
     assert_int_equal(inject(&p, &p.b, CAIRN_T_GET_PEERS, &gp.base), 0);
-    assert_int_equal(inject(&p, &p.b, CAIRN_T_GET_PEERS, &gp.base),
-                     CAIRN_E_DUPLICATE_REQUEST_ID);
+    assert_int_equal(inject(&p, &p.b, CAIRN_T_GET_PEERS, &gp.base), CAIRN_E_DUPLICATE_REQUEST_ID);
     pair_free(&p);
 
     pair_init(&p, 13);
@@ -489,8 +488,7 @@ static int scenario(pair *p, uint64_t seed, long fail_at)
     p->b.auto_respond = 1;
     Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
     gb.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_HEIGHT;
-    if (cairn_session_state(p->a.s) == CAIRN_SS_READY &&
-        cairn_session_ping(p->a.s, NULL) == 0 &&
+    if (cairn_session_state(p->a.s) == CAIRN_SS_READY && cairn_session_ping(p->a.s, NULL) == 0 &&
         cairn_session_request(p->a.s, &gb.base, NULL) == 0) {
         pump(p);
         ok = p->a.last_type == CAIRN_T_NOT_FOUND && cairn_session_state(p->b.s) == CAIRN_SS_READY;

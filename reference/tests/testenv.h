@@ -12,12 +12,12 @@
 typedef struct test_env {
     cairn_mem mem;
     cairn_env env;
-    long allocs;     /* successful allocations so far */
-    long live;       /* allocations not yet freed */
-    long fail_at;    /* fail the allocation with this index (0-based); -1 = never */
-    uint64_t now;    /* fake monotonic ms */
-    uint64_t wall;   /* fake wall clock ms */
-    uint64_t rng;    /* xorshift state */
+    long allocs;   /* successful allocations so far */
+    long live;     /* allocations not yet freed */
+    long fail_at;  /* fail the allocation with this index (0-based); -1 = never */
+    uint64_t now;  /* fake monotonic ms */
+    uint64_t wall; /* fake wall clock ms */
+    uint64_t rng;  /* xorshift state */
 } test_env;
 
 static inline void *te_malloc(size_t n, void *ud)

@@ -16,8 +16,8 @@ extern "C" {
 #endif
 
 #define CAIRN_HASH_LEN 32
-#define CAIRN_KEY_LEN 32
-#define CAIRN_SIG_LEN 64
+#define CAIRN_KEY_LEN  32
+#define CAIRN_SIG_LEN  64
 
 /* One-shot SHA-256. Returns 0 or CAIRN_ERR_CRYPTO. */
 int cairn_sha256(uint8_t out[CAIRN_HASH_LEN], const void *data, size_t len);

@@ -18,8 +18,8 @@ extern "C" {
 #endif
 
 #define CAIRN_FRAME_HEADER_LEN 8
-#define CAIRN_MAGIC_0 0xCA
-#define CAIRN_MAGIC_1 0x1E
+#define CAIRN_MAGIC_0          0xCA
+#define CAIRN_MAGIC_1          0x1E
 /* [FRM] hard maximum payload length, whatever a peer announces. */
 #define CAIRN_FRAME_MAX_HARD (16u * 1024 * 1024)
 /* [HS] Hello.max_frame_size must lie in [MIN, HARD]. */
@@ -95,11 +95,11 @@ typedef struct cairn_frame_decoder {
     uint8_t hdr[CAIRN_FRAME_HEADER_LEN];
     size_t hdr_len;
     cairn_frame_header cur;
-    int in_payload;  /* header done, payload being gathered */
-    uint32_t skip;   /* extension payload bytes still to skip */
-    cairn_buf body;  /* payload gathered across calls */
+    int in_payload; /* header done, payload being gathered */
+    uint32_t skip;  /* extension payload bytes still to skip */
+    cairn_buf body; /* payload gathered across calls */
     uint32_t max_len;
-    int failed;      /* a protocol error was returned: no more frames */
+    int failed; /* a protocol error was returned: no more frames */
 } cairn_frame_decoder;
 
 void cairn_frame_decoder_init(cairn_frame_decoder *d, const cairn_mem *mem, uint32_t max_len);

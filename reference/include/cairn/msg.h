@@ -20,20 +20,20 @@ extern "C" {
 #endif
 
 /* [ENC] limits of repeated fields and lengths (spec §13 limits table). */
-#define CAIRN_MAX_USER_AGENT 64
+#define CAIRN_MAX_USER_AGENT    64
 #define CAIRN_MAX_ERROR_MESSAGE 256
-#define CAIRN_MAX_LOCATOR 64
-#define CAIRN_MAX_HEADERS 2000
-#define CAIRN_HEADER_LEN 96
-#define CAIRN_MAX_ENTRIES 4096
-#define CAIRN_MAX_ENTRY_LEN 65536
+#define CAIRN_MAX_LOCATOR       64
+#define CAIRN_MAX_HEADERS       2000
+#define CAIRN_HEADER_LEN        96
+#define CAIRN_MAX_ENTRIES       4096
+#define CAIRN_MAX_ENTRY_LEN     65536
 #define CAIRN_MAX_RELAY_ENTRIES 16
-#define CAIRN_MIN_MANIFEST_LEN 43
-#define CAIRN_MAX_MANIFEST_LEN 298
-#define CAIRN_MAX_HAVE_RANGES 256
-#define CAIRN_MAX_CHUNK_LEN (1u << 20)
-#define CAIRN_MAX_PROOF 64
-#define CAIRN_MAX_PEERS 1000
+#define CAIRN_MIN_MANIFEST_LEN  43
+#define CAIRN_MAX_MANIFEST_LEN  298
+#define CAIRN_MAX_HAVE_RANGES   256
+#define CAIRN_MAX_CHUNK_LEN     (1u << 20)
+#define CAIRN_MAX_PROOF         64
+#define CAIRN_MAX_PEERS         1000
 
 /* What role a message type plays (spec §15.1). */
 enum cairn_msg_kind {

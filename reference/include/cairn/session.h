@@ -24,15 +24,15 @@ extern "C" {
 #endif
 
 #define CAIRN_PROTOCOL_VERSION 1
-#define CAIRN_DEFAULT_PORT 7317
-#define CAIRN_ALPN "cairn/1"
-#define CAIRN_EXPORTER_LABEL "EXPORTER-cairn/1 channel binding"
-#define CAIRN_BINDING_LEN 32
+#define CAIRN_DEFAULT_PORT     7317
+#define CAIRN_ALPN             "cairn/1"
+#define CAIRN_EXPORTER_LABEL   "EXPORTER-cairn/1 channel binding"
+#define CAIRN_BINDING_LEN      32
 /* [KA], [HS], [REQ] defaults (spec limits table). */
 #define CAIRN_HANDSHAKE_TIMEOUT_MS 10000
-#define CAIRN_PING_INTERVAL_MS 30000
-#define CAIRN_IDLE_TIMEOUT_MS 90000
-#define CAIRN_MAX_IN_FLIGHT 64
+#define CAIRN_PING_INTERVAL_MS     30000
+#define CAIRN_IDLE_TIMEOUT_MS      90000
+#define CAIRN_MAX_IN_FLIGHT        64
 
 enum cairn_session_state {
     CAIRN_SS_AWAIT_HELLO = 1,

@@ -15,7 +15,7 @@ struct cairn_arena_block {
 /* A block of at most this size survives a reset, so steady traffic of small
  * messages allocates nothing. */
 #define ARENA_KEEP (64 * 1024)
-#define ARENA_MIN 4096
+#define ARENA_MIN  4096
 
 void cairn_arena_init(cairn_arena *a, const cairn_mem *mem)
 {

@@ -18,20 +18,28 @@ static const struct msg_info msgs[0x40] = {
     [CAIRN_T_ERROR] = {CAIRN_T_ERROR, CAIRN_KIND_CONTROL, &cairn__v1__error__descriptor},
     [CAIRN_T_PING] = {CAIRN_T_PING, CAIRN_KIND_CONTROL, &cairn__v1__ping__descriptor},
     [CAIRN_T_PONG] = {CAIRN_T_PONG, CAIRN_KIND_CONTROL, &cairn__v1__pong__descriptor},
-    [CAIRN_T_NOT_FOUND] = {CAIRN_T_NOT_FOUND, CAIRN_KIND_RESPONSE, &cairn__v1__not_found__descriptor},
-    [CAIRN_T_GET_HEADERS] = {CAIRN_T_GET_HEADERS, CAIRN_KIND_REQUEST, &cairn__v1__get_headers__descriptor},
+    [CAIRN_T_NOT_FOUND] = {CAIRN_T_NOT_FOUND, CAIRN_KIND_RESPONSE,
+                           &cairn__v1__not_found__descriptor},
+    [CAIRN_T_GET_HEADERS] = {CAIRN_T_GET_HEADERS, CAIRN_KIND_REQUEST,
+                             &cairn__v1__get_headers__descriptor},
     [CAIRN_T_HEADERS] = {CAIRN_T_HEADERS, CAIRN_KIND_RESPONSE, &cairn__v1__headers__descriptor},
-    [CAIRN_T_GET_BLOCK] = {CAIRN_T_GET_BLOCK, CAIRN_KIND_REQUEST, &cairn__v1__get_block__descriptor},
+    [CAIRN_T_GET_BLOCK] = {CAIRN_T_GET_BLOCK, CAIRN_KIND_REQUEST,
+                           &cairn__v1__get_block__descriptor},
     [CAIRN_T_BLOCK] = {CAIRN_T_BLOCK, CAIRN_KIND_RESPONSE, &cairn__v1__block__descriptor},
     [CAIRN_T_ANNOUNCE] = {CAIRN_T_ANNOUNCE, CAIRN_KIND_NOTIFY, &cairn__v1__announce__descriptor},
-    [CAIRN_T_SUBMIT_ENTRY] = {CAIRN_T_SUBMIT_ENTRY, CAIRN_KIND_REQUEST, &cairn__v1__submit_entry__descriptor},
-    [CAIRN_T_ENTRY_ACK] = {CAIRN_T_ENTRY_ACK, CAIRN_KIND_RESPONSE, &cairn__v1__entry_ack__descriptor},
+    [CAIRN_T_SUBMIT_ENTRY] = {CAIRN_T_SUBMIT_ENTRY, CAIRN_KIND_REQUEST,
+                              &cairn__v1__submit_entry__descriptor},
+    [CAIRN_T_ENTRY_ACK] = {CAIRN_T_ENTRY_ACK, CAIRN_KIND_RESPONSE,
+                           &cairn__v1__entry_ack__descriptor},
     [CAIRN_T_ENTRIES] = {CAIRN_T_ENTRIES, CAIRN_KIND_NOTIFY, &cairn__v1__entries__descriptor},
-    [CAIRN_T_GET_MANIFEST] = {CAIRN_T_GET_MANIFEST, CAIRN_KIND_REQUEST, &cairn__v1__get_manifest__descriptor},
+    [CAIRN_T_GET_MANIFEST] = {CAIRN_T_GET_MANIFEST, CAIRN_KIND_REQUEST,
+                              &cairn__v1__get_manifest__descriptor},
     [CAIRN_T_MANIFEST] = {CAIRN_T_MANIFEST, CAIRN_KIND_RESPONSE, &cairn__v1__manifest__descriptor},
-    [CAIRN_T_GET_CHUNK] = {CAIRN_T_GET_CHUNK, CAIRN_KIND_REQUEST, &cairn__v1__get_chunk__descriptor},
+    [CAIRN_T_GET_CHUNK] = {CAIRN_T_GET_CHUNK, CAIRN_KIND_REQUEST,
+                           &cairn__v1__get_chunk__descriptor},
     [CAIRN_T_CHUNK] = {CAIRN_T_CHUNK, CAIRN_KIND_RESPONSE, &cairn__v1__chunk__descriptor},
-    [CAIRN_T_GET_PEERS] = {CAIRN_T_GET_PEERS, CAIRN_KIND_REQUEST, &cairn__v1__get_peers__descriptor},
+    [CAIRN_T_GET_PEERS] = {CAIRN_T_GET_PEERS, CAIRN_KIND_REQUEST,
+                           &cairn__v1__get_peers__descriptor},
     [CAIRN_T_PEERS] = {CAIRN_T_PEERS, CAIRN_KIND_RESPONSE, &cairn__v1__peers__descriptor},
 };
 #define N_MSGS (sizeof(msgs) / sizeof(msgs[0]))
@@ -210,7 +218,7 @@ static int validate_body(uint16_t type, const ProtobufCMessage *pm)
     }
     case CAIRN_T_ANNOUNCE:
         return len_is(&((const Cairn__V1__Announce *)pm)->header, CAIRN_HEADER_LEN) ? 0
-                                                                                   : INVALID_FIELD;
+                                                                                    : INVALID_FIELD;
     case CAIRN_T_SUBMIT_ENTRY:
         return entries_ok(&((const Cairn__V1__SubmitEntry *)pm)->entry, 1) ? 0 : INVALID_FIELD;
     case CAIRN_T_ENTRY_ACK:

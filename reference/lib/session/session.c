@@ -336,9 +336,8 @@ static int handle_ready(cairn_session *s, uint16_t type, ProtobufCMessage *m)
             }
         return 0;
     }
-    uint64_t id = kind == CAIRN_KIND_REQUEST || kind == CAIRN_KIND_RESPONSE
-                      ? *cairn_msg_request_id(m)
-                      : 0;
+    uint64_t id =
+        kind == CAIRN_KIND_REQUEST || kind == CAIRN_KIND_RESPONSE ? *cairn_msg_request_id(m) : 0;
     if (kind == CAIRN_KIND_REQUEST) {
         if (slot_find(s->theirs, s->n_theirs, id))
             return fail(s, CAIRN_E_DUPLICATE_REQUEST_ID, "request ID %llu already in flight",
@@ -640,8 +639,8 @@ int cairn_session_new(cairn_session **out, const cairn_session_config *cfg,
     if (cfg->binding_len)
         memcpy(s->binding, cfg->binding, cfg->binding_len);
     s->binding_len = cfg->binding_len;
-    s->hs_timeout = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms
-                                              : CAIRN_HANDSHAKE_TIMEOUT_MS;
+    s->hs_timeout =
+        cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : CAIRN_HANDSHAKE_TIMEOUT_MS;
     s->ping_interval = cfg->ping_interval_ms ? cfg->ping_interval_ms : CAIRN_PING_INTERVAL_MS;
     s->idle_timeout = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : CAIRN_IDLE_TIMEOUT_MS;
     uint32_t max_frame = cfg->max_frame_size ? cfg->max_frame_size : CAIRN_FRAME_MAX_MIN;

@@ -41,7 +41,8 @@ static void on_frame(cairn_session *s, int outbound, uint16_t type, const uint8_
         printf("%.*s%s\n", 110, txt, n > 110 ? "…" : "");
         if (type == CAIRN_T_ERROR) {
             const Cairn__V1__Error *e = (const Cairn__V1__Error *)m;
-            printf("%33s\"%.*s\"\n", "message: ", (int)e->message.len, (const char *)e->message.data);
+            printf("%33s\"%.*s\"\n", "message: ", (int)e->message.len,
+                   (const char *)e->message.data);
         }
         free(txt);
         json_decref(j);

@@ -113,7 +113,8 @@ static Cairn__V1__Hello sample_hello(void)
     h.version = 1;
     h.network_id = hexb(GENESIS_ID);
     h.node_key = hexb("8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c");
-    h.services = CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_FILES | CAIRN_SERVICE_RELAY | CAIRN_SERVICE_PEERS;
+    h.services =
+        CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_FILES | CAIRN_SERVICE_RELAY | CAIRN_SERVICE_PEERS;
     h.tip_id = hexb(GENESIS_ID);
     h.total_work = hexb("0000000000000000000000000000000000000000000000000000000000001000");
     h.max_frame_size = CAIRN_FRAME_MAX_MIN;
@@ -357,8 +358,7 @@ static void invalid_frames(void)
     add_invalid("varint of 11 bytes", CAIRN_T_PING, "08ffffffffffffffffffff01", "MALFORMED");
     add_invalid("truncated length-delimited field", CAIRN_T_AUTH, "0a40aabbccdd", "MALFORMED");
     add_invalid("tag 0 through a non-minimal key", CAIRN_T_PING, "800000", "MALFORMED");
-    add_invalid("field number 2^29, above the maximum", CAIRN_T_PING, "808080801000",
-                "MALFORMED");
+    add_invalid("field number 2^29, above the maximum", CAIRN_T_PING, "808080801000", "MALFORMED");
     add_invalid("wire type of a known field is wrong", CAIRN_T_PING, "0a0101", "MALFORMED");
     add_invalid("group wire type", CAIRN_T_PING, "0b0c", "MALFORMED");
     add_invalid("reserved wire type 6", CAIRN_T_PING, "0e", "MALFORMED");
@@ -578,10 +578,16 @@ static json_t *handshake(const char *name, const uint8_t *binding, size_t blen, 
     cairn_identity_sign(ir, sig_r, in_r, 45);
     cairn_identity_node_id(ii, id_i);
     cairn_identity_node_id(ir, id_r);
-    char *s[10] = {hex_of(seed_i, 32), hex_of(cairn_identity_public(ii), 32), hex_of(id_i, 32),
-                   hex_of(seed_r, 32), hex_of(cairn_identity_public(ir), 32), hex_of(id_r, 32),
-                   hex_of(th, 32),     hex_of(in_i, 45),
-                   hex_of(sig_i, 64),  hex_of(sig_r, 64)};
+    char *s[10] = {hex_of(seed_i, 32),
+                   hex_of(cairn_identity_public(ii), 32),
+                   hex_of(id_i, 32),
+                   hex_of(seed_r, 32),
+                   hex_of(cairn_identity_public(ir), 32),
+                   hex_of(id_r, 32),
+                   hex_of(th, 32),
+                   hex_of(in_i, 45),
+                   hex_of(sig_i, 64),
+                   hex_of(sig_r, 64)};
     char *bh = hex_of(binding ? binding : (const uint8_t *)"", blen), *inr = hex_of(in_r, 45);
     json_t *v = json_pack(
         "{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s}",
