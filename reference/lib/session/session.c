@@ -87,7 +87,8 @@ static void set_close(cairn_session *s, uint32_t code, int by_peer, const char *
 {
     if (len > CAIRN_MAX_ERROR_MESSAGE)
         len = CAIRN_MAX_ERROR_MESSAGE;
-    memcpy(s->close_text, text, len);
+    if (len) /* an empty Error.message has NULL data */
+        memcpy(s->close_text, text, len);
     s->close_text[len] = '\0';
     s->close.code = code;
     s->close.by_peer = by_peer;
@@ -230,7 +231,8 @@ static int handle_hello(cairn_session *s, const Cairn__V1__Hello *h, const uint8
     p->max_frame_size = h->max_frame_size;
     p->time_ms = h->time_ms;
     p->listen_port = h->listen_port;
-    memcpy(p->user_agent, h->user_agent.data, h->user_agent.len);
+    if (h->user_agent.len) /* data is NULL when the field is absent */
+        memcpy(p->user_agent, h->user_agent.data, h->user_agent.len);
     p->user_agent[h->user_agent.len] = '\0';
     memcpy(s->peer_hello, payload, len);
     s->peer_hello_len = len;

@@ -1,0 +1,349 @@
+/*
+ * A connection: socket <-> (TLS through memory BIOs) <-> cairn_session.
+ * Reads are bounded per call so one busy peer cannot starve the others;
+ * plaintext the session cannot take yet (backpressure) is held, and the
+ * socket is not read again until it is taken.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "cairn/net.h"
+#include "tls_internal.h"
+
+#define READ_CHUNK     (64 * 1024)
+#define READS_PER_CALL 4
+
+struct cairn_conn {
+    int fd, initiator, state, shutdown_sent;
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    cairn_session *sess;
+    cairn_session_config cfg;
+    cairn_session_callbacks cb;
+    void *ud;
+    const cairn_env *env;
+    cairn_buf in;  /* plaintext read but not yet taken by the session */
+    cairn_buf out; /* bytes for the socket (TLS records, or plaintext) */
+    char err[160];
+};
+
+static int done(cairn_conn *c, const char *why)
+{
+    if (c->state != CAIRN_CONN_DONE && why && !c->err[0])
+        snprintf(c->err, sizeof(c->err), "%s", why);
+    if (c->sess && cairn_session_state(c->sess) < CAIRN_SS_CLOSED)
+        cairn_session_eof(c->sess);
+    c->state = CAIRN_CONN_DONE;
+    return c->state;
+}
+
+static int start_session(cairn_conn *c)
+{
+    uint8_t binding[CAIRN_BINDING_LEN];
+    cairn_session_config cfg = c->cfg;
+    cfg.initiator = c->initiator;
+    if (c->ssl) {
+        /* [TLS] ALPN must have selected cairn/1 on both sides. */
+        const unsigned char *alpn;
+        unsigned int alpn_len;
+        SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
+        if (alpn_len != 7 || memcmp(alpn, CAIRN_ALPN, 7) != 0)
+            return done(c, "TLS: peer did not select ALPN cairn/1");
+        /* [AUTH] channel binding: the TLS exporter value */
+        static const char label[] = CAIRN_EXPORTER_LABEL;
+        if (SSL_export_keying_material(c->ssl, binding, sizeof(binding), label, sizeof(label) - 1,
+                                       NULL, 0, 0) != 1)
+            return done(c, "TLS: exporter failed");
+        cfg.binding = binding;
+        cfg.binding_len = sizeof(binding);
+    }
+    int rv = cairn_session_new(&c->sess, &cfg, &c->cb, c->ud, c->env);
+    if (rv)
+        return done(c, cairn_strerror(rv));
+    c->state = CAIRN_CONN_OPEN;
+    return c->state;
+}
+
+int cairn_conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
+                   const cairn_session_config *cfg, const cairn_session_callbacks *cb, void *ud,
+                   const cairn_env *env)
+{
+    *out = NULL;
+    cairn_conn *c = cairn_mem_calloc(env->mem, 1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return CAIRN_ERR_NOMEM;
+    }
+    c->fd = fd;
+    c->initiator = initiator;
+    c->cfg = *cfg;
+    if (cb)
+        c->cb = *cb;
+    c->ud = ud;
+    c->env = env;
+    cairn_buf_init(&c->in, env->mem);
+    cairn_buf_init(&c->out, env->mem);
+    if (tls) {
+        c->ssl = SSL_new(tls->ssl_ctx);
+        c->rbio = BIO_new(BIO_s_mem());
+        c->wbio = BIO_new(BIO_s_mem());
+        if (!c->ssl || !c->rbio || !c->wbio) {
+            BIO_free(c->rbio);
+            BIO_free(c->wbio);
+            cairn_conn_del(c);
+            return CAIRN_ERR_CRYPTO;
+        }
+        BIO_set_mem_eof_return(c->rbio, -1);
+        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        if (initiator)
+            SSL_set_connect_state(c->ssl);
+        else
+            SSL_set_accept_state(c->ssl);
+        c->state = CAIRN_CONN_TLS_HANDSHAKE;
+        SSL_do_handshake(c->ssl); /* the client's first flight goes out now */
+    } else if (start_session(c) == CAIRN_CONN_DONE) {
+        cairn_conn_del(c);
+        return CAIRN_ERR_NOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+void cairn_conn_del(cairn_conn *c)
+{
+    if (!c)
+        return;
+    cairn_session_del(c->sess);
+    SSL_free(c->ssl);
+    if (c->fd >= 0)
+        close(c->fd);
+    cairn_buf_free(&c->in);
+    cairn_buf_free(&c->out);
+    cairn_mem_free(c->env->mem, c);
+}
+
+/* Hands held plaintext to the session; returns 0 when all was taken. */
+static int feed_session(cairn_conn *c)
+{
+    if (!c->in.len)
+        return 0;
+    long used = cairn_session_recv(c->sess, cairn_buf_data(&c->in), c->in.len);
+    if (used < 0)
+        used = (long)c->in.len; /* the session failed and is closing */
+    cairn_buf_consume(&c->in, (size_t)used);
+    return c->in.len ? -1 : 0;
+}
+
+static void tls_error(cairn_conn *c, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[120];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    snprintf(c->err, sizeof(c->err), "TLS %s: %s", what, e ? buf : "connection closed");
+    ERR_clear_error();
+}
+
+/* Runs TLS after new ciphertext arrived: handshake, then decryption. */
+static int tls_progress(cairn_conn *c)
+{
+    if (c->state == CAIRN_CONN_TLS_HANDSHAKE) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return c->state;
+            tls_error(c, "handshake");
+            return done(c, NULL);
+        }
+        if (start_session(c) == CAIRN_CONN_DONE)
+            return c->state;
+    }
+    uint8_t buf[16384];
+    while (!c->in.len && cairn_session_want_read(c->sess)) {
+        int n = SSL_read(c->ssl, buf, sizeof(buf));
+        if (n <= 0) {
+            int e = SSL_get_error(c->ssl, n);
+            if (e == SSL_ERROR_WANT_READ)
+                break;
+            if (e == SSL_ERROR_ZERO_RETURN)
+                return done(c, "peer sent close_notify");
+            tls_error(c, "read");
+            return done(c, NULL);
+        }
+        if (cairn_buf_append(&c->in, buf, (size_t)n))
+            return done(c, "out of memory");
+        feed_session(c);
+    }
+    return c->state;
+}
+
+int cairn_conn_on_readable(cairn_conn *c)
+{
+    if (c->state == CAIRN_CONN_DONE)
+        return c->state;
+    if (c->sess && feed_session(c) != 0)
+        return c->state; /* still backpressured: do not read more */
+    if (c->ssl && c->state == CAIRN_CONN_OPEN && tls_progress(c) == CAIRN_CONN_DONE)
+        return c->state; /* plaintext already decrypted but not yet taken */
+    for (int i = 0; i < READS_PER_CALL && c->state != CAIRN_CONN_DONE; i++) {
+        if (c->in.len || (c->sess && !cairn_session_want_read(c->sess)))
+            break;
+        uint8_t *p = c->ssl ? NULL : cairn_buf_reserve(&c->in, READ_CHUNK);
+        uint8_t tmp[READ_CHUNK];
+        ssize_t n = read(c->fd, p ? p : tmp, READ_CHUNK);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            char why[100];
+            snprintf(why, sizeof(why), "read: %s", strerror(errno));
+            return done(c, why);
+        }
+        if (n == 0)
+            return done(c, "connection closed by peer");
+        if (c->ssl) {
+            BIO_write(c->rbio, tmp, (int)n);
+            tls_progress(c);
+        } else {
+            cairn_buf_commit(&c->in, (size_t)n);
+            feed_session(c);
+        }
+    }
+    return c->state;
+}
+
+/* Moves session output into c->out (encrypting under TLS). */
+static void collect(cairn_conn *c)
+{
+    if (c->sess) {
+        const uint8_t *data;
+        size_t n = cairn_session_pending(c->sess, &data);
+        if (n && !c->ssl) {
+            if (c->out.len == 0) {
+                ssize_t w = write(c->fd, data, n); /* fast path: no copy */
+                if (w > 0) {
+                    cairn_session_sent(c->sess, (size_t)w);
+                    n = cairn_session_pending(c->sess, &data);
+                }
+            }
+            if (n && c->out.len < 256 * 1024 && cairn_buf_append(&c->out, data, n) == 0)
+                cairn_session_sent(c->sess, n);
+        } else if (n) {
+            int w = SSL_write(c->ssl, data, (int)(n > 1 << 20 ? 1 << 20 : n));
+            if (w > 0)
+                cairn_session_sent(c->sess, (size_t)w);
+        }
+        if (c->ssl && cairn_session_want_close(c->sess) && !c->shutdown_sent) {
+            SSL_shutdown(c->ssl); /* close_notify */
+            c->shutdown_sent = 1;
+        }
+    }
+    if (c->ssl) {
+        uint8_t buf[16384];
+        int n;
+        while (BIO_ctrl_pending(c->wbio) && (n = BIO_read(c->wbio, buf, sizeof(buf))) > 0)
+            if (cairn_buf_append(&c->out, buf, (size_t)n))
+                break;
+    }
+}
+
+int cairn_conn_flush(cairn_conn *c)
+{
+    if (c->state == CAIRN_CONN_DONE)
+        return c->state;
+    for (int i = 0; i < 16; i++) {
+        collect(c);
+        if (!c->out.len)
+            break;
+        ssize_t w = send(c->fd, cairn_buf_data(&c->out), c->out.len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return c->state;
+            char why[100];
+            snprintf(why, sizeof(why), "write: %s", strerror(errno));
+            return done(c, why);
+        }
+        cairn_buf_consume(&c->out, (size_t)w);
+    }
+    if (!c->out.len)
+        cairn_buf_reset(&c->out, 64 * 1024);
+    if (c->sess && cairn_session_want_close(c->sess) && !c->out.len &&
+        !(c->ssl && BIO_ctrl_pending(c->wbio)))
+        return done(c, NULL);
+    return c->state;
+}
+
+int cairn_conn_want_write(const cairn_conn *c)
+{
+    if (c->state == CAIRN_CONN_DONE)
+        return 0;
+    const uint8_t *d;
+    return c->out.len || (c->ssl && BIO_ctrl_pending(c->wbio)) ||
+           (c->sess && cairn_session_pending(c->sess, &d));
+}
+
+int cairn_conn_want_read(const cairn_conn *c)
+{
+    if (c->state == CAIRN_CONN_DONE)
+        return 0;
+    if (!c->sess)
+        return 1;
+    return !c->in.len && cairn_session_want_read(c->sess);
+}
+
+int cairn_conn_state(const cairn_conn *c)
+{
+    return c->state;
+}
+
+int cairn_conn_fd(const cairn_conn *c)
+{
+    return c->fd;
+}
+
+cairn_session *cairn_conn_session(const cairn_conn *c)
+{
+    return c->sess;
+}
+
+const char *cairn_conn_error(const cairn_conn *c)
+{
+    return c->err;
+}
+
+size_t cairn_conn_buffered(const cairn_conn *c)
+{
+    return c->in.cap + c->out.cap;
+}
+
+int cairn_conn_poll(cairn_conn *c, int timeout_ms)
+{
+    if (c->state == CAIRN_CONN_DONE)
+        return c->state;
+    if (cairn_conn_flush(c) == CAIRN_CONN_DONE)
+        return c->state;
+    if (c->sess) {
+        uint64_t now = c->env->mono_ms(c->env->ud), dl = cairn_session_deadline(c->sess);
+        if (dl != UINT64_MAX && dl <= now)
+            timeout_ms = 0;
+        else if (dl != UINT64_MAX && dl - now < (uint64_t)timeout_ms)
+            timeout_ms = (int)(dl - now);
+    }
+    struct pollfd pfd = {c->fd, 0, 0};
+    if (cairn_conn_want_read(c))
+        pfd.events |= POLLIN;
+    if (cairn_conn_want_write(c))
+        pfd.events |= POLLOUT;
+    int n = poll(&pfd, 1, timeout_ms);
+    if (n < 0 && errno != EINTR)
+        return done(c, "poll failed");
+    if (n > 0 && pfd.revents & (POLLIN | POLLHUP | POLLERR))
+        cairn_conn_on_readable(c);
+    if (c->sess && c->state != CAIRN_CONN_DONE)
+        cairn_session_tick(c->sess);
+    return cairn_conn_flush(c);
+}
