@@ -147,10 +147,31 @@ static void test_validation(void **state)
                                                "10e53900"),
                      E(MALFORMED));
     assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801"
+                                               "1209"
+                                               "10e539"
+                                               "0a047f000001"),
+                     E(NON_CANONICAL));
+    /* [ENC-4] classes outrank each other wherever the breaches sit: */
+    /* out of order, then a tag 0 inside the same submessage: MALFORMED */
+    assert_int_equal(decode_hex(CAIRN_T_PEERS, "0801"
                                                "120a"
                                                "10e539"
                                                "0a047f000001"
                                                "00"),
+                     E(MALFORMED));
+    /* an unknown field (5), then a known field with its default value: NON_CANONICAL */
+    assert_int_equal(decode_hex(CAIRN_T_ERROR, "0802"
+                                               "2801"
+                                               "1800"),
+                     E(NON_CANONICAL));
+    /* an unknown field, then a truncated varint: MALFORMED */
+    assert_int_equal(decode_hex(CAIRN_T_PING, "0807"
+                                              "1001"
+                                              "1880"),
+                     E(MALFORMED));
+    /* a non-minimal value, then an unknown field: NON_CANONICAL */
+    assert_int_equal(decode_hex(CAIRN_T_PING, "088700"
+                                              "1001"),
                      E(NON_CANONICAL));
     /* Entries with zero entries; SubmitEntry with an empty entry */
     assert_int_equal(decode_hex(CAIRN_T_ENTRIES, ""), E(INVALID_FIELD));

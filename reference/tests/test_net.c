@@ -33,7 +33,7 @@ static void on_message(cairn_session *s, uint16_t type, const ProtobufCMessage *
     ((peer *)ud)->last = type;
 }
 
-static const cairn_session_callbacks cbs = {NULL, on_ready, on_message, NULL, NULL};
+static const cairn_session_callbacks cbs = {.on_ready = on_ready, .on_message = on_message};
 
 static void run_pair(int use_tls)
 {

@@ -64,7 +64,12 @@ static void on_close(cairn_session *s, const cairn_close_info *ci, void *ud)
     x->close_by_peer = ci->by_peer;
 }
 
-static const cairn_session_callbacks cbs = {on_peer_auth, on_ready, on_message, on_close, NULL};
+static const cairn_session_callbacks cbs = {
+    .on_peer_auth = on_peer_auth,
+    .on_ready = on_ready,
+    .on_message = on_message,
+    .on_close = on_close,
+};
 
 static int side_new(pair *p, side *x, int initiator, uint8_t seed_byte, const uint8_t *network)
 {
@@ -367,6 +372,88 @@ static void test_wrong_state_and_bad_fields(void **state)
     pair_free(&p);
 }
 
+static void test_error_rules(void **state)
+{
+    (void)state;
+    pair p;
+    Cairn__V1__Error e = CAIRN__V1__ERROR__INIT;
+    /* [ERR-14] a non-fatal Error before READY */
+    pair_init(&p, 30);
+    e.code = CAIRN__V1__ERROR_CODE__BUSY;
+    e.request_id = 1;
+    assert_int_equal(inject(&p, &p.b, CAIRN_T_ERROR, &e.base), CAIRN_E_UNKNOWN_REQUEST);
+    pair_free(&p);
+    /* [REQ-1] a non-fatal Error without a request_id */
+    pair_init(&p, 31);
+    pump(&p);
+    e.request_id = 0;
+    assert_int_equal(inject(&p, &p.b, CAIRN_T_ERROR, &e.base), CAIRN_E_INVALID_FIELD);
+    pair_free(&p);
+    /* [REQ-10] INVALID_ENTRY does not answer GetPeers; BUSY does */
+    pair_init(&p, 32);
+    pump(&p);
+    Cairn__V1__GetPeers gp = CAIRN__V1__GET_PEERS__INIT;
+    uint64_t rid;
+    assert_int_equal(cairn_session_request(p.b.s, &gp.base, &rid), 0);
+    e.code = CAIRN__V1__ERROR_CODE__INVALID_ENTRY;
+    e.request_id = rid;
+    assert_int_equal(inject(&p, &p.b, CAIRN_T_ERROR, &e.base), CAIRN_E_UNEXPECTED_MESSAGE);
+    pair_free(&p);
+    pair_init(&p, 33);
+    pump(&p);
+    assert_int_equal(cairn_session_request(p.b.s, &gp.base, &rid), 0);
+    e.code = CAIRN__V1__ERROR_CODE__BUSY;
+    e.request_id = rid;
+    assert_int_equal(inject(&p, &p.b, CAIRN_T_ERROR, &e.base), 0);
+    assert_int_equal(p.b.last_type, CAIRN_T_ERROR);
+    assert_int_equal(cairn_session_in_flight(p.b.s), 0);
+    pair_free(&p);
+}
+
+static void test_state_checked_before_payload(void **state)
+{
+    (void)state;
+    /* [FRM-12] a Hello header in READY is refused before its payload arrives */
+    pair p;
+    pair_init(&p, 34);
+    pump(&p);
+    uint8_t hdr[8];
+    cairn_frame_header_encode(hdr, CAIRN_T_HELLO, 1000);
+    assert_true(cairn_session_recv(p.b.s, hdr, 8) < 0);
+    assert_int_equal(p.b.close_code, CAIRN_E_UNEXPECTED_MESSAGE);
+    pair_free(&p);
+    /* a Block header before the handshake: no payload byte is needed either */
+    pair_init(&p, 35);
+    cairn_frame_header_encode(hdr, CAIRN_T_BLOCK, 2000000);
+    assert_true(cairn_session_recv(p.b.s, hdr, 8) < 0);
+    assert_int_equal(p.b.close_code, CAIRN_E_UNEXPECTED_MESSAGE);
+    pair_free(&p);
+}
+
+static void test_unanswered_ping(void **state)
+{
+    (void)state;
+    /* [KA-8] a peer that keeps sending bytes but never answers our Ping */
+    pair p;
+    pair_init(&p, 36);
+    pump(&p);
+    assert_int_equal(cairn_session_ping(p.a.s, NULL), 0);
+    uint8_t hdr[8];
+    cairn_frame_header_encode(hdr, CAIRN_T_BLOCK, 2000000); /* an endless frame... */
+    assert_int_equal(cairn_session_recv(p.a.s, hdr, 8), 8);
+    uint8_t byte = 0;
+    for (int i = 0; i < 8; i++) { /* ...trickled one byte every 10 s */
+        p.t.now += 10000;
+        assert_int_equal(cairn_session_recv(p.a.s, &byte, 1), 1);
+        assert_int_equal(cairn_session_tick(p.a.s), 0);
+    }
+    p.t.now += 10000; /* 90 s after the Ping */
+    assert_int_equal(cairn_session_recv(p.a.s, &byte, 1), 1);
+    assert_true(cairn_session_deadline(p.a.s) <= p.t.now);
+    assert_int_equal(cairn_session_tick(p.a.s), E(IDLE_TIMEOUT));
+    pair_free(&p);
+}
+
 static void test_fatal_error_ends_everything(void **state)
 {
     (void)state;
@@ -521,6 +608,9 @@ int main(void)
         cmocka_unit_test(test_ping_and_requests),
         cmocka_unit_test(test_handshake_failures),
         cmocka_unit_test(test_wrong_state_and_bad_fields),
+        cmocka_unit_test(test_error_rules),
+        cmocka_unit_test(test_state_checked_before_payload),
+        cmocka_unit_test(test_unanswered_ping),
         cmocka_unit_test(test_fatal_error_ends_everything),
         cmocka_unit_test(test_timers),
         cmocka_unit_test(test_stray_pong_ignored),

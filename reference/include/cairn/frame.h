@@ -100,6 +100,13 @@ typedef struct cairn_frame_decoder {
     cairn_buf body; /* payload gathered across calls */
     uint32_t max_len;
     int failed; /* a protocol error was returned: no more frames */
+    /*
+     * Optional: called for every header that passed its checks, before any
+     * of its payload is buffered; a nonzero return fails the decoder with
+     * that error (the session uses it for [FRM-12] state legality).
+     */
+    int (*on_header)(void *ud, const cairn_frame_header *h);
+    void *on_header_ud;
 } cairn_frame_decoder;
 
 void cairn_frame_decoder_init(cairn_frame_decoder *d, const cairn_mem *mem, uint32_t max_len);

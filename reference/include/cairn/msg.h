@@ -61,7 +61,8 @@ uint64_t *cairn_msg_request_id(ProtobufCMessage *m);
  * Wire scan ([ENC]): checks that `p[0..len)` is a canonical encoding of
  * `desc` without unpacking it, and that no repeated field exceeds its count
  * limit. Returns 0 or CAIRN_ERR_PROTO(MALFORMED | NON_CANONICAL |
- * INVALID_FIELD); the first violation in byte order decides the code.
+ * INVALID_FIELD): [ENC-4] MALFORMED anywhere wins, then NON_CANONICAL, then
+ * INVALID_FIELD, wherever in the payload they occur.
  * *occurrences (optional) receives the number of fields on the wire,
  * submessages' fields included.
  */

@@ -90,6 +90,12 @@ typedef struct cairn_session_callbacks {
     /* Every frame crossing the wire, for wire logs. Optional. */
     void (*on_frame)(cairn_session *s, int outbound, uint16_t type, const uint8_t *payload,
                      size_t len, void *ud);
+    /*
+     * [HS-26] Whether `nonce` is the Hello nonce of another of our sessions
+     * (a node with many sessions answers for all of them). Optional: the
+     * session always compares with its own.
+     */
+    int (*is_own_nonce)(cairn_session *s, uint64_t nonce, void *ud);
 } cairn_session_callbacks;
 
 typedef struct cairn_session_config {
@@ -166,6 +172,8 @@ int cairn_session_respond_error(cairn_session *s, uint64_t request_id, uint32_t 
 int cairn_session_notify(cairn_session *s, const ProtobufCMessage *m);
 /* Sends a Ping; its nonce in *nonce (optional). */
 int cairn_session_ping(cairn_session *s, uint64_t *nonce);
+/* The nonce of our Hello. */
+uint64_t cairn_session_hello_nonce(const cairn_session *s);
 /* Number of our requests awaiting a response. */
 unsigned cairn_session_in_flight(const cairn_session *s);
 

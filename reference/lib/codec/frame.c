@@ -145,6 +145,13 @@ int cairn_frame_decoder_next(cairn_frame_decoder *d, const uint8_t **src, const 
                     return rv;
                 }
             }
+            if (d->on_header) {
+                int rv = d->on_header(d->on_header_ud, &d->cur);
+                if (rv) {
+                    d->failed = 1;
+                    return rv;
+                }
+            }
             if (cairn_frame_type_is_ignorable(d->cur.type)) {
                 d->skip = d->cur.length;
                 out->type = d->cur.type;

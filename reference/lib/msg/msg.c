@@ -190,7 +190,10 @@ static int validate_body(uint16_t type, const ProtobufCMessage *pm)
         return len_is(&((const Cairn__V1__Auth *)pm)->signature, 64) ? 0 : INVALID_FIELD;
     case CAIRN_T_ERROR: {
         const Cairn__V1__Error *m = (const Cairn__V1__Error *)pm;
-        return m->code != 0 && m->message.len <= CAIRN_MAX_ERROR_MESSAGE ? 0 : INVALID_FIELD;
+        /* [ERR-10] code 0; [REQ-1] a non-fatal Error always answers a request */
+        if (m->code == 0 || m->message.len > CAIRN_MAX_ERROR_MESSAGE)
+            return INVALID_FIELD;
+        return cairn_wire_error_is_fatal(m->code) || m->request_id ? 0 : INVALID_FIELD;
     }
     case CAIRN_T_GET_HEADERS: {
         const Cairn__V1__GetHeaders *m = (const Cairn__V1__GetHeaders *)pm;

@@ -101,6 +101,29 @@ static int scalar_out_of_range(ProtobufCType t, uint64_t v)
 static int scan_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
                         const uint8_t *end, int depth, size_t *occurrences);
 
+/* Skips the value of an unknown field; MALFORMED when it runs past the end. */
+static int skip_unknown(int wt, const uint8_t **p, const uint8_t *end)
+{
+    uint64_t v;
+    int minimal, rv;
+    size_t n = 0;
+    if (wt == WT_VARINT)
+        return read_varint(p, end, &v, &minimal);
+    if (wt == WT_LEN) {
+        if ((rv = read_varint(p, end, &v, &minimal)))
+            return rv;
+        if (v > (uint64_t)(end - *p))
+            return MALFORMED;
+        n = (size_t)v;
+    } else {
+        n = wt == WT_I64 ? 8 : 4;
+        if ((size_t)(end - *p) < n)
+            return MALFORMED;
+    }
+    *p += n;
+    return 0;
+}
+
 /* Checks one field's value after its key; advances *p past it. */
 static int scan_value(const ProtobufCFieldDescriptor *f, int singular, const uint8_t **p,
                       const uint8_t *end, int depth, size_t *occurrences)
@@ -111,13 +134,9 @@ static int scan_value(const ProtobufCFieldDescriptor *f, int singular, const uin
     case WT_VARINT:
         if ((rv = read_varint(p, end, &v, &minimal)))
             return rv;
-        if (!minimal)
-            return NON_CANONICAL;
-        if (scalar_out_of_range(f->type, v))
-            return INVALID_FIELD;
-        if (singular && v == 0)
-            return NON_CANONICAL; /* default value on the wire */
-        return 0;
+        if (!minimal || (singular && v == 0))
+            return NON_CANONICAL;                                   /* [ENC-15], [ENC-19] */
+        return scalar_out_of_range(f->type, v) ? INVALID_FIELD : 0; /* [ENC-22] */
     case WT_I64:
     case WT_I32: {
         size_t n = wire_type_of(f->type) == WT_I64 ? 8 : 4;
@@ -134,15 +153,14 @@ static int scan_value(const ProtobufCFieldDescriptor *f, int singular, const uin
             return rv;
         if (v > (uint64_t)(end - *p))
             return MALFORMED;
-        if (!minimal)
-            return NON_CANONICAL;
-        if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE)
             rv = scan_message(f->descriptor, *p, *p + v, depth + 1, occurrences);
-        } else {
-            rv = singular && v == 0 ? NON_CANONICAL : 0;
-        }
+        else
+            rv = singular && v == 0 ? NON_CANONICAL : 0; /* [ENC-19] */
         *p += v;
-        return rv;
+        if (rv == MALFORMED)
+            return rv;
+        return !minimal ? NON_CANONICAL : rv; /* [ENC-14] */
     }
 }
 
@@ -151,6 +169,12 @@ static int scan_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p
 {
     uint32_t counts[32] = {0};
     unsigned last = 0, oneofs[8], n_oneofs = 0;
+    int worst = 0; /* [ENC-4] NON_CANONICAL outranks INVALID_FIELD; MALFORMED ends the scan */
+#define NOTE(err)                                                                                  \
+    do {                                                                                           \
+        if (worst != NON_CANONICAL)                                                                \
+            worst = (err);                                                                         \
+    } while (0)
     if (depth > MAX_DEPTH || desc->n_fields > 32)
         return MALFORMED;
     while (p < end) {
@@ -163,38 +187,47 @@ static int scan_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p
         if (num == 0 || num > MAX_FIELD_NUMBER)
             return MALFORMED;
         if (wt != WT_VARINT && wt != WT_I64 && wt != WT_LEN && wt != WT_I32)
-            return MALFORMED; /* groups (3, 4) and 6, 7 */
+            return MALFORMED; /* [ENC-8] groups (3, 4) and 6, 7 */
         if (!minimal)
-            return NON_CANONICAL;
+            NOTE(NON_CANONICAL); /* [ENC-13] */
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field(desc, (unsigned)num);
-        if (!f)
-            return INVALID_FIELD; /* [ENC] v1 has no unknown fields */
+        if (!f) {
+            /* [ENC-23] v1 has no unknown fields; skip it to finish the scan */
+            NOTE(INVALID_FIELD);
+            if ((rv = skip_unknown(wt, &p, end)))
+                return rv;
+            continue;
+        }
         if (wt != wire_type_of(f->type))
-            return MALFORMED;
+            return MALFORMED; /* [ENC-11] */
         int repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
         if (num < last || (num == last && !repeated))
-            return NON_CANONICAL; /* out of order, or a singular field twice */
+            NOTE(NON_CANONICAL); /* [ENC-16], [ENC-17] */
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
             /* Members of one oneof share their case word's offset. */
             for (unsigned i = 0; i < n_oneofs; i++)
                 if (oneofs[i] == f->quantifier_offset)
-                    return NON_CANONICAL; /* two members of one oneof */
-            if (n_oneofs == sizeof(oneofs) / sizeof(oneofs[0]))
-                return MALFORMED; /* schema bug: more oneofs than we track */
-            oneofs[n_oneofs++] = f->quantifier_offset;
+                    NOTE(NON_CANONICAL); /* [ENC-18] two members of one oneof */
+            if (n_oneofs < sizeof(oneofs) / sizeof(oneofs[0]))
+                oneofs[n_oneofs++] = f->quantifier_offset;
         }
         size_t idx = (size_t)(f - desc->fields);
         if (repeated && ++counts[idx] > repeated_cap(desc, f->id))
-            return INVALID_FIELD;
+            NOTE(INVALID_FIELD); /* counted only: nothing is allocated by the scan */
         int singular = !repeated && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
                        f->type != PROTOBUF_C_TYPE_MESSAGE;
-        if ((rv = scan_value(f, singular, &p, end, depth, occurrences)))
-            return rv;
-        last = (unsigned)num;
+        if ((rv = scan_value(f, singular, &p, end, depth, occurrences))) {
+            if (rv == MALFORMED)
+                return rv;
+            NOTE(rv);
+        }
+        if (num > last)
+            last = (unsigned)num;
         ++*occurrences;
     }
-    return 0;
+    return worst;
+#undef NOTE
 }
 
 int cairn_msg_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,

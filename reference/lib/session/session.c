@@ -45,7 +45,7 @@ struct cairn_session {
     struct req_slot ours[CAIRN_MAX_IN_FLIGHT], theirs[CAIRN_MAX_IN_FLIGHT];
     unsigned n_ours, n_theirs;
     uint64_t next_request_id;
-    uint64_t pings[MAX_PINGS];
+    uint64_t pings[MAX_PINGS], ping_ms[MAX_PINGS];
     unsigned n_pings;
 
     cairn_close_info close;
@@ -215,6 +215,7 @@ static int handle_hello(cairn_session *s, const Cairn__V1__Hello *h, const uint8
     if (memcmp(h->network_id.data, s->network_id, CAIRN_HASH_LEN) != 0)
         return fail(s, CAIRN_E_WRONG_NETWORK, "peer is on another network");
     if (h->nonce == s->hello_nonce ||
+        (s->cb.is_own_nonce && s->cb.is_own_nonce(s, h->nonce, s->ud)) ||
         memcmp(h->node_key.data, cairn_identity_public(s->identity), CAIRN_KEY_LEN) == 0)
         return fail(s, CAIRN_E_SELF_CONNECTION, "connected to ourselves");
 
@@ -301,15 +302,18 @@ static int handle_error_msg(cairn_session *s, const Cairn__V1__Error *e)
         enter_closing(s, e->code, 1, (const char *)e->message.data, e->message.len);
         return 0;
     }
+    /* [ERR-14] before READY nothing can be outstanding */
     if (s->state != CAIRN_SS_READY)
-        return 0;
-    if (e->request_id) {
-        struct req_slot *r = slot_find(s->ours, s->n_ours, e->request_id);
-        if (!r)
-            return fail(s, CAIRN_E_UNKNOWN_REQUEST, "Error for request %llu, not outstanding",
-                        (unsigned long long)e->request_id);
-        slot_remove(s->ours, &s->n_ours, r);
-    }
+        return fail(s, CAIRN_E_UNKNOWN_REQUEST, "non-fatal Error before the handshake completed");
+    /* [REQ-1] request_id != 0 was checked by validation */
+    struct req_slot *r = slot_find(s->ours, s->n_ours, e->request_id);
+    if (!r) /* [REQ-9] */
+        return fail(s, CAIRN_E_UNKNOWN_REQUEST, "Error for request %llu, not outstanding",
+                    (unsigned long long)e->request_id);
+    if ((uint32_t)e->code == CAIRN_E_INVALID_ENTRY && r->type != CAIRN_T_SUBMIT_ENTRY) /* [REQ-10] */
+        return fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "INVALID_ENTRY does not answer %s",
+                    cairn_frame_type_name(r->type));
+    slot_remove(s->ours, &s->n_ours, r);
     return 1; /* deliver */
 }
 
@@ -333,7 +337,10 @@ static int handle_ready(cairn_session *s, uint16_t type, ProtobufCMessage *m)
         uint64_t nonce = ((Cairn__V1__Pong *)m)->nonce;
         for (unsigned i = 0; i < s->n_pings; i++)
             if (s->pings[i] == nonce) {
-                s->pings[i] = s->pings[--s->n_pings];
+                s->n_pings--;
+                memmove(s->pings + i, s->pings + i + 1, sizeof(s->pings[0]) * (s->n_pings - i));
+                memmove(s->ping_ms + i, s->ping_ms + i + 1,
+                        sizeof(s->ping_ms[0]) * (s->n_pings - i));
                 return 1;
             }
         return 0;
@@ -377,22 +384,43 @@ static int legal_before_ready(const cairn_session *s, uint16_t type)
     return type == CAIRN_T_AUTH;
 }
 
+/*
+ * [FRM-12] Called by the frame decoder for each header, before any payload
+ * byte is buffered: a type not legal in this state ends the session here.
+ */
+static int check_header(void *ud, const cairn_frame_header *h)
+{
+    cairn_session *s = ud;
+    if (s->state == CAIRN_SS_READY) {
+        if (cairn_msg_kind(h->type) == CAIRN_KIND_HANDSHAKE) {
+            snprintf(s->close_text, sizeof(s->close_text), "%s after the handshake",
+                     cairn_frame_type_name(h->type));
+            return CAIRN_ERR_PROTO(CAIRN_E_UNEXPECTED_MESSAGE);
+        }
+        return 0; /* extension frames are skipped in READY */
+    }
+    if (cairn_frame_type_is_ignorable(h->type) || !legal_before_ready(s, h->type)) {
+        const char *name = cairn_frame_type_name(h->type);
+        snprintf(s->close_text, sizeof(s->close_text), "%s%s not allowed %s",
+                 name ? name : "extension frame", name ? "" : "",
+                 s->state == CAIRN_SS_AWAIT_HELLO ? "before Hello" : "while awaiting Auth");
+        return CAIRN_ERR_PROTO(CAIRN_E_UNEXPECTED_MESSAGE);
+    }
+    return 0;
+}
+
 static int handle_frame(cairn_session *s, const cairn_frame *f)
 {
     if (s->cb.on_frame)
         s->cb.on_frame(s, 0, f->type, f->payload, f->payload ? f->length : 0, s->ud);
     int ready = s->state == CAIRN_SS_READY;
-    if (!f->payload) /* extension frame: skipped in READY only */
-        return ready ? 0
-                     : fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "extension frame 0x%04x before READY",
-                            f->type);
-    if (!ready && !legal_before_ready(s, f->type))
-        return fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "%s not allowed %s",
-                    cairn_frame_type_name(f->type),
-                    s->state == CAIRN_SS_AWAIT_HELLO ? "before Hello" : "while awaiting Auth");
+    if (!f->payload) /* extension frame: check_header let it through in READY */
+        return 0;
 
     ProtobufCMessage *m;
     int rv = cairn_msg_decode(&s->msgs, f->type, f->payload, f->length, &m);
+    if (rv == CAIRN_ERR_BUDGET) /* [ENC-29] never for a valid payload */
+        rv = CAIRN_ERR_PROTO(CAIRN_E_MALFORMED);
     if (rv) {
         uint32_t code = cairn_err_wire_code(rv);
         if (code)
@@ -437,6 +465,11 @@ long cairn_session_recv(cairn_session *s, const uint8_t *data, size_t len)
             break;
         if (rv) {
             uint32_t code = cairn_err_wire_code(rv);
+            if (code == CAIRN_E_UNEXPECTED_MESSAGE) {
+                char why[sizeof(s->close_text)];
+                memcpy(why, s->close_text, sizeof(why));
+                return fail(s, code, "%s", why);
+            }
             if (code)
                 return fail(s, code, "frame header: %s", cairn_strerror(rv));
             return fail_local(s, rv);
@@ -497,6 +530,8 @@ uint64_t cairn_session_deadline(const cairn_session *s)
     } else {
         uint64_t ping = s->last_send_ms + s->ping_interval;
         d = ping < d ? ping : d;
+        if (s->n_pings && s->ping_ms[0] + s->idle_timeout < d)
+            d = s->ping_ms[0] + s->idle_timeout;
     }
     return d;
 }
@@ -511,6 +546,9 @@ int cairn_session_tick(cairn_session *s)
                     s->hs_timeout);
     if (now >= s->last_recv_ms + s->idle_timeout)
         return fail(s, CAIRN_E_IDLE_TIMEOUT, "nothing received for %u ms", s->idle_timeout);
+    /* [KA-8] a peer trickling one endless frame never answers our Ping */
+    if (s->n_pings && now >= s->ping_ms[0] + s->idle_timeout)
+        return fail(s, CAIRN_E_IDLE_TIMEOUT, "Ping unanswered for %u ms", s->idle_timeout);
     if (s->state == CAIRN_SS_READY && now >= s->last_send_ms + s->ping_interval)
         return cairn_session_ping(s, NULL); /* [KA] keepalive */
     return 0;
@@ -593,12 +631,21 @@ int cairn_session_ping(cairn_session *s, uint64_t *nonce)
         return rv;
     if ((rv = queue(s, &ping.base, 1)))
         return rv;
-    if (s->n_pings == MAX_PINGS)
-        memmove(s->pings, s->pings + 1, sizeof(s->pings[0]) * --s->n_pings);
-    s->pings[s->n_pings++] = ping.nonce;
+    if (s->n_pings == MAX_PINGS) { /* forget the oldest */
+        --s->n_pings;
+        memmove(s->pings, s->pings + 1, sizeof(s->pings[0]) * s->n_pings);
+        memmove(s->ping_ms, s->ping_ms + 1, sizeof(s->ping_ms[0]) * s->n_pings);
+    }
+    s->pings[s->n_pings] = ping.nonce;
+    s->ping_ms[s->n_pings++] = now_ms(s);
     if (nonce)
         *nonce = ping.nonce;
     return 0;
+}
+
+uint64_t cairn_session_hello_nonce(const cairn_session *s)
+{
+    return s->hello_nonce;
 }
 
 unsigned cairn_session_in_flight(const cairn_session *s)
@@ -647,6 +694,8 @@ int cairn_session_new(cairn_session **out, const cairn_session_config *cfg,
     s->idle_timeout = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : CAIRN_IDLE_TIMEOUT_MS;
     uint32_t max_frame = cfg->max_frame_size ? cfg->max_frame_size : CAIRN_FRAME_MAX_MIN;
     cairn_frame_decoder_init(&s->frames, env->mem, max_frame);
+    s->frames.on_header = check_header;
+    s->frames.on_header_ud = s;
     cairn_msg_decoder_init(&s->msgs, env->mem);
     cairn_buf_init(&s->out, env->mem);
     s->state = CAIRN_SS_AWAIT_HELLO;

@@ -126,7 +126,8 @@ static void pump(side *a, side *b)
 
 static int open_side(side *x, int initiator, const char *agent, uint64_t services)
 {
-    static const cairn_session_callbacks cb = {NULL, on_ready, on_message, on_close, on_frame};
+    static const cairn_session_callbacks cb = {
+        .on_ready = on_ready, .on_message = on_message, .on_close = on_close, .on_frame = on_frame};
     const cairn_env *env = cairn_port_env();
     if (cairn_identity_generate(&x->id, env))
         return -1;
