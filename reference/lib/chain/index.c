@@ -1,0 +1,228 @@
+/*
+ * The block index: records in arena chunks, a salted open-addressing hash
+ * table by block ID, skip pointers for O(log n) ancestor lookups, and the
+ * fork-choice order.
+ */
+#include "chain_int.h"
+
+#define TABLE_MIN 1024
+
+/*
+ * Block IDs carry proof-of-work but devnet's is cheap, so the bucket is
+ * derived with a per-chain random salt that a peer cannot aim at.
+ */
+static size_t slot_of(const cairn_chain *c, const uint8_t id[CAIRN_HASH_LEN])
+{
+    uint64_t k = cairn_get_u64(id + 8) ^ c->salt;
+    k ^= k >> 31;
+    k *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(k >> 17) & (c->table_cap - 1);
+}
+
+int chain_index_init(cairn_chain *c)
+{
+    uint8_t salt[8];
+    if (c->env->random && c->env->random(salt, sizeof(salt), c->env->ud) == 0)
+        c->salt = cairn_get_u64(salt);
+    c->table = cairn_mem_calloc(c->mem, TABLE_MIN, sizeof(*c->table));
+    if (!c->table)
+        return CAIRN_ERR_NOMEM;
+    c->table_cap = TABLE_MIN;
+    return 0;
+}
+
+void chain_index_free(cairn_chain *c)
+{
+    while (c->arena) {
+        chain_arena *next = c->arena->next;
+        cairn_mem_free(c->mem, c->arena);
+        c->arena = next;
+    }
+    cairn_mem_free(c->mem, c->table);
+    c->table = NULL;
+}
+
+cairn_chain_block *chain_find(const cairn_chain *c, const uint8_t id[CAIRN_HASH_LEN])
+{
+    for (size_t i = slot_of(c, id);; i = (i + 1) & (c->table_cap - 1)) {
+        cairn_chain_block *b = c->table[i];
+        if (!b || memcmp(b->id, id, CAIRN_HASH_LEN) == 0)
+            return b;
+    }
+}
+
+static void table_put(cairn_chain *c, cairn_chain_block *b)
+{
+    size_t i = slot_of(c, b->id);
+    while (c->table[i])
+        i = (i + 1) & (c->table_cap - 1);
+    c->table[i] = b;
+}
+
+int chain_reserve(cairn_chain *c, size_t extra)
+{
+    /* Load factor at most 1/2 keeps probe sequences short. */
+    if (c->count + extra <= c->table_cap / 2)
+        return 0;
+    size_t cap = c->table_cap;
+    while (c->count + extra > cap / 2) {
+        if (cap > SIZE_MAX / 4 / sizeof(*c->table))
+            return CAIRN_ERR_NOMEM;
+        cap *= 2;
+    }
+    cairn_chain_block **old = c->table;
+    size_t old_cap = c->table_cap;
+    c->table = cairn_mem_calloc(c->mem, cap, sizeof(*c->table));
+    if (!c->table) {
+        c->table = old;
+        return CAIRN_ERR_NOMEM;
+    }
+    c->table_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i])
+            table_put(c, old[i]);
+    cairn_mem_free(c->mem, old);
+    return 0;
+}
+
+void chain_insert(cairn_chain *c, cairn_chain_block *b)
+{
+    table_put(c, b);
+    c->count++;
+    if (b->parent) {
+        b->sibling = b->parent->child;
+        b->parent->child = b;
+    }
+    if (!(b->flags & CAIRN_CHAIN_FAILED) && (!c->best_header || chain_better(b, c->best_header)))
+        c->best_header = b;
+}
+
+chain_arena_mark chain_arena_get_mark(const cairn_chain *c)
+{
+    chain_arena_mark m = {c->arena, c->arena ? c->arena->used : 0};
+    return m;
+}
+
+void chain_arena_rollback(cairn_chain *c, chain_arena_mark m)
+{
+    while (c->arena != m.chunk) {
+        chain_arena *next = c->arena->next;
+        cairn_mem_free(c->mem, c->arena);
+        c->arena = next;
+    }
+    if (c->arena)
+        c->arena->used = m.used;
+}
+
+/* Bitcoin's skip-list heights: any ancestor is reached in O(log n) hops. */
+static uint64_t clear_lowest(uint64_t n)
+{
+    return n & (n - 1);
+}
+
+static uint64_t skip_height(uint64_t h)
+{
+    if (h < 2)
+        return 0;
+    return (h & 1) ? clear_lowest(clear_lowest(h - 1)) + 1 : clear_lowest(h);
+}
+
+const cairn_chain_block *cairn_chain_block_ancestor(const cairn_chain_block *b, uint64_t height)
+{
+    if (height > b->hdr.height)
+        return NULL;
+    uint64_t h = b->hdr.height;
+    while (h > height) {
+        uint64_t hs = skip_height(h), hsp = skip_height(h - 1);
+        if (b->skip && (hs == height || (hs > height && !(hsp + 2 < hs && hsp >= height)))) {
+            b = b->skip;
+            h = hs;
+        } else {
+            b = b->parent;
+            h--;
+        }
+    }
+    return b;
+}
+
+cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_LEN],
+                                    const cairn_block_header *hdr, cairn_chain_block *parent)
+{
+    if (!c->arena || c->arena->used == CHAIN_ARENA_RECORDS) {
+        chain_arena *a = cairn_mem_malloc(c->mem, sizeof(*a));
+        if (!a)
+            return NULL;
+        a->next = c->arena;
+        a->used = 0;
+        c->arena = a;
+    }
+    cairn_chain_block *b = &c->arena->recs[c->arena->used++];
+    memset(b, 0, sizeof(*b));
+    memcpy(b->id, id, CAIRN_HASH_LEN);
+    b->hdr = *hdr;
+    b->parent = parent;
+    if (parent) {
+        b->work = parent->work;
+        b->skip = (cairn_chain_block *)cairn_chain_block_ancestor(parent, skip_height(hdr->height));
+    }
+    cairn_work_add_block(&b->work, hdr->bits); /* [POW] work per block = 2^bits */
+    return b;
+}
+
+int chain_better(const cairn_chain_block *a, const cairn_chain_block *b)
+{
+    int w = cairn_work_cmp(&a->work, &b->work);
+    if (w != 0)
+        return w > 0;
+    /* [FORK] equal work: the lexicographically smaller tip ID wins. */
+    return memcmp(a->id, b->id, CAIRN_HASH_LEN) < 0;
+}
+
+static cairn_chain_block *first_ok(cairn_chain_block *x, uint32_t mask, uint32_t reject)
+{
+    while (x && ((x->flags & mask) != mask || (x->flags & reject)))
+        x = x->sibling;
+    return x;
+}
+
+cairn_chain_block *chain_walk_next(const cairn_chain_block *root, cairn_chain_block *x,
+                                   uint32_t mask, uint32_t reject)
+{
+    cairn_chain_block *n = first_ok(x->child, mask, reject);
+    if (n)
+        return n;
+    while (x != root) {
+        if ((n = first_ok(x->sibling, mask, reject)) != NULL)
+            return n;
+        x = x->parent;
+    }
+    return NULL;
+}
+
+void chain_rescan_best_header(cairn_chain *c)
+{
+    c->best_header = c->genesis;
+    for (size_t i = 0; i < c->table_cap; i++) {
+        cairn_chain_block *b = c->table[i];
+        if (b && !(b->flags & CAIRN_CHAIN_FAILED) && chain_better(b, c->best_header))
+            c->best_header = b;
+    }
+}
+
+int chain_reserve_active(cairn_chain *c, uint64_t height)
+{
+    if (height >= SIZE_MAX / sizeof(*c->active) / 2)
+        return CAIRN_ERR_NOMEM;
+    size_t need = (size_t)height + 1;
+    if (need <= c->active_cap)
+        return 0;
+    size_t cap = c->active_cap ? c->active_cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    cairn_chain_block **a = cairn_mem_realloc(c->mem, c->active, cap * sizeof(*a));
+    if (!a)
+        return CAIRN_ERR_NOMEM;
+    c->active = a;
+    c->active_cap = cap;
+    return 0;
+}

@@ -1,0 +1,132 @@
+/* Pending entries and the miner: a block filled from the pool is valid on the chain. */
+#include "chain_helpers.h"
+
+static void pool_rules(void **state)
+{
+    (void)state;
+    test_env te;
+    test_env_init(&te, 1);
+    cairn_mempool *p;
+    uint8_t id[32], id2[32];
+    uint32_t why;
+    assert_int_equal(cairn_mempool_new(&p, &te.mem, 3, 200), 0);
+    const uint8_t a[] = {0x00, 'a'}, b[] = {0x00, 'b'}, c[] = {0x00, 'c'}, d[] = {0x00, 'd'};
+    assert_int_equal(cairn_mempool_add(p, a, 2, id, &why), 0);
+    assert_int_equal(cairn_entry_id(NULL, id2, a, 2), 0);
+    assert_memory_equal(id, id2, 32);
+    assert_int_equal(cairn_mempool_add(p, a, 2, id2, &why), 0); /* already there */
+    assert_int_equal(cairn_mempool_count(p), 1);
+    assert_true(cairn_mempool_contains(p, id));
+
+    const uint8_t bad[] = {0x05};
+    assert_int_equal(cairn_mempool_add(p, bad, 1, id, &why),
+                     CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY));
+    assert_int_equal(why, CAIRN_BLOCK_BAD_ENTRY);
+    assert_int_equal(cairn_mempool_add(p, bad, 0, id, &why),
+                     CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY));
+    assert_int_equal(why, CAIRN_BLOCK_BAD_ENTRY);
+
+    assert_int_equal(cairn_mempool_add(p, b, 2, id, &why), 0);
+    assert_int_equal(cairn_mempool_add(p, c, 2, id, &why), 0);
+    assert_int_equal(cairn_mempool_add(p, d, 2, id, &why), CAIRN_ERR_PROTO(CAIRN_E_BUSY));
+
+    cairn_bytes_ref sel[4];
+    assert_int_equal(cairn_mempool_select(p, sel, 4), 3);
+    assert_memory_equal(sel[0].data, a, 2); /* oldest first */
+    assert_memory_equal(sel[2].data, c, 2);
+    assert_int_equal(cairn_mempool_select(p, sel, 2), 2);
+
+    cairn_bytes_ref gone[2] = {{b, 2}, {d, 2}};
+    assert_int_equal(cairn_mempool_remove(p, gone, 2), 0);
+    assert_int_equal(cairn_mempool_count(p), 2);
+    assert_int_equal(cairn_mempool_select(p, sel, 4), 2);
+    assert_memory_equal(sel[1].data, c, 2);
+
+    static uint8_t big[300];
+    assert_int_equal(cairn_mempool_add(p, big, sizeof(big), id, &why),
+                     CAIRN_ERR_PROTO(CAIRN_E_BUSY));
+    cairn_mempool_del(p);
+    assert_int_equal(te.live, 0);
+
+    /* The selection respects the 2 MiB body limit. */
+    assert_int_equal(cairn_mempool_new(&p, &te.mem, 0, 0), 0);
+    static uint8_t e[CAIRN_ENTRY_MAX_LEN];
+    for (int i = 0; i < 40; i++) {
+        cairn_put_u32(e + 1, (uint32_t)i);
+        assert_int_equal(cairn_mempool_add(p, e, sizeof(e), id, &why), 0);
+    }
+    cairn_bytes_ref many[64];
+    assert_int_equal(cairn_mempool_select(p, many, 64), 32);
+    cairn_mempool_del(p);
+    assert_int_equal(te.live, 0);
+}
+
+static void mine_from_pool(void **state)
+{
+    (void)state;
+    test_env te;
+    test_env_init(&te, 2);
+    cairn_chain *c = tb_chain(&te, NULL);
+    cairn_mempool *p;
+    cairn_sha256_ctx *ctx;
+    assert_int_equal(cairn_sha256_ctx_new(&ctx), 0);
+    assert_int_equal(cairn_mempool_new(&p, &te.mem, 0, 0), 0);
+    uint8_t id[32];
+    uint32_t why;
+    const uint8_t e1[] = {0x00, 'x'};
+    uint8_t man[43 + 3] = {0x01};
+    cairn_put_u64(man + 1, 100000);
+    man[9] = 14;
+    man[42] = 3;
+    memcpy(man + 43, "a.b", 3);
+    assert_int_equal(cairn_mempool_add(p, e1, sizeof(e1), id, &why), 0);
+    assert_int_equal(cairn_mempool_add(p, man, sizeof(man), id, &why), 0);
+
+    cairn_block_header h;
+    cairn_bytes_ref ents[16];
+    size_t n;
+    uint8_t raw[96], bid[32];
+    assert_int_equal(cairn_miner_template(c, p, te.wall, &h, ents, 16, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(h.height, 1);
+    assert_int_equal(h.time_ms, te.wall);
+    assert_int_equal(h.bits, 12);
+    assert_memory_equal(h.prev_id, cairn_chain_genesis(c)->id, 32);
+    /* a bounded search may stop early; it resumes where it left off */
+    cairn_block_header h2 = h;
+    int rv = cairn_miner_solve(ctx, &h2, 3, raw, bid);
+    if (rv == CAIRN_ERR_AGAIN)
+        assert_int_equal(h2.nonce, 3);
+    assert_int_equal(cairn_miner_solve(ctx, &h, UINT64_MAX, raw, bid), 0);
+    assert_true(cairn_pow_ok(bid, 12));
+    cairn_chain_result r;
+    assert_int_equal(cairn_chain_add_block(c, raw, 96, ents, n, &r, &why), 0);
+    assert_int_equal(r.status, CAIRN_CHAIN_ADDED);
+    assert_memory_equal(cairn_chain_tip(c)->id, bid, 32);
+    assert_int_equal(cairn_mempool_remove(p, ents, n), 0);
+    assert_int_equal(cairn_mempool_count(p), 0);
+
+    /* A clock stuck in the past: templates still follow the median rule. */
+    for (int i = 0; i < 15; i++) {
+        assert_int_equal(cairn_miner_template(c, p, 0, &h, ents, 16, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(h.time_ms, cairn_chain_median_time(cairn_chain_tip(c)) + 1);
+        assert_int_equal(cairn_miner_solve(ctx, &h, UINT64_MAX, raw, bid), 0);
+        assert_int_equal(cairn_chain_add_block(c, raw, 96, ents, 0, &r, &why), 0);
+        assert_int_equal(r.status, CAIRN_CHAIN_ADDED);
+    }
+    assert_int_equal(cairn_chain_tip(c)->hdr.height, 16);
+    cairn_mempool_del(p);
+    cairn_sha256_ctx_del(ctx);
+    cairn_chain_del(c);
+    assert_int_equal(te.live, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pool_rules),
+        cmocka_unit_test(mine_from_pool),
+    };
+    return cmocka_run_group_tests_name("chain_miner", tests, NULL, NULL);
+}
