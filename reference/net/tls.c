@@ -97,3 +97,8 @@ void cairn_tls_ctx_del(cairn_tls_ctx *c)
     SSL_CTX_free(c->ssl_ctx);
     OPENSSL_free(c);
 }
+
+void *cairn_tls_ctx_openssl(cairn_tls_ctx *c)
+{
+    return c->ssl_ctx;
+}

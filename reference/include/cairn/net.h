@@ -42,6 +42,9 @@ int cairn_net_local_port(int fd);
 typedef struct cairn_tls_ctx cairn_tls_ctx;
 int cairn_tls_ctx_new(cairn_tls_ctx **out, const cairn_identity *id, int server);
 void cairn_tls_ctx_del(cairn_tls_ctx *ctx);
+/* The OpenSSL SSL_CTX (as void *), for tools that drive TLS themselves with
+ * the same profile (the conformance harness sends raw bytes). */
+void *cairn_tls_ctx_openssl(cairn_tls_ctx *ctx);
 
 /* ---- connections ---------------------------------------------------------- */
 
