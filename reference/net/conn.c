@@ -158,6 +158,11 @@ static int tls_progress(cairn_conn *c)
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
                 return c->state;
             tls_error(c, "handshake");
+            /* let the alert (protocol_version, no_application_protocol) out */
+            uint8_t alert[512];
+            int n = BIO_read(c->wbio, alert, sizeof(alert));
+            if (n > 0 && send(c->fd, alert, (size_t)n, MSG_NOSIGNAL) < 0)
+                (void)0; /* best effort: the connection ends either way */
             return done(c, NULL);
         }
         if (start_session(c) == CAIRN_CONN_DONE)

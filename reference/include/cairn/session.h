@@ -183,6 +183,9 @@ unsigned cairn_session_in_flight(const cairn_session *s);
  * without an Error.
  */
 int cairn_session_close(cairn_session *s, uint32_t code, const char *text);
+/* The same with Error.detail: a reason code (spec §15.4) for INVALID_BLOCK and
+ * INVALID_ENTRY [ERR-5]. */
+int cairn_session_close_detail(cairn_session *s, uint32_t code, uint32_t detail, const char *text);
 
 /* The transcript hash and Auth signature input (spec §6.3, §6.4), exposed
  * for vectors and for harnesses that compute their own Auth. */

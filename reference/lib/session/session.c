@@ -50,6 +50,7 @@ struct cairn_session {
 
     cairn_close_info close;
     char close_text[CAIRN_MAX_ERROR_MESSAGE + 1];
+    uint32_t close_detail; /* Error.detail of the fatal Error we send */
 };
 
 static uint64_t now_ms(const cairn_session *s)
@@ -123,6 +124,7 @@ static int fail(cairn_session *s, uint32_t code, const char *fmt, ...)
     e.code = (Cairn__V1__ErrorCode)code;
     e.message.data = (uint8_t *)text;
     e.message.len = len;
+    e.detail = s->close_detail; /* [ERR-5] set for INVALID_BLOCK by close_detail */
     (void)queue(s, &e.base, 0); /* if even this fails, the close still happens */
     enter_closing(s, code, 0, text, len);
     return CAIRN_ERR_PROTO(code);
@@ -310,7 +312,8 @@ static int handle_error_msg(cairn_session *s, const Cairn__V1__Error *e)
     if (!r) /* [REQ-9] */
         return fail(s, CAIRN_E_UNKNOWN_REQUEST, "Error for request %llu, not outstanding",
                     (unsigned long long)e->request_id);
-    if ((uint32_t)e->code == CAIRN_E_INVALID_ENTRY && r->type != CAIRN_T_SUBMIT_ENTRY) /* [REQ-10] */
+    if ((uint32_t)e->code == CAIRN_E_INVALID_ENTRY &&
+        r->type != CAIRN_T_SUBMIT_ENTRY) /* [REQ-10] */
         return fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "INVALID_ENTRY does not answer %s",
                     cairn_frame_type_name(r->type));
     slot_remove(s->ours, &s->n_ours, r);
@@ -655,8 +658,14 @@ unsigned cairn_session_in_flight(const cairn_session *s)
 
 int cairn_session_close(cairn_session *s, uint32_t code, const char *text)
 {
+    return cairn_session_close_detail(s, code, 0, text);
+}
+
+int cairn_session_close_detail(cairn_session *s, uint32_t code, uint32_t detail, const char *text)
+{
     if (s->state >= CAIRN_SS_CLOSING)
         return CAIRN_ERR_STATE;
+    s->close_detail = detail;
     if (!text)
         text = "";
     if (code) {

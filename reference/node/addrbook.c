@@ -1,0 +1,153 @@
+/*
+ * The address book (spec §12) and discouragement (§13.1): addresses we may
+ * dial, persisted as text in DATADIR/peers.txt, and the peers we refuse for a
+ * while after they broke a MUST.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "node.h"
+
+int addr_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (!addr_same_ip(a, b))
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_port ==
+               ((const struct sockaddr_in *)b)->sin_port;
+    return ((const struct sockaddr_in6 *)a)->sin6_port ==
+           ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+/* Returns 1 when added, 0 when known (updated), -1 when refused. */
+int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,
+                 uint64_t services, uint64_t last_seen_ms)
+{
+    int port = sa->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
+                                        : ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    if (port == 0)
+        return -1;
+    /* ourselves: same port on a loopback or unspecified address we listen on */
+    if (port == n->listen_port && sa->ss_family == AF_INET &&
+        (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127 && !configured)
+        return -1;
+    for (int i = 0; i < n->n_addrs; i++)
+        if (same_addr(&n->addrs[i].sa, sa)) {
+            n->addrs[i].configured |= configured;
+            if (services)
+                n->addrs[i].services = services;
+            return 0;
+        }
+    if (n->n_addrs == NODE_MAX_ADDRS) /* full: forget the oldest never-reached address */
+        return -1;
+    addr_entry *a = &n->addrs[n->n_addrs++];
+    memset(a, 0, sizeof(*a));
+    a->sa = *sa;
+    a->salen = len;
+    a->configured = configured;
+    a->services = services;
+    a->last_seen_ms = last_seen_ms;
+    n->addrs_dirty = 1;
+    return 1;
+}
+
+void addrbook_load(node *n)
+{
+    char path[4096], line[256];
+    snprintf(path, sizeof(path), "%s/peers.txt", n->cfg.datadir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    int loaded = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char addr[128];
+        unsigned long long seen = 0, services = 0;
+        if (sscanf(line, "%127s %llu %llu", addr, &seen, &services) < 1 || addr[0] == '#')
+            continue;
+        struct sockaddr_storage sa;
+        socklen_t len;
+        if (cairn_net_parse_addr(addr, &sa, &len) == 0 &&
+            addrbook_add(n, &sa, len, 0, services, seen) == 1)
+            loaded++;
+    }
+    fclose(f);
+    n->addrs_dirty = 0;
+    LOGD("address book: %d addresses from %s", loaded, path);
+}
+
+void addrbook_save(node *n)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/peers.txt", n->cfg.datadir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "# address last_seen_ms services\n");
+    for (int i = 0; i < n->n_addrs; i++) {
+        char addr[64];
+        cairn_net_format_addr((const struct sockaddr *)&n->addrs[i].sa, addr, sizeof(addr));
+        fprintf(f, "%s %llu %llu\n", addr, (unsigned long long)n->addrs[i].last_seen_ms,
+                (unsigned long long)n->addrs[i].services);
+    }
+    if (fclose(f) == 0 && rename(tmp, path) == 0)
+        n->addrs_dirty = 0;
+}
+
+static void ip_bytes(const struct sockaddr_storage *sa, uint8_t out[16])
+{
+    memset(out, 0, 16);
+    if (sa->ss_family == AF_INET)
+        memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    else
+        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+}
+
+int addrbook_is_discouraged(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id)
+{
+    uint64_t now = node_now(n);
+    uint8_t ip[16];
+    if (sa)
+        ip_bytes(sa, ip);
+    for (int i = 0; i < n->n_disc; i++) {
+        discouraged *d = &n->disc[i];
+        if (d->until_ms <= now) { /* expired: drop it */
+            *d = n->disc[--n->n_disc];
+            i--;
+            continue;
+        }
+        if (sa && memcmp(d->ip, ip, 16) == 0)
+            return 1;
+        if (node_id && d->has_id && memcmp(d->node_id, node_id, CAIRN_HASH_LEN) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void addrbook_discourage(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id)
+{
+    if (!n->cfg.discourage_ms)
+        return;
+    if (n->n_disc == NODE_MAX_DISCOURAGED) /* full: the oldest entry gives way */
+        memmove(n->disc, n->disc + 1, sizeof(n->disc[0]) * --n->n_disc);
+    discouraged *d = &n->disc[n->n_disc++];
+    memset(d, 0, sizeof(*d));
+    ip_bytes(sa, d->ip);
+    if (node_id) {
+        memcpy(d->node_id, node_id, CAIRN_HASH_LEN);
+        d->has_id = 1;
+    }
+    d->until_ms = node_now(n) + n->cfg.discourage_ms;
+}

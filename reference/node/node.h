@@ -1,0 +1,166 @@
+/*
+ * cairnd internals. The node is glue: libevent for readiness and timers,
+ * cairn_conn (net/) for sockets and TLS, cairn_session for the protocol,
+ * cairn_chain + cairn_store for blocks. No protocol rule is implemented here
+ * that the session or the chain already implements.
+ */
+#ifndef CAIRND_NODE_H
+#define CAIRND_NODE_H
+
+#include <event2/event.h>
+#include <netinet/in.h>
+
+#include "cairn/chain.h"
+#include "cairn/net.h"
+#include "cairn/store.h"
+
+#define NODE_BODY_WINDOW          16    /* [SYNC] body requests in flight per peer */
+#define NODE_STALL_MIN_MS         2000  /* [SYNC] first stall timeout */
+#define NODE_STALL_MAX_MS         64000 /* [SYNC] stall timeouts double up to this */
+#define NODE_MAX_ADDRS            1000  /* address book size */
+#define NODE_MAX_DISCOURAGED      4096
+#define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
+
+typedef struct node node;
+
+typedef struct body_req {
+    uint64_t rid;
+    uint8_t id[CAIRN_HASH_LEN];
+    uint64_t sent_ms;
+} body_req;
+
+typedef struct peer {
+    node *n;
+    cairn_conn *conn;
+    struct event *ev_read, *ev_write, *ev_timer;
+    int outbound;
+    int addr_slot; /* address book index for outbound peers, else -1 */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char addr[64];
+    int ready;
+    uint32_t refuse;        /* close with this code as soon as the session starts */
+    int fd_closed;          /* the socket is gone with a failed cairn_conn_new */
+    int no_discourage;      /* closed for something that is not misbehaviour (TIME_TOO_NEW) */
+    size_t low_work_budget; /* [SYNC-22] low-work headers this peer may still make us keep */
+    cairn_peer_info info;
+    uint64_t connected_ms;
+    /* sync */
+    uint64_t headers_rid; /* outstanding GetHeaders, 0 = none */
+    body_req bodies[NODE_BODY_WINDOW];
+    unsigned n_bodies;
+    uint32_t stall_ms;
+    uint64_t last_getpeers_in_ms; /* their last GetPeers to us */
+    uint64_t peers_rid;           /* our outstanding GetPeers */
+    struct peer *next;
+} peer;
+
+typedef struct addr_entry {
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    uint64_t last_seen_ms; /* last successful handshake (wall clock), 0 = never */
+    uint64_t next_try_ms;  /* monotonic */
+    uint32_t backoff_ms;
+    uint64_t services;
+    int configured; /* from --peer: always a target */
+    int connected;  /* an outbound peer uses it now */
+} addr_entry;
+
+typedef struct discouraged {
+    uint8_t ip[16];
+    uint8_t node_id[CAIRN_HASH_LEN];
+    int has_id;
+    uint64_t until_ms;
+} discouraged;
+
+typedef struct node_config {
+    const char *datadir;
+    const char *listen;
+    const char *peers[64];
+    int n_peers;
+    const cairn_network *net;
+    int mine;
+    uint32_t mine_interval_ms;
+    int plaintext;
+    const char *share;
+    int max_inbound, max_per_ip, outbound_target;
+    uint32_t discourage_ms;
+    uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms;
+} node_config;
+
+struct node {
+    node_config cfg;
+    const cairn_env *env;
+    struct event_base *base;
+    cairn_identity *id;
+    uint8_t node_id[CAIRN_HASH_LEN];
+    cairn_tls_ctx *tls_server, *tls_client;
+    cairn_store *store;
+    cairn_chain *chain;
+    cairn_mempool *pool;
+    cairn_sha256_ctx *sha;
+    struct share *share; /* --share DIR, or NULL */
+    uint64_t next_rescan_ms;
+    int listen_fd;
+    uint16_t listen_port;
+    struct event *ev_listen, *ev_tick, *ev_mine, *ev_sigint, *ev_sigterm;
+    peer *peers;
+    int n_inbound, n_outbound;
+    addr_entry addrs[NODE_MAX_ADDRS];
+    int n_addrs;
+    int addrs_dirty;
+    discouraged disc[NODE_MAX_DISCOURAGED];
+    int n_disc;
+    uint64_t mine_nonce; /* where the nonce search goes on */
+    uint64_t next_mine_ms;
+    uint64_t blocks_mined;
+    int stopping;
+    int exit_code;
+};
+
+/* node.c: lifetime, the event loop, session plumbing */
+int node_start(node *n);
+void node_run(node *n);
+void node_free(node *n);
+void node_session_config(node *n, cairn_session_config *cfg);
+extern const cairn_session_callbacks node_session_callbacks;
+
+/* peer.c: connections */
+int peer_accept(node *n, int fd, const struct sockaddr_storage *sa, socklen_t len);
+int peer_dial(node *n, int slot);
+void peer_update_events(peer *p);
+void peer_close(peer *p, uint32_t code, const char *why);
+void peer_free(peer *p);
+cairn_session *peer_session(peer *p);
+
+/* handlers.c: messages */
+void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m);
+void handle_ready(peer *p);
+
+/* sync.c: headers first, bodies in parallel, announcements, relay, mining */
+void sync_tick(node *n);
+void sync_on_headers(peer *p, const Cairn__V1__Headers *h);
+void sync_on_block(peer *p, const Cairn__V1__Block *b);
+void sync_on_not_found(peer *p, uint64_t rid);
+void sync_on_announce(peer *p, const Cairn__V1__Announce *a);
+void sync_start_headers(peer *p);
+void sync_peer_gone(peer *p);
+void sync_announce(node *n, const cairn_chain_block *tip, peer *except);
+void relay_entries(node *n, const cairn_bytes_ref *entries, size_t count, peer *except);
+void mine_step(node *n);
+void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
+                 const cairn_chain_block *fork);
+
+/* addrbook.c */
+int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,
+                 uint64_t services, uint64_t last_seen_ms);
+void addrbook_load(node *n);
+void addrbook_save(node *n);
+int addrbook_is_discouraged(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id);
+void addrbook_discourage(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id);
+int addr_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+uint64_t node_now(const node *n);
+uint64_t node_wall(const node *n);
+
+#endif
