@@ -5,6 +5,7 @@
  * socket is not read again until it is taken.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -74,7 +75,10 @@ int cairn_conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
                    const cairn_env *env)
 {
     *out = NULL;
-    cairn_conn *c = cairn_mem_calloc(env->mem, 1, sizeof(*c));
+    int fl = fcntl(fd, F_GETFL); /* everything below assumes a non-blocking socket */
+    cairn_conn *c = fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0
+                        ? NULL
+                        : cairn_mem_calloc(env->mem, 1, sizeof(*c));
     if (!c) {
         close(fd);
         return CAIRN_ERR_NOMEM;

@@ -72,8 +72,19 @@ static int requested(node *n, const uint8_t id[CAIRN_HASH_LEN])
 static void fetch_bodies(node *n)
 {
     const cairn_chain_block *missing[FETCH_AHEAD];
-    const cairn_chain_block *tip = cairn_chain_tip(n->chain);
-    size_t count = cairn_chain_missing_bodies(n->chain, tip->hdr.height + 1, missing, FETCH_AHEAD);
+    /* Bodies are missing from the fork point of the active chain and the
+     * best header on: a better branch can fork below our tip. */
+    const cairn_chain_block *tip = cairn_chain_tip(n->chain),
+                            *best = cairn_chain_best_header(n->chain);
+    uint64_t h = tip->hdr.height < best->hdr.height ? tip->hdr.height : best->hdr.height;
+    const cairn_chain_block *a = cairn_chain_block_ancestor(tip, h);
+    const cairn_chain_block *b = cairn_chain_block_ancestor(best, h);
+    while (a && b && a != b) {
+        a = a->parent;
+        b = b->parent;
+    }
+    uint64_t from = a ? a->hdr.height + 1 : 1;
+    size_t count = cairn_chain_missing_bodies(n->chain, from, missing, FETCH_AHEAD);
     peer *next = n->peers;
     for (size_t i = 0; i < count; i++) {
         if (requested(n, missing[i]->id))
