@@ -140,7 +140,10 @@ static int feed_session(cairn_conn *c)
     if (used < 0)
         used = (long)c->in.len; /* the session failed and is closing */
     cairn_buf_consume(&c->in, (size_t)used);
-    return c->in.len ? -1 : 0;
+    if (c->in.len)
+        return -1;
+    cairn_buf_reset(&c->in, 0); /* idle connections hold no buffer */
+    return 0;
 }
 
 static void tls_error(cairn_conn *c, const char *what)
@@ -199,12 +202,13 @@ int cairn_conn_on_readable(cairn_conn *c)
         return c->state; /* still backpressured: do not read more */
     if (c->ssl && c->state == CAIRN_CONN_OPEN && tls_progress(c) == CAIRN_CONN_DONE)
         return c->state; /* plaintext already decrypted but not yet taken */
+    /* Read into the stack, feed the session from there, and keep only what
+     * it could not take yet: an idle connection holds no read buffer. */
+    uint8_t tmp[READ_CHUNK];
     for (int i = 0; i < READS_PER_CALL && c->state != CAIRN_CONN_DONE; i++) {
         if (c->in.len || (c->sess && !cairn_session_want_read(c->sess)))
             break;
-        uint8_t *p = c->ssl ? NULL : cairn_buf_reserve(&c->in, READ_CHUNK);
-        uint8_t tmp[READ_CHUNK];
-        ssize_t n = read(c->fd, p ? p : tmp, READ_CHUNK);
+        ssize_t n = read(c->fd, tmp, READ_CHUNK);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 break;
@@ -217,10 +221,13 @@ int cairn_conn_on_readable(cairn_conn *c)
         if (c->ssl) {
             BIO_write(c->rbio, tmp, (int)n);
             tls_progress(c);
-        } else {
-            cairn_buf_commit(&c->in, (size_t)n);
-            feed_session(c);
+            continue;
         }
+        long used = cairn_session_recv(c->sess, tmp, (size_t)n);
+        if (used < 0)
+            used = n; /* the session failed and is closing */
+        if (used < n && cairn_buf_append(&c->in, tmp + used, (size_t)(n - used)))
+            return done(c, "out of memory");
     }
     return c->state;
 }

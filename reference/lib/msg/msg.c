@@ -55,11 +55,20 @@ const ProtobufCMessageDescriptor *cairn_msg_descriptor(uint16_t type)
     return i ? i->desc : NULL;
 }
 
+/* The registered types in one dense list, for lookups by descriptor. */
+static const uint16_t registered[] = {
+    CAIRN_T_PING,      CAIRN_T_PONG,    CAIRN_T_GET_BLOCK,    CAIRN_T_BLOCK,
+    CAIRN_T_GET_CHUNK, CAIRN_T_CHUNK,   CAIRN_T_GET_HEADERS,  CAIRN_T_HEADERS,
+    CAIRN_T_ANNOUNCE,  CAIRN_T_ENTRIES, CAIRN_T_SUBMIT_ENTRY, CAIRN_T_ENTRY_ACK,
+    CAIRN_T_NOT_FOUND, CAIRN_T_ERROR,   CAIRN_T_GET_MANIFEST, CAIRN_T_MANIFEST,
+    CAIRN_T_GET_PEERS, CAIRN_T_PEERS,   CAIRN_T_HELLO,        CAIRN_T_AUTH,
+};
+
 uint16_t cairn_msg_type_of(const ProtobufCMessage *m)
 {
-    for (size_t i = 0; i < N_MSGS; i++)
-        if (msgs[i].desc && msgs[i].desc == m->descriptor)
-            return msgs[i].type;
+    for (size_t i = 0; i < sizeof(registered) / sizeof(registered[0]); i++)
+        if (msgs[registered[i]].desc == m->descriptor)
+            return registered[i];
     return 0;
 }
 
@@ -341,9 +350,8 @@ int cairn_msg_decode(cairn_msg_decoder *d, uint16_t type, const uint8_t *payload
 
 /* ---- encode ---------------------------------------------------------------- */
 
-int cairn_msg_encode_unchecked(uint16_t type, const ProtobufCMessage *m, cairn_buf *out)
+static int encode_len(uint16_t type, const ProtobufCMessage *m, size_t len, cairn_buf *out)
 {
-    size_t len = protobuf_c_message_get_packed_size(m);
     if (len > CAIRN_FRAME_MAX_HARD)
         return CAIRN_ERR_INVALID_ARG;
     uint8_t *p = cairn_buf_reserve(out, CAIRN_FRAME_HEADER_LEN + len);
@@ -355,6 +363,11 @@ int cairn_msg_encode_unchecked(uint16_t type, const ProtobufCMessage *m, cairn_b
     return 0;
 }
 
+int cairn_msg_encode_unchecked(uint16_t type, const ProtobufCMessage *m, cairn_buf *out)
+{
+    return encode_len(type, m, protobuf_c_message_get_packed_size(m), out);
+}
+
 int cairn_msg_encode(const ProtobufCMessage *m, cairn_buf *out)
 {
     uint16_t type = cairn_msg_type_of(m);
@@ -363,7 +376,8 @@ int cairn_msg_encode(const ProtobufCMessage *m, cairn_buf *out)
     int rv = cairn_msg_validate(type, m);
     if (rv)
         return rv;
-    if (protobuf_c_message_get_packed_size(m) > cairn_frame_type_cap(type))
+    size_t len = protobuf_c_message_get_packed_size(m);
+    if (len > cairn_frame_type_cap(type))
         return CAIRN_ERR_INVALID_ARG;
-    return cairn_msg_encode_unchecked(type, m, out);
+    return encode_len(type, m, len, out);
 }

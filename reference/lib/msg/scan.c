@@ -167,7 +167,7 @@ static int scan_value(const ProtobufCFieldDescriptor *f, int singular, const uin
 static int scan_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
                         const uint8_t *end, int depth, size_t *occurrences)
 {
-    uint32_t counts[32] = {0};
+    uint32_t counts[32];
     unsigned last = 0, oneofs[8], n_oneofs = 0;
     int worst = 0; /* [ENC-4] NON_CANONICAL outranks INVALID_FIELD; MALFORMED ends the scan */
 #define NOTE(err)                                                                                  \
@@ -177,6 +177,7 @@ static int scan_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p
     } while (0)
     if (depth > MAX_DEPTH || desc->n_fields > 32)
         return MALFORMED;
+    memset(counts, 0, desc->n_fields * sizeof(counts[0]));
     while (p < end) {
         uint64_t key;
         int minimal, rv;

@@ -7,7 +7,7 @@
 /* Input is not processed while this much output waits (backpressure). */
 #define OUT_HIGH_WATER (4u * 1024 * 1024)
 /* Our Pings we remember; a Pong for an older one is ignored like a stray. */
-#define MAX_PINGS 8
+#define MAX_PINGS 64
 
 struct req_slot {
     uint64_t id;
@@ -41,6 +41,8 @@ struct cairn_session {
     cairn_buf out;
 
     uint64_t start_ms, last_recv_ms, last_send_ms;
+    uint64_t now; /* the clock, read once at the start of a recv call */
+    int now_valid;
 
     struct req_slot ours[CAIRN_MAX_IN_FLIGHT], theirs[CAIRN_MAX_IN_FLIGHT];
     unsigned n_ours, n_theirs;
@@ -55,7 +57,8 @@ struct cairn_session {
 
 static uint64_t now_ms(const cairn_session *s)
 {
-    return s->env->mono_ms(s->env->ud);
+    /* inside cairn_session_recv the clock is read once per call */
+    return s->now_valid ? s->now : s->env->mono_ms(s->env->ud);
 }
 
 static uint64_t random_u64(const cairn_session *s, int *rv)
@@ -452,12 +455,8 @@ static int handle_frame(cairn_session *s, const cairn_frame *f)
     return rv < 0 ? rv : 0;
 }
 
-long cairn_session_recv(cairn_session *s, const uint8_t *data, size_t len)
+static long recv_frames(cairn_session *s, const uint8_t *data, size_t len)
 {
-    if (s->state >= CAIRN_SS_CLOSING)
-        return (long)len; /* [ERR] input after a fatal error is ignored */
-    if (len)
-        s->last_recv_ms = now_ms(s);
     const uint8_t *p = data, *end = data + len;
     while (p < end && s->state < CAIRN_SS_CLOSING) {
         if (s->out.len >= OUT_HIGH_WATER)
@@ -483,6 +482,19 @@ long cairn_session_recv(cairn_session *s, const uint8_t *data, size_t len)
     if (s->state >= CAIRN_SS_CLOSING)
         return (long)len;
     return (long)(p - data);
+}
+
+long cairn_session_recv(cairn_session *s, const uint8_t *data, size_t len)
+{
+    if (s->state >= CAIRN_SS_CLOSING)
+        return (long)len; /* [ERR] input after a fatal error is ignored */
+    s->now = s->env->mono_ms(s->env->ud);
+    s->now_valid = 1;
+    if (len)
+        s->last_recv_ms = s->now;
+    long rv = recv_frames(s, data, len);
+    s->now_valid = 0;
+    return rv;
 }
 
 void cairn_session_eof(cairn_session *s)
