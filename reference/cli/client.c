@@ -212,7 +212,7 @@ static int check_notify(cairn_client *c, cairn_session *s, uint16_t type, const 
             return 0;
         const char *name = cairn_block_reason_name(reason);
         snprintf(text, sizeof(text), "Announce fails validation: %s", name ? name : "?");
-        cairn_session_close(s, CAIRN_E_INVALID_BLOCK, text);
+        cairn_session_close_detail(s, CAIRN_E_INVALID_BLOCK, reason, text); /* [ERR-5] */
         return -1;
     }
     if (type == CAIRN_T_ENTRIES) {
@@ -494,9 +494,14 @@ cairn_conn *cairn_client_conn(const cairn_client *c)
 
 int cairn_client_abort(cairn_client *c, uint32_t code, const char *text)
 {
+    return cairn_client_abort_detail(c, code, 0, text);
+}
+
+int cairn_client_abort_detail(cairn_client *c, uint32_t code, uint32_t detail, const char *text)
+{
     cairn_session *s = cairn_client_session(c);
     if (s && cairn_session_state(s) < CAIRN_SS_CLOSING)
-        cairn_session_close(s, code, text);
+        cairn_session_close_detail(s, code, detail, text);
     if (c->conn) {
         uint64_t until = now_ms(c) + CLOSE_WAIT_MS;
         if (until > c->deadline)

@@ -176,6 +176,9 @@ int cairn_client_idle(cairn_client *c, uint64_t ms);
  * Error{code, text}. Records the failure and returns CAIRN_ERR_PROTO(code).
  */
 int cairn_client_abort(cairn_client *c, uint32_t code, const char *text);
+/* The same with Error.detail, the reason code of INVALID_BLOCK or
+ * INVALID_ENTRY [ERR-5]. */
+int cairn_client_abort_detail(cairn_client *c, uint32_t code, uint32_t detail, const char *text);
 
 /* The underlying session and connection, for what this API does not cover. */
 cairn_session *cairn_client_session(const cairn_client *c);

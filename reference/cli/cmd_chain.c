@@ -28,13 +28,11 @@ int cli_check_block(const cli_common *o, cairn_client *c, const Cairn__V1__Block
         return 0;
     if (cairn_err_wire_code(rv) != CAIRN_E_INVALID_BLOCK)
         return cli_fail(o, CLI_EXIT_FAIL, 0, 0, "cannot check the block: %s", cairn_strerror(rv));
-    /* [VAL-2] The session API cannot put the reason into Error.detail; it
-     * is in the message. */
     char text[96];
     const char *rname = cairn_block_reason_name(reason);
     snprintf(text, sizeof(text), "block at height %llu fails validation: %s",
              (unsigned long long)h.height, rname ? rname : "?");
-    rv = cairn_client_abort(c, CAIRN_E_INVALID_BLOCK, text);
+    rv = cairn_client_abort_detail(c, CAIRN_E_INVALID_BLOCK, reason, text); /* [ERR-5] */
     return cli_client_fail(o, c, rv, NULL, NULL);
 }
 
@@ -92,8 +90,9 @@ static int fetch_headers(const cli_common *o, cairn_client *c, cairn_chain *chai
             char text[96];
             const char *rname = cairn_block_reason_name(reason);
             snprintf(text, sizeof(text), "Headers fail validation: %s", rname ? rname : "?");
-            return cli_client_fail(o, c, cairn_client_abort(c, CAIRN_E_INVALID_BLOCK, text), NULL,
-                                   NULL);
+            return cli_client_fail(
+                o, c, cairn_client_abort_detail(c, CAIRN_E_INVALID_BLOCK, reason, text), NULL,
+                NULL);
         }
         if (rv)
             return cli_fail(o, CLI_EXIT_FAIL, 0, 0, "cannot keep the headers: %s",
