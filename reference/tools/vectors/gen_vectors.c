@@ -432,6 +432,93 @@ typedef struct recorder {
 
 static int frame_no; /* frames of both sides, numbered in the order they were sent */
 
+static size_t varint_at(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    size_t n = 0;
+    *v = 0;
+    while (p + n < end && n < 10) {
+        *v |= (uint64_t)(p[n] & 0x7f) << (7 * n);
+        if (!(p[n++] & 0x80))
+            return n;
+    }
+    return 0;
+}
+
+static void hex_run(FILE *f, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%02x", p[i]);
+}
+
+/*
+ * One line per field: the key and length bytes, the value bytes, the field
+ * and its meaning. Values longer than 32 bytes continue on further lines.
+ */
+static void annotate(FILE *f, const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                     const uint8_t *end, int indent)
+{
+    while (p < end) {
+        uint64_t key, v = 0;
+        size_t kn = varint_at(p, end, &key);
+        if (!kn)
+            return;
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+        const char *name = fd ? fd->name : "?";
+        const uint8_t *val = p + kn;
+        size_t vn = 0, ln = 0;
+        if ((key & 7) == 0) {
+            vn = varint_at(val, end, &v);
+        } else if ((key & 7) == 2) {
+            ln = varint_at(val, end, &v);
+            val += ln;
+            vn = (size_t)v;
+        } else {
+            return; /* no fixed-width fields in the Cairn schema */
+        }
+        fprintf(f, "%*s", indent, "");
+        hex_run(f, p, kn + ln);
+        fprintf(f, " ");
+        if ((key & 7) == 0) {
+            hex_run(f, val, vn);
+            const char *ename = NULL;
+            if (fd && fd->type == PROTOBUF_C_TYPE_ENUM) {
+                const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+                    (const ProtobufCEnumDescriptor *)fd->descriptor, (int)v);
+                ename = ev ? ev->name : NULL;
+            }
+            fprintf(f, "%*s  field %u %s = %llu%s%s\n",
+                    (int)(24 - 2 * (kn + vn)) > 0 ? (int)(24 - 2 * (kn + vn)) : 0, "",
+                    (unsigned)(key >> 3), name, (unsigned long long)v, ename ? " " : "",
+                    ename ? ename : "");
+        } else if (fd && fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+            fprintf(f, "%*s  field %u %s: a %zu-byte %s\n",
+                    (int)(24 - 2 * (kn + ln)) > 0 ? (int)(24 - 2 * (kn + ln)) : 0, "",
+                    (unsigned)(key >> 3), name, vn,
+                    ((const ProtobufCMessageDescriptor *)fd->descriptor)->short_name);
+            annotate(f, fd->descriptor, val, val + vn, indent + 4);
+        } else {
+            size_t first = vn < 32 ? vn : 32;
+            hex_run(f, val, first);
+            int pad = 24 - (int)(2 * (kn + ln + first));
+            fprintf(f, "%*s  field %u %s, %zu bytes", pad > 0 ? pad : 0, "", (unsigned)(key >> 3),
+                    name, vn);
+            int printable = vn > 0;
+            for (size_t i = 0; i < vn; i++)
+                printable &= val[i] >= 0x20 && val[i] < 0x7f;
+            if (printable)
+                fprintf(f, ": \"%.*s\"", (int)vn, (const char *)val);
+            fprintf(f, "\n");
+            for (size_t off = first; off < vn; off += 32) {
+                fprintf(f, "%*s", indent + 2 * (int)(kn + ln) + 1, "");
+                hex_run(f, val + off, vn - off < 32 ? vn - off : 32);
+                fprintf(f, "\n");
+            }
+        }
+        p = val + vn;
+    }
+}
+
 static void log_frame(cairn_session *s, int outbound, uint16_t type, const uint8_t *payload,
                       size_t len, void *ud)
 {
@@ -448,8 +535,11 @@ static void log_frame(cairn_session *s, int outbound, uint16_t type, const uint8
     for (size_t i = 0; i < 2 * len; i += 64)
         fprintf(r->md, "\n%.64s", ph + i);
     fprintf(r->md, "\n```\n\n");
-    fprintf(r->md, "Header: magic `ca1e`, type `%04x` (%s), length `%08zx` (%zu).\n\n", type,
-            cairn_frame_type_name(type), len, len);
+    fprintf(r->md, "Field by field:\n\n```\n");
+    fprintf(r->md, "ca1e %04x %08zx%*s  header: magic, type %s, payload length %zu\n", type, len, 7,
+            "", cairn_frame_type_name(type), len);
+    annotate(r->md, cairn_msg_descriptor(type), payload, payload + len, 0);
+    fprintf(r->md, "```\n\n");
     ProtobufCMessage *m;
     cairn_msg_decoder d;
     cairn_msg_decoder_init(&d, cairn_port_mem());
