@@ -166,7 +166,7 @@ static inline void cairn_buf_commit(cairn_buf *b, size_t n)
 int cairn_buf_append(cairn_buf *b, const void *data, size_t n);
 static inline const uint8_t *cairn_buf_data(const cairn_buf *b)
 {
-    return b->base + b->off;
+    return b->base ? b->base + b->off : NULL; /* NULL + 0 is undefined */
 }
 void cairn_buf_consume(cairn_buf *b, size_t n);
 /* Drop contents; release the allocation when it is larger than `keep`. */

@@ -1,5 +1,6 @@
 /* Frame header, type registry and the streaming frame decoder (spec §4). */
 #include "cairn/frame.h"
+#include "cairn/fault.h"
 
 struct type_info {
     uint16_t type;
@@ -59,7 +60,7 @@ uint16_t cairn_frame_type_from_name(const char *name)
 
 static int header_check(const uint8_t *p, cairn_frame_header *h, uint32_t max_len)
 {
-    if (p[0] != CAIRN_MAGIC_0 || p[1] != CAIRN_MAGIC_1)
+    if ((p[0] != CAIRN_MAGIC_0 || p[1] != CAIRN_MAGIC_1) && !CAIRN_FAULT(SKIP_MAGIC))
         return CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC); /* [FRM] check 1 */
     h->type = cairn_get_u16(p + 2);
     h->length = cairn_get_u32(p + 4);
@@ -68,7 +69,7 @@ static int header_check(const uint8_t *p, cairn_frame_header *h, uint32_t max_le
         return CAIRN_ERR_PROTO(CAIRN_E_UNKNOWN_TYPE); /* [FRM] check 2 */
     if (h->length > CAIRN_FRAME_MAX_HARD || h->length > max_len)
         return CAIRN_ERR_PROTO(CAIRN_E_FRAME_TOO_LARGE); /* [FRM] check 3 */
-    if (cap && h->length > cap)
+    if (cap && h->length > cap && !CAIRN_FAULT(SKIP_TYPE_CAP))
         return CAIRN_ERR_PROTO(CAIRN_E_FRAME_TOO_LARGE); /* [FRM] check 4 */
     return 0;
 }
@@ -112,6 +113,8 @@ int cairn_frame_decoder_next(cairn_frame_decoder *d, const uint8_t **src, const 
 {
     if (d->failed)
         return CAIRN_ERR_STATE;
+    if (*src == end) /* nothing to read (and *src may be NULL) */
+        return CAIRN_ERR_AGAIN;
     for (;;) {
         if (d->skip) {
             size_t n = (size_t)(end - *src) < d->skip ? (size_t)(end - *src) : d->skip;

@@ -1,5 +1,6 @@
 /* Message registry, decode (scan -> unpack -> validate) and encode (spec §5). */
 #include "cairn/msg.h"
+#include "cairn/fault.h"
 
 #include <stddef.h>
 
@@ -337,7 +338,7 @@ int cairn_msg_decode(cairn_msg_decoder *d, uint16_t type, const uint8_t *payload
                      ProtobufCMessage **out)
 {
     int rv = cairn_msg_decode_unchecked(d, type, payload, len, out);
-    if (rv == 0 && (rv = validate_body(type, *out)) == 0) {
+    if (rv == 0 && !CAIRN_FAULT(SKIP_FIELD_RULES) && (rv = validate_body(type, *out)) == 0) {
         int kind = msgs[type].kind;
         if ((kind == CAIRN_KIND_REQUEST || kind == CAIRN_KIND_RESPONSE) &&
             *request_id_field(*out) == 0)

@@ -6,6 +6,7 @@
  * element counts that would make unpacking allocate far beyond the input.
  */
 #include "cairn/msg.h"
+#include "cairn/fault.h"
 
 #define MALFORMED     CAIRN_ERR_PROTO(CAIRN_E_MALFORMED)
 #define NON_CANONICAL CAIRN_ERR_PROTO(CAIRN_E_NON_CANONICAL)
@@ -195,7 +196,8 @@ static int scan_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p
             protobuf_c_message_descriptor_get_field(desc, (unsigned)num);
         if (!f) {
             /* [ENC-23] v1 has no unknown fields; skip it to finish the scan */
-            NOTE(INVALID_FIELD);
+            if (!CAIRN_FAULT(ACCEPT_UNKNOWN_FIELD))
+                NOTE(INVALID_FIELD);
             if ((rv = skip_unknown(wt, &p, end)))
                 return rv;
             continue;
@@ -236,6 +238,8 @@ int cairn_msg_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, siz
 {
     size_t n = 0;
     int rv = scan_message(desc, p, p + len, 0, &n);
+    if (rv == NON_CANONICAL && CAIRN_FAULT(CANONICAL_AS_MALFORMED))
+        rv = MALFORMED;
     if (occurrences)
         *occurrences = n;
     return rv;

@@ -1,5 +1,6 @@
 /* The per-connection state machine (spec §6, §7, §8). */
 #include "cairn/session.h"
+#include "cairn/fault.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,6 +115,8 @@ static void enter_closing(cairn_session *s, uint32_t code, int by_peer, const ch
  * `code` so callers can `return fail(...)`.
  */
 static int fail(cairn_session *s, uint32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(cairn_session *s, uint32_t code, const char *fmt, ...)
 {
     char text[CAIRN_MAX_ERROR_MESSAGE + 1];
     va_list ap;
@@ -123,6 +126,8 @@ static int fail(cairn_session *s, uint32_t code, const char *fmt, ...)
     size_t len = n < 0 ? 0 : (size_t)n >= sizeof(text) ? sizeof(text) - 1 : (size_t)n;
     if (s->state >= CAIRN_SS_CLOSING)
         return CAIRN_ERR_PROTO(code);
+    if (CAIRN_FAULT(WRONG_CODE))
+        code = CAIRN_E_PROTOCOL_VIOLATION;
     Cairn__V1__Error e = CAIRN__V1__ERROR__INIT;
     e.code = (Cairn__V1__ErrorCode)code;
     e.message.data = (uint8_t *)text;
@@ -215,13 +220,15 @@ static int handle_hello(cairn_session *s, const Cairn__V1__Hello *h, const uint8
                         size_t len)
 {
     /* [HS] validation order after decoding: version, network, self. */
-    if (h->version == 0)
+    if (h->version == 0 && !CAIRN_FAULT(SKIP_VERSION_CHECK))
         return fail(s, CAIRN_E_VERSION_MISMATCH, "version 0 is not a protocol version");
-    if (memcmp(h->network_id.data, s->network_id, CAIRN_HASH_LEN) != 0)
+    if (memcmp(h->network_id.data, s->network_id, CAIRN_HASH_LEN) != 0 &&
+        !CAIRN_FAULT(SKIP_NETWORK_CHECK))
         return fail(s, CAIRN_E_WRONG_NETWORK, "peer is on another network");
-    if (h->nonce == s->hello_nonce ||
-        (s->cb.is_own_nonce && s->cb.is_own_nonce(s, h->nonce, s->ud)) ||
-        memcmp(h->node_key.data, cairn_identity_public(s->identity), CAIRN_KEY_LEN) == 0)
+    if (!CAIRN_FAULT(SKIP_SELF_CHECK) &&
+        (h->nonce == s->hello_nonce ||
+         (s->cb.is_own_nonce && s->cb.is_own_nonce(s, h->nonce, s->ud)) ||
+         memcmp(h->node_key.data, cairn_identity_public(s->identity), CAIRN_KEY_LEN) == 0))
         return fail(s, CAIRN_E_SELF_CONNECTION, "connected to ourselves");
 
     cairn_peer_info *p = &s->peer;
@@ -249,10 +256,11 @@ static int handle_hello(cairn_session *s, const Cairn__V1__Hello *h, const uint8
     size_t li = s->initiator ? s->own_hello_len : s->peer_hello_len;
     size_t lr = s->initiator ? s->peer_hello_len : s->own_hello_len;
     uint8_t input[CAIRN_AUTH_INPUT_LEN], sig[CAIRN_SIG_LEN];
-    rv = cairn_transcript_hash(s->th, hi, li, hr, lr, s->binding, s->binding_len);
+    rv = cairn_transcript_hash(s->th, hi, li, hr, lr, s->binding,
+                               CAIRN_FAULT(NO_BINDING) ? 0 : s->binding_len);
     if (rv)
         return fail_local(s, rv);
-    cairn_auth_input(input, s->initiator, s->th);
+    cairn_auth_input(input, CAIRN_FAULT(SIGN_WRONG_ROLE) ? !s->initiator : s->initiator, s->th);
     if ((rv = cairn_identity_sign(s->identity, sig, input, sizeof(input))))
         return fail_local(s, rv);
     Cairn__V1__Auth a = CAIRN__V1__AUTH__INIT;
@@ -271,7 +279,7 @@ static int handle_auth(cairn_session *s, const Cairn__V1__Auth *a)
     int rv = cairn_ed25519_verify(s->peer.node_key, a->signature.data, input, sizeof(input));
     if (rv == CAIRN_ERR_NOMEM)
         return fail_local(s, rv);
-    if (rv)
+    if (rv && !CAIRN_FAULT(ACCEPT_BAD_SIGNATURE))
         return fail(s, CAIRN_E_BAD_SIGNATURE, "Auth signature does not verify");
     if (s->cb.on_peer_auth) {
         uint32_t code = s->cb.on_peer_auth(s, &s->peer, s->ud);
@@ -333,7 +341,7 @@ static int handle_ready(cairn_session *s, uint16_t type, ProtobufCMessage *m)
     if (type == CAIRN_T_PING) {
         /* [KA] answer every Ping with a Pong carrying its nonce. */
         Cairn__V1__Pong pong = CAIRN__V1__PONG__INIT;
-        pong.nonce = ((Cairn__V1__Ping *)m)->nonce;
+        pong.nonce = ((Cairn__V1__Ping *)m)->nonce + (CAIRN_FAULT(PONG_NONCE) ? 1 : 0);
         if ((rv = queue(s, &pong.base, 1)))
             return fail_local(s, rv);
         return 1;
@@ -405,6 +413,8 @@ static int check_header(void *ud, const cairn_frame_header *h)
         }
         return 0; /* extension frames are skipped in READY */
     }
+    if (CAIRN_FAULT(EARLY_MESSAGES))
+        return 0;
     if (cairn_frame_type_is_ignorable(h->type) || !legal_before_ready(s, h->type)) {
         const char *name = cairn_frame_type_name(h->type);
         snprintf(s->close_text, sizeof(s->close_text), "%s%s not allowed %s",
@@ -564,8 +574,10 @@ int cairn_session_tick(cairn_session *s)
     /* [KA-8] a peer trickling one endless frame never answers our Ping */
     if (s->n_pings && now >= s->ping_ms[0] + s->idle_timeout)
         return fail(s, CAIRN_E_IDLE_TIMEOUT, "Ping unanswered for %u ms", s->idle_timeout);
-    if (s->state == CAIRN_SS_READY && now >= s->last_send_ms + s->ping_interval)
-        return cairn_session_ping(s, NULL); /* [KA] keepalive */
+    if (s->state == CAIRN_SS_READY && now >= s->last_send_ms + s->ping_interval) {
+        int rv = cairn_session_ping(s, NULL); /* [KA] keepalive */
+        return rv ? fail_local(s, rv) : 0;    /* never left open past its deadline */
+    }
     return 0;
 }
 
@@ -677,6 +689,9 @@ int cairn_session_close_detail(cairn_session *s, uint32_t code, uint32_t detail,
 {
     if (s->state >= CAIRN_SS_CLOSING)
         return CAIRN_ERR_STATE;
+    /* [ERR-1] a close carries a registered fatal code, or none */
+    if (code && (!cairn_wire_error_name(code) || !cairn_wire_error_is_fatal(code)))
+        return CAIRN_ERR_INVALID_ARG;
     s->close_detail = detail;
     if (!text)
         text = "";
