@@ -411,6 +411,8 @@ static void drain(harness *x)
         FUZZ_CHECK(x->out_total + n <= x->out_at_close,
                    "%zu bytes emitted after the session started closing",
                    x->out_total + n - x->out_at_close);
+    if (n == 0) /* d may be NULL: nothing to drain */
+        return;
     const uint8_t *p = d, *end = d + n;
     for (;;) {
         cairn_frame f;

@@ -238,6 +238,19 @@ static void on_message(cairn_session *s, uint16_t type, const ProtobufCMessage *
         return;
     }
     int kind = cairn_msg_kind(type);
+    if (kind == CAIRN_KIND_REQUEST) {
+        /* [REQ-7] [REQ-15] a client serves nothing (its Hello advertises no
+         * service): NotFound where the request allows it, else Error BUSY */
+        uint64_t rid = *cairn_msg_request_id((ProtobufCMessage *)m);
+        if (cairn_msg_answers(type, CAIRN_T_NOT_FOUND)) {
+            Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
+            nf.request_id = rid;
+            cairn_session_respond(s, &nf.base);
+        } else {
+            cairn_session_respond_error(s, rid, CAIRN_E_BUSY, 0, "a client serves nothing");
+        }
+        return;
+    }
     if (kind != CAIRN_KIND_RESPONSE && type != CAIRN_T_ERROR) {
         if (check_notify(c, s, type, m) == 0 && c->cfg.on_notify)
             c->cfg.on_notify(type, m, c->cfg.ud);
@@ -409,7 +422,7 @@ int cairn_client_open(cairn_client **out, const cairn_client_config *cfg)
     }
     if (!cfg->plaintext && (rv = cairn_tls_ctx_new(&c->tls, id, 0)) != 0)
         return set_fail(c, rv, 0, 0, "cannot set up TLS: %s", cairn_strerror(rv));
-    int fd;
+    int fd = -1;
     if ((rv = connect_tcp(c, &fd)) != 0)
         return rv;
 

@@ -43,6 +43,16 @@ static int done(cairn_conn *c, const char *why)
     return c->state;
 }
 
+/* Best effort: writes what TLS has queued (a Finished, an alert) before a close. */
+static void flush_tls_now(cairn_conn *c)
+{
+    uint8_t buf[2048];
+    int n;
+    while ((n = BIO_read(c->wbio, buf, sizeof(buf))) > 0)
+        if (send(c->fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+            break;
+}
+
 static int start_session(cairn_conn *c)
 {
     uint8_t binding[CAIRN_BINDING_LEN];
@@ -53,8 +63,13 @@ static int start_session(cairn_conn *c)
         const unsigned char *alpn;
         unsigned int alpn_len;
         SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
-        if (alpn_len != 7 || memcmp(alpn, CAIRN_ALPN, 7) != 0)
+        if (alpn_len != 7 || memcmp(alpn, CAIRN_ALPN, 7) != 0) {
+            /* [TLS-21] leave before any Cairn frame. OpenSSL cannot send the
+             * no_application_protocol alert once the client handshake is
+             * done (TLS-22); let our Finished out, then close. */
+            flush_tls_now(c);
             return done(c, "TLS: peer did not select ALPN cairn/1");
+        }
         /* [AUTH] channel binding: the TLS exporter value */
         static const char label[] = CAIRN_EXPORTER_LABEL;
         if (SSL_export_keying_material(c->ssl, binding, sizeof(binding), label, sizeof(label) - 1,
@@ -165,11 +180,7 @@ static int tls_progress(cairn_conn *c)
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
                 return c->state;
             tls_error(c, "handshake");
-            /* let the alert (protocol_version, no_application_protocol) out */
-            uint8_t alert[512];
-            int n = BIO_read(c->wbio, alert, sizeof(alert));
-            if (n > 0 && send(c->fd, alert, (size_t)n, MSG_NOSIGNAL) < 0)
-                (void)0; /* best effort: the connection ends either way */
+            flush_tls_now(c); /* the alert (protocol_version, no_application_protocol) */
             return done(c, NULL);
         }
         if (start_session(c) == CAIRN_CONN_DONE)

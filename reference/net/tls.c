@@ -25,6 +25,31 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
+/*
+ * [TLS-10] A ClientHello without ALPN never reaches the ALPN callback, so it
+ * is refused here, before the handshake goes on, with the same alert.
+ */
+static int client_hello(SSL *ssl, int *alert, void *arg)
+{
+    (void)arg;
+    const unsigned char *ext;
+    size_t len;
+    /* A client without TLS 1.3 gets the version negotiation's protocol_version
+     * alert first: the version is the first thing wrong with it. */
+    int tls13 = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &ext, &len) && len >= 1)
+        for (size_t i = 1; i + 1 < len && i + 1 <= ext[0]; i += 2)
+            tls13 |= ext[i] == 0x03 && ext[i + 1] == 0x04;
+    if (!tls13)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+                                   &len)) {
+        *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 static X509 *self_signed(EVP_PKEY *pkey)
 {
     X509 *x = X509_new();
@@ -69,6 +94,7 @@ int cairn_tls_ctx_new(cairn_tls_ctx **out, const cairn_identity *id, int server)
         goto out;
     if (server) {
         SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+        SSL_CTX_set_client_hello_cb(ctx, client_hello, NULL);
         SSL_CTX_set_max_early_data(ctx, 0);
     } else {
         static const unsigned char protos[] = "\x07" CAIRN_ALPN;

@@ -50,7 +50,7 @@ int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int 
                 n->addrs[i].services = services;
             return 0;
         }
-    if (n->n_addrs == NODE_MAX_ADDRS) /* full: forget the oldest never-reached address */
+    if (n->n_addrs == NODE_MAX_ADDRS) /* [DISC-10] full: new addresses are refused */
         return -1;
     addr_entry *a = &n->addrs[n->n_addrs++];
     memset(a, 0, sizeof(*a));

@@ -25,7 +25,7 @@ static void usage(FILE *f)
             "  --plaintext            no TLS (both ends must say so; tests and captures)\n"
             "  --share DIR            serve every regular file under DIR\n"
             "  --max-inbound N        inbound connections (default 117)\n"
-            "  --max-per-ip N         inbound connections per address (default 8)\n"
+            "  --max-per-ip N         inbound connections per address (default 4)\n"
             "  --outbound N           outbound target from the address book (default 8)\n"
             "  --discourage-ms MS     refuse a misbehaving peer for MS (default 3600000; 0 = off)\n"
             "  --handshake-timeout-ms, --idle-timeout-ms, --ping-interval-ms MS\n"
@@ -85,7 +85,7 @@ int main(int argc, char **argv)
     n.cfg.net = cairn_network_devnet();
     n.cfg.mine_interval_ms = 1000;
     n.cfg.max_inbound = 117;
-    n.cfg.max_per_ip = 8;
+    n.cfg.max_per_ip = 4;
     n.cfg.outbound_target = 8;
     n.cfg.discourage_ms = 3600000;
     n.cfg.handshake_timeout_ms = CAIRN_HANDSHAKE_TIMEOUT_MS;

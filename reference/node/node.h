@@ -17,9 +17,10 @@
 #define NODE_BODY_WINDOW          16    /* [SYNC] body requests in flight per peer */
 #define NODE_STALL_MIN_MS         2000  /* [SYNC] first stall timeout */
 #define NODE_STALL_MAX_MS         64000 /* [SYNC] stall timeouts double up to this */
-#define NODE_MAX_ADDRS            1000  /* address book size */
+#define NODE_MAX_ADDRS            4096  /* [DISC-10] address book size */
 #define NODE_MAX_DISCOURAGED      4096
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
+#define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 
 typedef struct node node;
 
@@ -100,7 +101,7 @@ struct node {
     cairn_mempool *pool;
     cairn_sha256_ctx *sha;
     struct share *share; /* --share DIR, or NULL */
-    uint64_t next_rescan_ms;
+    uint64_t next_rescan_ms, share_generation;
     int listen_fd;
     uint16_t listen_port;
     struct event *ev_listen, *ev_tick, *ev_mine, *ev_sigint, *ev_sigterm;
@@ -111,6 +112,8 @@ struct node {
     int addrs_dirty;
     discouraged disc[NODE_MAX_DISCOURAGED];
     int n_disc;
+    uint8_t failed[NODE_FAILED_IDS][CAIRN_HASH_LEN]; /* ring of failed header IDs */
+    size_t n_failed;
     uint64_t mine_nonce; /* where the nonce search goes on */
     uint64_t next_mine_ms;
     uint64_t blocks_mined;

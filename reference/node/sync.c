@@ -159,6 +159,49 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     fetch_bodies(n);
 }
 
+/* [VAL-18] IDs of headers that failed a context-free check: the chain never
+ * records them, so their descendants are recognised here. */
+static void remember_failed(node *n, const uint8_t id[CAIRN_HASH_LEN])
+{
+    memcpy(n->failed[n->n_failed++ % NODE_FAILED_IDS], id, CAIRN_HASH_LEN);
+}
+
+static int known_failed(const node *n, const uint8_t id[CAIRN_HASH_LEN])
+{
+    size_t k = n->n_failed < NODE_FAILED_IDS ? n->n_failed : NODE_FAILED_IDS;
+    for (size_t i = 0; i < k; i++)
+        if (memcmp(n->failed[i], id, CAIRN_HASH_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * [VAL-1] The checks of §9.5 that need no parent (steps 1-6), then the
+ * descent from a header that failed (VAL-18). Returns 0, or closes the
+ * session with INVALID_BLOCK and returns -1.
+ */
+static int precheck_header(peer *p, const uint8_t *raw, size_t len, cairn_block_header *hdr,
+                           uint8_t id[CAIRN_HASH_LEN], const char *what)
+{
+    node *n = p->n;
+    uint32_t reason = 0;
+    int rv = cairn_block_precheck(n->sha, raw, len, NULL, 0, n->cfg.net->bits, hdr, id, &reason);
+    if (rv == 0 && hdr->height == 0 && memcmp(id, n->cfg.net->genesis_id, CAIRN_HASH_LEN) != 0) {
+        rv = CAIRN_ERR_PROTO(CAIRN_E_INVALID_BLOCK); /* [VAL-8] */
+        reason = CAIRN_BLOCK_BAD_GENESIS;
+    }
+    if (rv == 0 && known_failed(n, hdr->prev_id)) {
+        rv = CAIRN_ERR_PROTO(CAIRN_E_INVALID_BLOCK); /* [VAL-18] */
+        reason = CAIRN_BLOCK_BAD_LINK;
+    }
+    if (rv == 0)
+        return 0;
+    if (cairn_err_wire_code(rv) == CAIRN_E_INVALID_BLOCK && cairn_block_reason_is_permanent(reason))
+        remember_failed(n, id);
+    close_invalid(p, rv, reason, what);
+    return -1;
+}
+
 void sync_on_block(peer *p, const Cairn__V1__Block *b)
 {
     node *n = p->n;
@@ -173,6 +216,12 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
     if (r)
         drop_body(p, r);
     p->stall_ms = NODE_STALL_MIN_MS; /* [SYNC] a delivery resets the stall timeout */
+    if (!cairn_chain_find(n->chain, id)) {
+        cairn_block_header hdr;
+        uint8_t id2[CAIRN_HASH_LEN];
+        if (precheck_header(p, b->header.data, b->header.len, &hdr, id2, "Block"))
+            return;
+    }
     cairn_bytes_ref stack_refs[64], *refs = stack_refs;
     if (b->n_entries > 64 && !(refs = malloc(b->n_entries * sizeof(*refs))))
         return;
@@ -214,10 +263,9 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
 {
     node *n = p->n;
     uint8_t id[CAIRN_HASH_LEN];
-    cairn_block_id(n->sha, id, a->header.data);
-    const uint8_t *src = a->header.data;
     cairn_block_header hdr;
-    cairn_block_header_decode(&src, src + CAIRN_BLOCK_HEADER_LEN, &hdr);
+    if (precheck_header(p, a->header.data, a->header.len, &hdr, id, "Announce"))
+        return;
     if (hdr.height > p->info.tip_height)
         p->info.tip_height = hdr.height;
     if (cairn_chain_find(n->chain, id))
@@ -234,6 +282,9 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
     int rv =
         cairn_chain_add_headers_limited(n->chain, &ref, 1, &p->low_work_budget, &n_new, &reason);
     if (rv) {
+        if (cairn_err_wire_code(rv) == CAIRN_E_INVALID_BLOCK &&
+            cairn_block_reason_is_permanent(reason))
+            remember_failed(n, id);
         close_invalid(p, rv, reason, "Announce");
         return;
     }
