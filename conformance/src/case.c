@@ -369,7 +369,7 @@ static int parse_alt(parser *ps, int line, tok *t, int n, int i, cf_alt *a, cf_s
         } else if (!strcmp(w, "close-with")) {
             if (i + 1 >= n)
                 return perr(ps, line, "close-with needs an error code");
-            json_t *codes;
+            json_t *codes = NULL;
             if (parse_codes(ps, line, t[i + 1].s, &codes))
                 return -1;
             ev.kind = EV_MSG;

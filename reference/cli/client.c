@@ -685,7 +685,7 @@ int cairn_client_wait(cairn_client *c, uint64_t id, cairn_client_response *resp)
 
 int cairn_client_request(cairn_client *c, ProtobufCMessage *req, cairn_client_response *resp)
 {
-    uint64_t id;
+    uint64_t id = 0;
     int rv = cairn_client_send(c, req, &id);
     if (rv)
         return rv;

@@ -278,14 +278,37 @@ static void collect(cairn_conn *c)
     }
 }
 
+/* Input read but not yet taken by the session: plaintext held back, or TLS
+ * records already read from the socket but not yet decrypted. */
+static int held_input(const cairn_conn *c)
+{
+    return c->in.len || (c->ssl && (BIO_ctrl_pending(c->rbio) || SSL_pending(c->ssl)));
+}
+
+/* Feeds held input once the session takes input again (its output drained
+ * below the high-water mark): the socket may never become readable again,
+ * the peer having sent everything already. */
+static void resume_input(cairn_conn *c)
+{
+    if (!c->sess || c->state != CAIRN_CONN_OPEN || !held_input(c) ||
+        !cairn_session_want_read(c->sess))
+        return;
+    if (feed_session(c) == 0 && c->ssl)
+        tls_progress(c);
+}
+
 int cairn_conn_flush(cairn_conn *c)
 {
     if (c->state == CAIRN_CONN_DONE)
         return c->state;
     for (int i = 0; i < 16; i++) {
+        resume_input(c);
         collect(c);
-        if (!c->out.len)
+        if (!c->out.len) {
+            if (c->sess && held_input(c) && cairn_session_want_read(c->sess))
+                continue;
             break;
+        }
         ssize_t w = send(c->fd, cairn_buf_data(&c->out), c->out.len, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

@@ -4,10 +4,7 @@
 
 #include "log.h"
 #include "node.h"
-#if __has_include("share.h")
 #include "share.h"
-#define HAVE_SHARE 1
-#endif
 
 /* [REQ-15] a request for a service we did not advertise */
 static int refuse_service(peer *p, uint64_t rid, uint16_t type, uint64_t service)
@@ -255,7 +252,6 @@ static void on_peers(peer *p, const Cairn__V1__Peers *m)
         LOGD("peer %s: %zu new addresses", p->addr, added);
 }
 
-#ifdef HAVE_SHARE
 static void on_get_manifest(peer *p, const Cairn__V1__GetManifest *m)
 {
     Cairn__V1__Manifest r = CAIRN__V1__MANIFEST__INIT;
@@ -289,8 +285,6 @@ static void on_get_chunk(peer *p, const Cairn__V1__GetChunk *m)
     }
 }
 
-#endif
-
 void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m)
 {
     uint64_t *rid = cairn_msg_request_id((ProtobufCMessage *)m);
@@ -312,18 +306,12 @@ void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m)
             on_get_peers(p, (const Cairn__V1__GetPeers *)m);
         break;
     case CAIRN_T_GET_MANIFEST:
-        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_FILES)) {
-#ifdef HAVE_SHARE
+        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_FILES))
             on_get_manifest(p, (const Cairn__V1__GetManifest *)m);
-#endif
-        }
         break;
     case CAIRN_T_GET_CHUNK:
-        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_FILES)) {
-#ifdef HAVE_SHARE
+        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_FILES))
             on_get_chunk(p, (const Cairn__V1__GetChunk *)m);
-#endif
-        }
         break;
     case CAIRN_T_HEADERS:
         sync_on_headers(p, (const Cairn__V1__Headers *)m);

@@ -12,6 +12,7 @@
 #include "cairn/port.h"
 #include "log.h"
 #include "node.h"
+#include "share.h"
 
 #define TICK_MS 250
 
@@ -186,6 +187,35 @@ static void dial_targets(node *n)
     }
 }
 
+/* --share: look for changed files, and publish new manifests as entries
+ * ([FILE] they reach the chain like any entry: mined here or relayed). */
+static void share_tick(node *n)
+{
+    int more = share_rescan(n->share);
+    n->next_rescan_ms = node_now(n) + (more == 1 ? 0 : 5000);
+    if (share_generation(n->share) == n->share_generation)
+        return;
+    n->share_generation = share_generation(n->share);
+    const uint8_t *entries[256];
+    size_t lens[256];
+    size_t total = share_manifests(n->share, entries, lens, 256), fresh = 0;
+    cairn_bytes_ref news[256];
+    for (size_t i = 0; i < total && i < 256; i++) {
+        uint8_t id[CAIRN_HASH_LEN];
+        uint32_t reason;
+        int had =
+            (cairn_entry_id(n->sha, id, entries[i], lens[i]), cairn_mempool_contains(n->pool, id));
+        if (!had && cairn_mempool_add(n->pool, entries[i], lens[i], id, &reason) == 0)
+            news[fresh++] = (cairn_bytes_ref){entries[i], lens[i]};
+    }
+    share_stats st;
+    share_get_stats(n->share, &st);
+    LOGI("sharing %zu files (%llu bytes)%s, %zu new manifests published", st.files,
+         (unsigned long long)st.bytes, more == 1 ? ", indexing" : "", fresh);
+    if (fresh)
+        relay_entries(n, news, fresh, NULL);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -198,6 +228,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     dial_targets(n);
     sync_tick(n);
+    if (n->share && node_now(n) >= n->next_rescan_ms)
+        share_tick(n);
     if (n->addrs_dirty)
         addrbook_save(n);
 }
@@ -335,6 +367,14 @@ int node_start(node *n)
         n->ev_listen = event_new(n->base, n->listen_fd, EV_READ | EV_PERSIST, on_accept, n);
         event_add(n->ev_listen, NULL);
     }
+    if (n->cfg.share) {
+        char cache[4096];
+        snprintf(cache, sizeof(cache), "%s/share-cache", n->cfg.datadir);
+        if (share_open(&n->share, n->cfg.share, cache, n->env)) {
+            LOGE("--share %s: %s", n->cfg.share, strerror(errno));
+            return -1;
+        }
+    }
     addrbook_load(n);
     for (int i = 0; i < n->cfg.n_peers; i++) {
         struct sockaddr_storage sa;
@@ -399,6 +439,8 @@ void node_free(node *n)
     if (n->store && cairn_store_in_batch(n->store))
         cairn_store_commit_batch(n->store);
     cairn_store_close(n->store); /* every acknowledged block is already durable */
+    if (n->share)
+        share_close(n->share);
     cairn_mempool_del(n->pool);
     cairn_sha256_ctx_del(n->sha);
     cairn_tls_ctx_del(n->tls_server);
