@@ -231,38 +231,6 @@ static void note(const fetch *ft, const char *fmt, ...)
 
 /* ---- storage --------------------------------------------------------------------------- */
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t r = pread(fd, p, len, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        len -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t w = pwrite(fd, p, len, (off_t)off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
-}
-
 /* "DIR/NAME" without a doubled slash, for messages (network thread only;
  * two may be used in one call). */
 static const char *jpath(const fetch *ft, const char *name)
@@ -328,8 +296,8 @@ static int resume_chunks(fetch *ft)
         goto out;
     for (uint64_t base = 0; base < g->n_chunks; base += SLOT_BLOCK) {
         size_t k = g->n_chunks - base < SLOT_BLOCK ? (size_t)(g->n_chunks - base) : SLOT_BLOCK;
-        if (pread_full(ft->state_fd, slots, k * CAIRN_HASH_LEN,
-                       STATE_HDR + base * CAIRN_HASH_LEN) != 0)
+        if (cairn_port_pread_full(ft->state_fd, slots, k * CAIRN_HASH_LEN,
+                                  STATE_HDR + base * CAIRN_HASH_LEN) != 0)
             goto out;
         for (size_t j = 0; j < k; j++) {
             if (!memcmp(slots[j], zero, CAIRN_HASH_LEN))
@@ -337,14 +305,14 @@ static int resume_chunks(fetch *ft)
             uint64_t i = base + j;
             size_t len = cairn_file_chunk_len(g, i);
             uint8_t leaf[CAIRN_HASH_LEN];
-            if (pread_full(ft->part_fd, buf, len, cairn_file_chunk_offset(g, i)) == 0 &&
+            if (cairn_port_pread_full(ft->part_fd, buf, len, cairn_file_chunk_offset(g, i)) == 0 &&
                 cairn_merkle_leaf_hash(ft->sha, leaf, buf, len) == 0 &&
                 !memcmp(leaf, slots[j], CAIRN_HASH_LEN)) {
                 cairn_sched_mark_done(ft->sched, i);
                 ft->resumed_chunks++;
                 ft->bytes_done += len;
-            } else if (pwrite_full(ft->state_fd, zero, CAIRN_HASH_LEN,
-                                   STATE_HDR + i * CAIRN_HASH_LEN) != 0) {
+            } else if (cairn_port_pwrite_full(ft->state_fd, zero, CAIRN_HASH_LEN,
+                                              STATE_HDR + i * CAIRN_HASH_LEN) != 0) {
                 goto out;
             }
         }
@@ -360,7 +328,7 @@ out:
 static int read_state(fetch *ft, uint8_t *manifest, size_t *len)
 {
     uint8_t h[STATE_HDR];
-    if (pread_full(ft->state_fd, h, STATE_HDR, 0) != 0 || memcmp(h, STATE_MAGIC, 8) ||
+    if (cairn_port_pread_full(ft->state_fd, h, STATE_HDR, 0) != 0 || memcmp(h, STATE_MAGIC, 8) ||
         memcmp(h + 8, ft->id, CAIRN_HASH_LEN))
         return 0;
     *len = cairn_get_u16(h + 40);
@@ -426,7 +394,8 @@ static int start_file(fetch *ft, const uint8_t *manifest, size_t len)
         memcpy(h + 8, ft->id, CAIRN_HASH_LEN);
         cairn_put_u16(h + 40, (uint16_t)len);
         memcpy(h + 42, manifest, len);
-        if (ftruncate(ft->state_fd, 0) != 0 || pwrite_full(ft->state_fd, h, STATE_HDR, 0) != 0 ||
+        if (ftruncate(ft->state_fd, 0) != 0 ||
+            cairn_port_pwrite_full(ft->state_fd, h, STATE_HDR, 0) != 0 ||
             ftruncate(ft->state_fd, (off_t)(STATE_HDR + g->n_chunks * CAIRN_HASH_LEN)) != 0 ||
             ftruncate(ft->part_fd, 0) != 0) {
             set_fatal(ft, "cannot write %s: %s", jpath(ft, ft->state_name), strerror(errno));
@@ -460,7 +429,8 @@ static int finish_file(fetch *ft)
     cairn_merkle_builder_init(&b, ft->sha);
     for (uint64_t base = 0; base < g->n_chunks; base += SLOT_BLOCK) {
         size_t k = g->n_chunks - base < SLOT_BLOCK ? (size_t)(g->n_chunks - base) : SLOT_BLOCK;
-        if (pread_full(ft->state_fd, slots, k * CAIRN_HASH_LEN, STATE_HDR + base * CAIRN_HASH_LEN))
+        if (cairn_port_pread_full(ft->state_fd, slots, k * CAIRN_HASH_LEN,
+                                  STATE_HDR + base * CAIRN_HASH_LEN))
             break;
         for (size_t j = 0; j < k; j++)
             cairn_merkle_builder_add(&b, slots[j]);
@@ -605,9 +575,10 @@ static void verify_and_store(const fetch *ft, cairn_sha256_ctx *sha, job *j)
     if (j->rv != 0)
         return;
     /* a duplicate from end-game writes the same verified bytes again: harmless */
-    if (pwrite_full(ft->part_fd, j->data, j->len,
-                    cairn_file_chunk_offset(&ft->file.geom, j->index)) != 0 ||
-        pwrite_full(ft->state_fd, j->leaf, CAIRN_HASH_LEN, STATE_HDR + j->index * CAIRN_HASH_LEN)) {
+    if (cairn_port_pwrite_full(ft->part_fd, j->data, j->len,
+                               cairn_file_chunk_offset(&ft->file.geom, j->index)) != 0 ||
+        cairn_port_pwrite_full(ft->state_fd, j->leaf, CAIRN_HASH_LEN,
+                               STATE_HDR + j->index * CAIRN_HASH_LEN)) {
         j->rv = WRITE_FAILED;
         j->write_errno = errno;
     }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cairn/port.h"
 #include "share.h"
 
 #define ST_PENDING 0
@@ -245,38 +246,6 @@ static void header_encode(uint8_t h[HDR_LEN], const sfile *f, unsigned log2, uin
     memcpy(h + 112, sum, 16);
 }
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t r = pread(fd, p, len, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        len -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t w = pwrite(fd, p, len, (off_t)off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
-}
-
 /* The manifest of an indexed file: its name is its path's last component. */
 static int make_ready(share *s, sfile *f, unsigned log2, const uint8_t root[CAIRN_HASH_LEN])
 {
@@ -301,7 +270,7 @@ static int load_cache(share *s, sfile *f)
     int rv = -1;
     struct stat st;
     cairn_file_geom g;
-    if (pread_full(fd, h, HDR_LEN, 0) != 0 || fstat(fd, &st) != 0)
+    if (cairn_port_pread_full(fd, h, HDR_LEN, 0) != 0 || fstat(fd, &st) != 0)
         goto out;
     if (cairn_file_geom_init(&g, f->size, h[32]) != 0 || (s->chunk_log2 && h[32] != s->chunk_log2))
         goto out;
@@ -315,7 +284,7 @@ static int load_cache(share *s, sfile *f)
         cairn_sha256(top, "", 0);
     } else {
         uint64_t at = cairn_tree_level_start(g.n_chunks, cairn_tree_height(g.n_chunks));
-        if (pread_full(fd, top, CAIRN_HASH_LEN, HDR_LEN + at * CAIRN_HASH_LEN) != 0)
+        if (cairn_port_pread_full(fd, top, CAIRN_HASH_LEN, HDR_LEN + at * CAIRN_HASH_LEN) != 0)
             goto out;
     }
     if (memcmp(top, h + 48, CAIRN_HASH_LEN) != 0)
@@ -330,7 +299,7 @@ out:
 
 static int flush_leaves(leafw *w)
 {
-    if (w->n && pwrite_full(w->fd, w->s->lvl, w->n * CAIRN_HASH_LEN, w->off) != 0)
+    if (w->n && cairn_port_pwrite_full(w->fd, w->s->lvl, w->n * CAIRN_HASH_LEN, w->off) != 0)
         return -1;
     w->off += w->n * CAIRN_HASH_LEN;
     w->n = 0;
@@ -357,11 +326,12 @@ static int build_levels(share *s, int fd, uint64_t n)
         uint64_t out = HDR_LEN + cairn_tree_level_start(n, j + 1) * CAIRN_HASH_LEN;
         for (uint64_t done = 0; done < len;) {
             size_t k = len - done < LEAF_BUF ? (size_t)(len - done) : LEAF_BUF;
-            if (pread_full(fd, s->lvl, k * CAIRN_HASH_LEN, in + done * CAIRN_HASH_LEN) != 0 ||
+            if (cairn_port_pread_full(fd, s->lvl, k * CAIRN_HASH_LEN, in + done * CAIRN_HASH_LEN) !=
+                    0 ||
                 cairn_tree_level_up(s->sha, (const uint8_t(*)[CAIRN_HASH_LEN])s->lvl, k, s->lvl) !=
                     0 ||
-                pwrite_full(fd, s->lvl, (k + 1) / 2 * CAIRN_HASH_LEN,
-                            out + done / 2 * CAIRN_HASH_LEN) != 0)
+                cairn_port_pwrite_full(fd, s->lvl, (k + 1) / 2 * CAIRN_HASH_LEN,
+                                       out + done / 2 * CAIRN_HASH_LEN) != 0)
                 return -1;
             done += k;
         }
@@ -449,7 +419,7 @@ static void job_finish(share *s)
         return;
     }
     header_encode(hdr, f, j->log2, g.n_chunks, root);
-    if (pwrite_full(j->cfd, hdr, HDR_LEN, 0) != 0 ||
+    if (cairn_port_pwrite_full(j->cfd, hdr, HDR_LEN, 0) != 0 ||
         renameat(s->cachefd, tmp, s->cachefd, name) != 0) {
         set_state(s, f, ST_BAD);
         job_end(s, 0);
@@ -868,7 +838,7 @@ int share_chunk(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
         return 1;
     }
     size_t len = cairn_file_chunk_len(&f->f.geom, index);
-    if (pread_full(f->fd, s->io, len, cairn_file_chunk_offset(&f->f.geom, index)) != 0) {
+    if (cairn_port_pread_full(f->fd, s->io, len, cairn_file_chunk_offset(&f->f.geom, index)) != 0) {
         set_state(s, f, ST_PENDING);
         return 1;
     }
@@ -877,7 +847,8 @@ int share_chunk(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
     size_t k = cairn_tree_proof_positions(index, f->f.geom.n_chunks, pos);
     for (size_t i = 0; i < k; i++) {
         uint64_t at = cairn_tree_level_start(f->f.geom.n_chunks, pos[i].level) + pos[i].index;
-        if (pread_full(f->cfd, s->proof[i], CAIRN_HASH_LEN, HDR_LEN + at * CAIRN_HASH_LEN) != 0)
+        if (cairn_port_pread_full(f->cfd, s->proof[i], CAIRN_HASH_LEN,
+                                  HDR_LEN + at * CAIRN_HASH_LEN) != 0)
             k = CAIRN_MERKLE_MAX_PATH + 1; /* fails the check below */
         s->proof_bd[i].data = s->proof[i];
         s->proof_bd[i].len = CAIRN_HASH_LEN;
@@ -887,7 +858,8 @@ int share_chunk(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
      * root, which costs about 20 node hashes. The data itself is trusted as
      * long as size and mtime are unchanged. */
     uint8_t leaf[CAIRN_HASH_LEN];
-    if (pread_full(f->cfd, leaf, CAIRN_HASH_LEN, HDR_LEN + index * CAIRN_HASH_LEN) != 0 ||
+    if (cairn_port_pread_full(f->cfd, leaf, CAIRN_HASH_LEN, HDR_LEN + index * CAIRN_HASH_LEN) !=
+            0 ||
         cairn_chunk_verify_leaf(s->sha, &f->f, index, leaf,
                                 (const uint8_t(*)[CAIRN_HASH_LEN])s->proof, k) != 0) {
         char name[CAIRN_HASH_LEN * 2 + 9];

@@ -1,7 +1,9 @@
 /* The real environment: libc allocator, POSIX clocks, OpenSSL's CSPRNG. */
 #include "cairn/port.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -71,4 +73,39 @@ static const cairn_env port_env = {&port_mem, env_mono, env_wall, env_random, NU
 const cairn_env *cairn_port_env(void)
 {
     return &port_env;
+}
+
+int cairn_port_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t r = pread(fd, p, len, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = 0;
+            return -1;
+        }
+        p += r;
+        len -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+int cairn_port_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t w = pwrite(fd, p, len, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
 }

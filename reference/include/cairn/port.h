@@ -19,6 +19,11 @@ const cairn_env *cairn_port_env(void);
 uint64_t cairn_port_mono_ms(void);
 uint64_t cairn_port_wall_ms(void);
 
+/* pread/pwrite of exactly `len` bytes at `off`, retrying short transfers and
+ * EINTR. Return 0, or -1 (errno set; a read past the end leaves errno 0). */
+int cairn_port_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int cairn_port_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
 #ifdef __cplusplus
 }
 #endif
