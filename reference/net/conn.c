@@ -243,28 +243,33 @@ int cairn_conn_on_readable(cairn_conn *c)
     return c->state;
 }
 
-/* Moves session output into c->out (encrypting under TLS). */
-static void collect(cairn_conn *c)
+/*
+ * Moves session output towards the socket. Plaintext is written straight
+ * from the session's buffer (what the socket does not take stays there);
+ * under TLS it is encrypted into the write BIO and the records queued in
+ * c->out. Returns 0, or the errno of a failed write.
+ */
+static int collect(cairn_conn *c)
 {
     if (c->sess) {
         const uint8_t *data;
         size_t n = cairn_session_pending(c->sess, &data);
-        if (n && !c->ssl) {
-            if (c->out.len == 0) {
-                ssize_t w = write(c->fd, data, n); /* fast path: no copy */
-                if (w > 0) {
-                    cairn_session_sent(c->sess, (size_t)w);
-                    n = cairn_session_pending(c->sess, &data);
-                }
+        if (!c->ssl) {
+            while (n) {
+                ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL);
+                if (w < 0)
+                    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : errno;
+                cairn_session_sent(c->sess, (size_t)w);
+                n = cairn_session_pending(c->sess, &data);
             }
-            if (n && c->out.len < 256 * 1024 && cairn_buf_append(&c->out, data, n) == 0)
-                cairn_session_sent(c->sess, n);
-        } else if (n) {
+            return 0;
+        }
+        if (n) {
             int w = SSL_write(c->ssl, data, (int)(n > 1 << 20 ? 1 << 20 : n));
             if (w > 0)
                 cairn_session_sent(c->sess, (size_t)w);
         }
-        if (c->ssl && cairn_session_want_close(c->sess) && !c->shutdown_sent) {
+        if (cairn_session_want_close(c->sess) && !c->shutdown_sent) {
             SSL_shutdown(c->ssl); /* close_notify */
             c->shutdown_sent = 1;
         }
@@ -276,6 +281,7 @@ static void collect(cairn_conn *c)
             if (cairn_buf_append(&c->out, buf, (size_t)n))
                 break;
     }
+    return 0;
 }
 
 /* Input read but not yet taken by the session: plaintext held back, or TLS
@@ -303,7 +309,12 @@ int cairn_conn_flush(cairn_conn *c)
         return c->state;
     for (int i = 0; i < 16; i++) {
         resume_input(c);
-        collect(c);
+        int err = collect(c);
+        if (err) {
+            char why[100];
+            snprintf(why, sizeof(why), "write: %s", strerror(err));
+            return done(c, why);
+        }
         if (!c->out.len) {
             if (c->sess && held_input(c) && cairn_session_want_read(c->sess))
                 continue;

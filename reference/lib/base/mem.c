@@ -28,8 +28,9 @@ uint8_t *cairn_buf_reserve(cairn_buf *b, size_t n)
 {
     if (b->cap - b->off - b->len >= n)
         return b->base + b->off + b->len;
-    /* Reclaim consumed space first; grow only when that is not enough. */
-    if (b->off && b->cap - b->len >= n) {
+    /* Reclaim consumed space when that moves less than it frees (a big,
+     * partly sent buffer is not shifted on every append); else grow. */
+    if (b->off && b->cap - b->len >= n && b->len <= b->off) {
         memmove(b->base, b->base + b->off, b->len);
         b->off = 0;
         return b->base + b->len;
