@@ -7,7 +7,7 @@ FUZZ_CC=${FUZZ_CC:-clang-14}
 
 # Every target, in the order they run. block/merkle/manifest/chain exist once
 # the chain headers and library do (fuzz/CMakeLists.txt checks the same).
-FUZZ_ALL="frame msg session_server session_client block merkle manifest chain"
+FUZZ_ALL="frame msg session_server session_client block merkle manifest chain casefile"
 
 fuzz_targets() {
     local t

@@ -23,6 +23,7 @@ typedef struct parser {
     size_t errlen;
 } parser;
 
+static int perr(parser *ps, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int perr(parser *ps, int line, const char *fmt, ...)
 {
     char msg[384];
@@ -258,9 +259,13 @@ static int send_option(parser *ps, int line, cf_step *st, const char *s, int *ba
             *bad = perr(ps, line, "gap=: milliseconds, 0..10000");
         st->split.gap_ms = (unsigned)n;
     } else if (kl == 6 && !strncmp(s, "append", 6)) {
+        free(st->append); /* the last append= counts */
+        st->append = NULL;
         if (cf_hex_parse(v, &st->append, &st->append_len, NULL, NULL, 0))
             *bad = perr(ps, line, "append=: hex");
     } else if (kl == 7 && !strncmp(s, "prepend", 7)) {
+        free(st->prepend);
+        st->prepend = NULL;
         if (cf_hex_parse(v, &st->prepend, &st->prepend_len, NULL, NULL, 0))
             *bad = perr(ps, line, "prepend=: hex");
     } else if (kl == 4 && !strncmp(s, "type", 4)) {
@@ -285,9 +290,10 @@ static int parse_codes(parser *ps, int line, const char *s, json_t **out)
     char *copy = strdup(s), *save = NULL;
     for (char *t = strtok_r(copy, "|", &save); t; t = strtok_r(NULL, "|", &save)) {
         if (!cairn_wire_error_from_name(t)) {
+            int rv = perr(ps, line, "unknown error code %s", t); /* before t is freed */
             free(copy);
             json_decref(arr);
-            return perr(ps, line, "unknown error code %s", t);
+            return rv;
         }
         json_array_append_new(arr, json_string(t));
     }
@@ -320,8 +326,10 @@ static int parse_alt(parser *ps, int line, tok *t, int n, int i, cf_alt *a, cf_s
         if (!strcmp(w, "=>")) {
             if (i + 1 >= n || (a->verdict = cf_verdict_parse(t[i + 1].s)) < 0)
                 return perr(ps, line, "=> needs PASS, DONE, NON-STRICT, FAIL, SKIP or UNSUPPORTED");
-            if (i + 2 < n)
+            if (i + 2 < n) {
+                free(a->text);
                 a->text = rest_of_line(&t[i + 2]);
+            }
             break;
         }
         if (!strncmp(w, "within=", 7) && st) {
@@ -382,14 +390,18 @@ static int parse_alt(parser *ps, int line, tok *t, int n, int i, cf_alt *a, cf_s
             i += 2;
             if (i < n && !strncmp(t[i].s, "detail=", 7)) {
                 const char *r = t[i].s + 7;
-                if (!cairn_block_reason_from_name(r))
+                if (!cairn_block_reason_from_name(r)) {
+                    json_decref(ev.pattern);
                     return perr(ps, line, "unknown reason code %s", r);
+                }
                 json_object_set_new(ev.pattern, "detail",
                                     json_integer(cairn_block_reason_from_name(r)));
                 i++;
             }
-            if (add_event(a, ev))
+            if (add_event(a, ev)) {
+                json_decref(ev.pattern);
                 return perr(ps, line, "out of memory");
+            }
             memset(&ev, 0, sizeof(ev));
             ev.kind = EV_CLOSE;
         } else {
@@ -401,13 +413,17 @@ static int parse_alt(parser *ps, int line, tok *t, int n, int i, cf_alt *a, cf_s
             if (i < n && t[i].json) {
                 if (!(ev.pattern = parse_json(ps, line, t[i].s)))
                     return -1;
-                if (!json_is_object(ev.pattern))
+                if (!json_is_object(ev.pattern)) {
+                    json_decref(ev.pattern);
                     return perr(ps, line, "a message pattern is a JSON object");
+                }
                 i++;
             }
         }
-        if (add_event(a, ev))
+        if (add_event(a, ev)) {
+            json_decref(ev.pattern);
             return perr(ps, line, "out of memory");
+        }
         want_event = 0;
     }
     if (want_event)
@@ -487,8 +503,10 @@ static int parse_step(parser *ps, cf_case *c, tok *t, int n, int line, int *open
         if (!strcmp(v, "else")) {
             if (n < 2 || (st->else_verdict = cf_verdict_parse(t[1].s)) < 0)
                 return perr(ps, line, "else needs a verdict");
-            if (n > 2)
+            if (n > 2) {
+                free(st->else_text); /* a second else replaces the first */
                 st->else_text = rest_of_line(&t[2]);
+            }
             return 0;
         }
         cf_alt *a = realloc(st->alts, (st->n_alts + 1) * sizeof(*a));
@@ -832,6 +850,8 @@ int cf_case_parse(cf_case *c, const char *path, const char *text, char *err, siz
             h = parse_step(&ps, c, t, n, line, &open_repeat, repeat_stack);
         toks_free(t, n);
         if (h) {
+            if (errlen && !err[0]) /* every rejection says where and why */
+                perr(&ps, line, "cannot parse this line");
             rv = -1;
             break;
         }
