@@ -21,6 +21,7 @@
 #define NODE_MAX_DISCOURAGED      4096
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
+#define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
 
 typedef struct node node;
 
@@ -43,6 +44,7 @@ typedef struct peer {
     uint32_t refuse;        /* close with this code as soon as the session starts */
     int fd_closed;          /* the socket is gone with a failed cairn_conn_new */
     int no_discourage;      /* closed for something that is not misbehaviour (TIME_TOO_NEW) */
+    uint64_t closing_ms;    /* when the session started closing, 0 = not closing */
     size_t low_work_budget; /* [SYNC-22] low-work headers this peer may still make us keep */
     cairn_peer_info info;
     uint64_t connected_ms;

@@ -59,6 +59,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     peer *p = arg;
     cairn_session *s = peer_session(p);
+    if (s && p->closing_ms && node_now(p->n) >= p->closing_ms + NODE_CLOSING_MS) {
+        /* [CLOSE-8] a peer that does not read our last bytes is not waited for */
+        LOGD("peer %s: closing took %d ms, dropping the connection", p->addr, NODE_CLOSING_MS);
+        peer_free(p);
+        return;
+    }
     if (s) {
         cairn_session_tick(s);
     } else if (node_now(p->n) >= p->connected_ms + p->n->cfg.handshake_timeout_ms) {
@@ -85,7 +91,11 @@ void peer_update_events(peer *p)
             event_del(p->ev_write);
     }
     cairn_session *s = peer_session(p);
+    if (s && !p->closing_ms && cairn_session_state(s) >= CAIRN_SS_CLOSING)
+        p->closing_ms = node_now(p->n);
     uint64_t dl = s ? cairn_session_deadline(s) : p->connected_ms + p->n->cfg.handshake_timeout_ms;
+    if (p->closing_ms)
+        dl = p->closing_ms + NODE_CLOSING_MS;
     if (dl == UINT64_MAX) {
         evtimer_del(p->ev_timer);
         return;
