@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of spec/vectors/frames.json and handshake.json.
+"""Independent check of spec/vectors/frames.json, handshake.json and files.json.
 
 Uses nothing from the reference implementation: Google's protoc generates
 Python classes from proto/cairn.proto, Google's protobuf runtime decodes and
@@ -8,7 +8,9 @@ encodes, hashlib computes SHA-256. Checks that
   - its payload decodes to exactly the stated fields (proto3 JSON mapping),
   - the stated fields encode back to exactly the payload (canonical form),
   - every invalid vector names a registered error code,
-  - each handshake's transcript hash and auth inputs follow spec §6.3/§6.4.
+  - each handshake's transcript hash and auth inputs follow spec §6.3/§6.4,
+  - each file's chunks, root (RFC 6962), manifest, file ID and chunk proofs
+    (RFC 9162 verification) follow spec §11.
 Usage: check_vectors.py REPO_ROOT
 """
 import hashlib
@@ -27,6 +29,73 @@ TYPES = {
     "Entries": 0x0017, "GetManifest": 0x0020, "Manifest": 0x0021, "GetChunk": 0x0022,
     "Chunk": 0x0023, "GetPeers": 0x0030, "Peers": 0x0031,
 }
+
+
+def sha(b):
+    return hashlib.sha256(b).digest()
+
+
+def mth(leaves):
+    """RFC 6962 Merkle Tree Hash over leaf hashes."""
+    if not leaves:
+        return sha(b"")
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return sha(b"\x01" + mth(leaves[:k]) + mth(leaves[k:]))
+
+
+def verify_path(leaf, index, n, path, root):
+    """RFC 9162 section 2.1.3.2 inclusion proof verification."""
+    if index >= n:
+        return False
+    fn, sn, r = index, n - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = sha(b"\x01" + p + r)
+            if not fn & 1:
+                while (fn & 1) == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = sha(b"\x01" + r + p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def check_file(v):
+    size, log2 = v["size"], v["chunk_log2"]
+    cs = 1 << log2
+    data = bytes((i * 131 + (i >> 8) * 7 + 1) & 0xFF for i in range(size))
+    chunks = [data[i:i + cs] for i in range(0, size, cs)]
+    leaves = [sha(b"\x00" + c) for c in chunks]
+    root = mth(leaves)
+    name = v["file_name"].encode()
+    manifest = (b"\x01" + struct.pack(">QB", size, log2) + root + bytes([len(name)]) + name)
+    problems = []
+    if len(chunks) != v["chunks"]:
+        problems.append("chunk count")
+    if root.hex() != v["root_hex"]:
+        problems.append("root")
+    if manifest.hex() != v["manifest_hex"]:
+        problems.append("manifest")
+    if sha(manifest[:42]).hex() != v["file_id_hex"]:
+        problems.append("file id")
+    for c in v["chunk_proofs"]:
+        i = c["index"]
+        path = [bytes.fromhex(h) for h in c["proof_hex"]]
+        if leaves[i].hex() != c["leaf_hash_hex"] or len(chunks[i]) != c["length"]:
+            problems.append("chunk %d leaf" % i)
+        if not verify_path(leaves[i], i, len(leaves), path, root):
+            problems.append("chunk %d proof" % i)
+        if path and verify_path(leaves[i], i, len(leaves), path[:-1] + [bytes(32)], root):
+            problems.append("chunk %d: a damaged proof verifies" % i)
+    return problems
 
 
 def main(root):
@@ -105,7 +174,16 @@ def main(root):
             failures += 1
             print("FAIL handshake %r: %s" % (v["name"], "; ".join(problems)))
 
-    total = len(frames["valid"]) + len(frames["invalid"]) + len(hs["vectors"])
+    with open(os.path.join(root, "spec", "vectors", "files.json")) as f:
+        files = json.load(f)
+    for v in files["vectors"]:
+        problems = check_file(v)
+        if problems:
+            failures += 1
+            print("FAIL files %r: %s" % (v["name"], "; ".join(problems)))
+
+    total = (len(frames["valid"]) + len(frames["invalid"]) + len(hs["vectors"]) +
+             len(files["vectors"]))
     print("%d passed, %d failed" % (total - failures, failures))
     return 1 if failures else 0
 

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cairn/files.h"
 #include "cairn/json.h"
+#include "cairn/merkle.h"
 #include "cairn/port.h"
 #include "cairn/session.h"
 
@@ -699,6 +701,85 @@ static json_t *handshake(const char *name, const uint8_t *binding, size_t blen, 
     return v;
 }
 
+/* ---- files: chunking, manifests, file IDs, chunk proofs (spec §11) -------- */
+
+/* Byte i of the deterministic test content. */
+static uint8_t content_byte(uint64_t i)
+{
+    return (uint8_t)(i * 131 + (i >> 8) * 7 + 1);
+}
+
+static json_t *file_vector(const char *name, uint64_t size, unsigned log2, const char *fname,
+                           int all_proofs)
+{
+    uint64_t cs = (uint64_t)1 << log2, n = (size + cs - 1) / cs;
+    uint8_t(*leaves)[CAIRN_HASH_LEN] = malloc((n ? n : 1) * CAIRN_HASH_LEN);
+    uint8_t *chunk = malloc(cs + 1);
+    for (uint64_t c = 0; c < n; c++) {
+        uint64_t len = c + 1 < n ? cs : size - c * cs;
+        for (uint64_t i = 0; i < len; i++)
+            chunk[i] = content_byte(c * cs + i);
+        cairn_merkle_leaf_hash(NULL, leaves[c], chunk, len);
+    }
+    uint8_t root[CAIRN_HASH_LEN], manifest[CAIRN_MANIFEST_MAX_LEN], id[CAIRN_HASH_LEN];
+    cairn_merkle_root(NULL, root, (const uint8_t(*)[CAIRN_HASH_LEN])leaves, n);
+    int mlen =
+        cairn_manifest_build(manifest, size, log2, root, (const uint8_t *)fname, strlen(fname));
+    if (mlen < 0)
+        exit(1);
+    cairn_file_id(NULL, id, manifest, (size_t)mlen);
+    char *rh = hex_of(root, 32), *mh = hex_of(manifest, (size_t)mlen), *ih = hex_of(id, 32);
+    json_t *chunks = json_array();
+    for (uint64_t c = 0; c < n; c++) {
+        if (!all_proofs && c != 0 && c != n - 1 && c != n / 2)
+            continue;
+        uint8_t path[64][CAIRN_HASH_LEN];
+        size_t plen;
+        cairn_merkle_proof(NULL, (const uint8_t(*)[CAIRN_HASH_LEN])leaves, n, c, path, 64, &plen);
+        json_t *pj = json_array();
+        for (size_t k = 0; k < plen; k++) {
+            char *h = hex_of(path[k], 32);
+            json_array_append_new(pj, json_string(h));
+            free(h);
+        }
+        char *lh = hex_of(leaves[c], 32);
+        uint64_t len = c + 1 < n ? cs : size - c * cs;
+        json_array_append_new(chunks,
+                              json_pack("{s:I, s:I, s:s, s:o}", "index", (json_int_t)c, "length",
+                                        (json_int_t)len, "leaf_hash_hex", lh, "proof_hex", pj));
+        free(lh);
+    }
+    json_t *v = json_pack("{s:s, s:I, s:i, s:I, s:s, s:s, s:s, s:s, s:o}", "name", name, "size",
+                          (json_int_t)size, "chunk_log2", (int)log2, "chunks", (json_int_t)n,
+                          "file_name", fname, "root_hex", rh, "manifest_hex", mh, "file_id_hex", ih,
+                          "chunk_proofs", chunks);
+    free(rh);
+    free(mh);
+    free(ih);
+    free(leaves);
+    free(chunk);
+    return v;
+}
+
+static json_t *files_vectors(void)
+{
+    const uint64_t cs = 16384;
+    json_t *a = json_array();
+    json_array_append_new(
+        a, file_vector("empty file: no chunk, root = SHA-256(\"\")", 0, 14, "empty", 1));
+    json_array_append_new(a, file_vector("one byte", 1, 14, "one.bin", 1));
+    json_array_append_new(a, file_vector("chunk size - 1", cs - 1, 14, "a.bin", 1));
+    json_array_append_new(a, file_vector("exactly one chunk", cs, 14, "b.bin", 1));
+    json_array_append_new(
+        a, file_vector("chunk size + 1: a one-byte last chunk", cs + 1, 14, "c.bin", 1));
+    json_array_append_new(a, file_vector("three chunks, short last", 2 * cs + 5, 14, "d.bin", 1));
+    json_array_append_new(
+        a, file_vector("seven chunks: an unbalanced tree", 6 * cs + 100, 14, "e.bin", 1));
+    json_array_append_new(a, file_vector("64 KiB chunks, 9 chunks", 8 * 65536 + 3, 16, "f.bin", 1));
+    json_array_append_new(a, file_vector("no name", 100, 14, "", 1));
+    return a;
+}
+
 static int write_json(const char *dir, const char *file, json_t *j)
 {
     char path[4096];
@@ -762,5 +843,17 @@ int main(int argc, char **argv)
         "generator", "reference/tools/vectors/gen_vectors.c", "vectors", hs);
     rv |= write_json(argv[1], "handshake.json", hsv);
     json_decref(hsv);
+    json_t *fv = json_pack(
+        "{s:s, s:s, s:s, s:o}", "description",
+        "Cairn v1 files (spec §11). Content byte i of every file is (i*131 + (i>>8)*7 + 1) mod "
+        "256. Chunk c is bytes [c*2^chunk_log2, min((c+1)*2^chunk_log2, size)); leaf = "
+        "SHA-256(0x00 || chunk); root = RFC 6962 MTH of the leaves (SHA-256 of nothing for 0 "
+        "chunks); manifest = 0x01 || size u64 || chunk_log2 u8 || root || name_len u8 || name; "
+        "file_id = SHA-256 of the first 42 manifest bytes; proof = RFC 6962 audit path, leaf "
+        "upward.",
+        "generator", "reference/tools/vectors/gen_vectors.c", "content",
+        "byte i = (i*131 + (i>>8)*7 + 1) mod 256", "vectors", files_vectors());
+    rv |= write_json(argv[1], "files.json", fv);
+    json_decref(fv);
     return rv ? 1 : 0;
 }
