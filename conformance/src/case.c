@@ -691,11 +691,12 @@ static int parse_step(parser *ps, cf_case *c, tok *t, int n, int line, int *open
             if (star && star > w && !parse_long(star + 1, &rep) && rep >= 0 && rep <= 16 << 20) {
                 /* HEX*N: N copies of HEX */
                 char unit_hex[64];
-                uint8_t *unit;
-                size_t ul;
+                uint8_t *unit = NULL;
+                size_t ul = 0;
                 snprintf(unit_hex, sizeof(unit_hex), "%.*s", (int)(star - w), w);
                 if (cf_hex_parse(unit_hex, &unit, &ul, NULL, NULL, 0) || !ul ||
                     ul * (size_t)rep > 16u << 20) {
+                    free(unit); /* parsed, but empty or too long */
                     free(buf);
                     return perr(ps, line, "bad repetition `%s`", w);
                 }
