@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,6 +93,8 @@ int nh_start(nh_node *n, const char *name, int plaintext, ...)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* the node dies with the test, even when the test is killed */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
