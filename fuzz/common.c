@@ -122,7 +122,7 @@ const uint8_t *fuzz_bytes(fuzz_in *in, size_t n, size_t *got)
 
 /* ---- Message equality ------------------------------------------------------------ */
 
-static size_t elt_size(ProtobufCType t)
+size_t fuzz_elt_size(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
@@ -161,7 +161,7 @@ static int value_equal(const ProtobufCFieldDescriptor *f, const void *a, const v
         return (!x && !y) || (x && y && fuzz_msg_equal(x, y));
     }
     default:
-        return memcmp(a, b, elt_size(f->type)) == 0;
+        return memcmp(a, b, fuzz_elt_size(f->type)) == 0;
     }
 }
 
@@ -180,7 +180,8 @@ int fuzz_msg_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
                 return 0;
             const uint8_t *va = *(uint8_t *const *)pa, *vb = *(uint8_t *const *)pb;
             for (size_t k = 0; k < na; k++)
-                if (!value_equal(f, va + k * elt_size(f->type), vb + k * elt_size(f->type)))
+                if (!value_equal(f, va + k * fuzz_elt_size(f->type),
+                                 vb + k * fuzz_elt_size(f->type)))
                     return 0;
             continue;
         }

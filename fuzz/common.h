@@ -119,4 +119,7 @@ void fuzz_hash2(uint8_t out[32], uint8_t prefix, const uint8_t *a, size_t alen, 
 extern const uint16_t fuzz_msg_types[];
 extern const size_t fuzz_n_msg_types;
 
+/* Size of one element of a protobuf-c field of type `t` in a message struct. */
+size_t fuzz_elt_size(ProtobufCType t);
+
 #endif

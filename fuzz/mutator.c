@@ -219,28 +219,6 @@ static void mutate_bytes(mut *m, const ProtobufCFieldDescriptor *f, ProtobufCBin
     b->len = n <= cap ? n : cap;
 }
 
-static size_t elt_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    default:
-        return 4;
-    }
-}
-
 static ProtobufCMessage *new_message(mut *m, const ProtobufCMessageDescriptor *d)
 {
     ProtobufCMessage *msg = pool_alloc(&m->pool, d->sizeof_message);
@@ -272,7 +250,7 @@ static void mutate_value(mut *m, const ProtobufCFieldDescriptor *f, void *v, int
         *(protobuf_c_boolean *)v = !*(protobuf_c_boolean *)v;
         break;
     default:
-        if (elt_size(f->type) == 8) {
+        if (fuzz_elt_size(f->type) == 8) {
             *(uint64_t *)v = pick_scalar(m, *(uint64_t *)v);
         } else {
             uint32_t x = *(uint32_t *)v;
@@ -286,7 +264,7 @@ static void mutate_repeated(mut *m, const ProtobufCFieldDescriptor *f, ProtobufC
 {
     size_t *n = (size_t *)((uint8_t *)msg + f->quantifier_offset);
     uint8_t **arr = (uint8_t **)((uint8_t *)msg + f->offset);
-    size_t es = elt_size(f->type);
+    size_t es = fuzz_elt_size(f->type);
     switch (below(m, 5)) {
     case 0: /* remove one */
         if (*n) {
@@ -342,7 +320,7 @@ static void mutate_message(mut *m, ProtobufCMessage *msg, int depth)
             if (*which != f->id) {
                 /* switch the oneof to this member (its storage is shared) */
                 *which = f->id;
-                memset(v, 0, elt_size(f->type));
+                memset(v, 0, fuzz_elt_size(f->type));
                 if (f->type == PROTOBUF_C_TYPE_BYTES)
                     plausible_bytes(m, f, v);
             } else if (below(m, 6) == 0) {
