@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -156,6 +157,9 @@ int cf_case_parse(cf_case *c, const char *path, const char *text, char *err, siz
 int cf_case_load(cf_case *c, const char *path, char *err, size_t errlen);
 void cf_case_free(cf_case *c);
 int cf_case_has_tag(const cf_case *c, const char *tag);
+
+/* contract.c: the client-under-test contract (`cairn-conform client --help`). */
+void cf_print_client_contract(FILE *f);
 int cf_case_needs(const cf_case *c, const char *need);
 /* The strictest level among the requirements a case covers (MUST if any). */
 int cf_case_is_must(const cf_case *c);

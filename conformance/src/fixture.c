@@ -554,10 +554,38 @@ int cf_fixtures_generate(const char *dir)
     if (write_file(path, three, three_len))
         return -1;
     free(three);
-    cf_file fs[2];
-    if (file_load(&fs[0], dir, "small", "files/small.txt", 14) ||
-        file_load(&fs[1], dir, "three", "files/three.bin", 14))
-        return -1;
+    /* Chunk-proof geometries (CHK-1): 2, 2^3 - 1, 2^3 and 2^3 + 1 chunks of 16 KiB, the last
+     * chunk short, so that every audit-path shape of a small tree is served and checked. */
+    static const struct {
+        const char *name, *path;
+        size_t len;
+    } geo[] = {{"two", "files/two.bin", 16384 + 100},
+               {"seven", "files/seven.bin", 6 * 16384 + 1},
+               {"eight", "files/eight.bin", 7 * 16384 + 16383},
+               {"nine", "files/nine.bin", 8 * 16384 + 5000}};
+    enum { N_GEO = sizeof(geo) / sizeof(geo[0]), N_FILES = 2 + N_GEO };
+    for (size_t g = 0; g < N_GEO; g++) {
+        uint8_t *d = malloc(geo[g].len);
+        if (!d)
+            return -1;
+        for (size_t i = 0; i < geo[g].len; i++)
+            d[i] = (uint8_t)(i * (2 * g + 11) + (i >> 14) + g);
+        snprintf(path, sizeof(path), "%s/%s", dir, geo[g].path);
+        int wr = write_file(path, d, geo[g].len);
+        free(d);
+        if (wr)
+            return -1;
+    }
+    cf_file fs[N_FILES];
+    const char *fnames[N_FILES] = {"small", "three"};
+    const char *fpaths[N_FILES] = {"files/small.txt", "files/three.bin"};
+    for (size_t g = 0; g < N_GEO; g++) {
+        fnames[2 + g] = geo[g].name;
+        fpaths[2 + g] = geo[g].path;
+    }
+    for (size_t i = 0; i < N_FILES; i++)
+        if (file_load(&fs[i], dir, fnames[i], fpaths[i], 14))
+            return -1;
 
     cairn_sha256_ctx *sha;
     cairn_sha256_ctx_new(&sha);
@@ -716,8 +744,7 @@ int cf_fixtures_generate(const char *dir)
     json_object_set_new(root, "invalid", jbad);
 
     json_t *files = json_array();
-    const char *fnames[] = {"small", "three"}, *fpaths[] = {"files/small.txt", "files/three.bin"};
-    for (int i = 0; i < 2; i++) {
+    for (size_t i = 0; i < N_FILES; i++) {
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(fnames[i]));
         json_object_set_new(o, "path", json_string(fpaths[i]));

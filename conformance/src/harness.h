@@ -28,7 +28,8 @@ typedef struct hconn {
     size_t n_ours, n_theirs;
     uint64_t pings[1024], their_pings[64];
     size_t n_pings, n_their_pings;
-    int served_tip; /* sync: the IUT fetched the view's tip block */
+    int served_tip;      /* sync: the IUT fetched the view's tip block */
+    uint64_t served_low; /* sync: lowest height + 1 of a view block served (0: none yet) */
     int saw_get_headers;
     int no_tls_probe; /* plaintext towards a TLS peer: its TLS bytes are expected */
 } hconn;

@@ -405,8 +405,14 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "server"))
         return run_suite(CF_ROLE_SERVER, argc, argv);
-    if (!strcmp(cmd, "client"))
+    if (!strcmp(cmd, "client")) {
+        for (int i = 2; i < argc; i++)
+            if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                cf_print_client_contract(stdout);
+                return 0;
+            }
         return run_suite(CF_ROLE_CLIENT, argc, argv);
+    }
     if (!strcmp(cmd, "list"))
         return list_cases(argc, argv);
     if (!strcmp(cmd, "coverage")) {

@@ -177,6 +177,14 @@ static json_t *hello_field(const json_t *hello, const char *field)
 json_t *hx_resolve(void *ud, const char *name)
 {
     hx *x = ud;
+    const char *di = strstr(name, "$i");
+    if (di && strcmp(name, "$i")) {
+        /* "$chain.$i.header": the repeat count inside a variable's name */
+        char sub[160];
+        snprintf(sub, sizeof(sub), "%.*s%ld%s", (int)(di - name), name,
+                 x->rep_depth ? x->rep_i[x->rep_depth - 1] : 0, di + 2);
+        return hx_resolve(ud, sub);
+    }
     if (!strcmp(name, "i")) {
         char s[24];
         snprintf(s, sizeof(s), "%ld", x->rep_depth ? x->rep_i[x->rep_depth - 1] : 0);
@@ -368,7 +376,7 @@ static void append_str(char *out, size_t n, size_t *o, const char *s)
     out[*o] = '\0';
 }
 
-/* {addr}, {action}, {args}, {out}, {fileid:NAME}, {blockid:H}. */
+/* {addr}, {addr2}, {action}, {args}, {out}, {fileid:NAME}, {blockid:H}. */
 static void expand(hx *x, const char *tpl, char *out, size_t n)
 {
     size_t o = 0;
@@ -389,6 +397,8 @@ static void expand(hx *x, const char *tpl, char *out, size_t n)
         p = e + 1;
         if (!strcmp(key, "addr")) {
             append_str(out, n, &o, x->addr);
+        } else if (!strcmp(key, "addr2")) {
+            append_str(out, n, &o, x->addr2); /* the harness's second listening address */
         } else if (!strcmp(key, "action")) {
             append_str(out, n, &o, x->c->action);
             if (x->c->action_prefix) {

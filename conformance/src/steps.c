@@ -358,6 +358,9 @@ static void answer_block(hx *x, hconn *h, uint64_t rid, const cf_block *b)
     free(e);
     if (b == x->view.blocks[x->view.n - 1])
         h->served_tip = 1;
+    if (b->height < x->view.n && x->view.blocks[b->height] == b &&
+        (!h->served_low || b->height + 1 < h->served_low))
+        h->served_low = b->height + 1;
 }
 
 static const cf_file *file_by_id(hx *x, const ProtobufCBinaryData *id)
@@ -1076,6 +1079,7 @@ static void sync_view(hx *x, hconn *h)
     uint64_t start = cf_now_ms(), deadline = start + hx_window(x, 20000);
     int announced = 0;
     h->served_tip = 0;
+    h->served_low = 0;
     if (x->view.n <= 1)
         return;
     while (!x->stop && !h->served_tip) {
@@ -1111,6 +1115,55 @@ static void sync_view(hx *x, hconn *h)
     }
     if (x->stop)
         return;
+    if (!h->served_tip && h->served_low && !h->c->eof) {
+        /* [FORK-5] The IUT asked for valid blocks of a chain with more work than its own and was
+         * given them: the lowest one served (its parent the IUT already had) makes a chain with
+         * more work than the parent's, so the IUT's active chain now reaches its height. A node
+         * that fetches and then discards bodies fails here rather than hiding behind SKIPs. */
+        uint64_t low = h->served_low - 1;
+        char hs[24];
+        snprintf(hs, sizeof(hs), "%llu", (unsigned long long)low);
+        hx_log(x,
+               "      (sync stopped before the tip: is the lowest block served, height %s, "
+               "on the IUT's active chain?)",
+               hs);
+        Cairn__V1__GetBlock g = CAIRN__V1__GET_BLOCK__INIT;
+        g.request_id = 0x5ccull << 32 | low;
+        g.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_HEIGHT;
+        g.height = low;
+        char rid[24];
+        snprintf(rid, sizeof(rid), "%llu", (unsigned long long)g.request_id);
+        send_msg(x, h, &g.base);
+        char *hhex = cf_hex(x->view.blocks[low]->header, CAIRN_BLOCK_HEADER_LEN);
+        cf_step st;
+        memset(&st, 0, sizeof(st));
+        cf_alt alt[2];
+        memset(alt, 0, sizeof(alt));
+        cf_event ev[2] = {{EV_MSG, CAIRN_T_BLOCK,
+                           json_pack("{s:s,s:{s:s}}", "requestId", rid, "header", "hex", hhex), ""},
+                          {EV_MSG, CAIRN_T_BLOCK, json_pack("{s:s}", "requestId", rid), ""}};
+        alt[0].ev = &ev[0];
+        alt[0].n_ev = 1;
+        alt[1].ev = &ev[1];
+        alt[1].n_ev = 1;
+        alt[1].verdict = CF_NON_STRICT; /* another block at that height: another chain of at
+                                           least that work may be active */
+        alt[1].text = (char *)"sync: the IUT's active chain has another block at the height of "
+                              "the lowest block it fetched";
+        st.alts = alt;
+        st.n_alts = 2;
+        st.else_verdict = CF_FAIL;
+        st.line = x->line;
+        st.else_text = (char *)"FORK-5: the IUT fetched valid blocks of a chain with more work "
+                               "than its own and did not make them its active chain (GetBlock by "
+                               "the height of the lowest one did not return a block)";
+        run_expect(x, h, &st);
+        json_decref(ev[0].pattern);
+        json_decref(ev[1].pattern);
+        free(hhex);
+        if (x->stop)
+            return;
+    }
     if (!h->served_tip) {
         hx_verdict(x, CF_NON_STRICT,
                    "line %d: sync: the IUT did not fetch the harness's chain up to its tip "

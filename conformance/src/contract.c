@@ -1,0 +1,55 @@
+/* The client-under-test contract, printed by `cairn-conform client --help`; conformance/README.md
+ * says the same in its section "The client under test". */
+#include <stdio.h>
+
+#include "conform.h"
+
+void cf_print_client_contract(FILE *f)
+{
+    fputs("usage: cairn-conform client --exec TEMPLATE [options] [SELECTOR...]\n"
+          "\n"
+          "For each client case the harness listens on two fresh loopback ports, runs\n"
+          "TEMPLATE with /bin/sh -c (after the replacements below), plays the peer the case\n"
+          "describes, then waits for the command to exit.\n"
+          "\n"
+          "TEMPLATE placeholders:\n"
+          "  {addr}    the harness's address, 127.0.0.1:PORT\n"
+          "  {addr2}   the harness's second address (cases that give the client two sources)\n"
+          "  {action}  the action word, then its arguments, then the words the case puts\n"
+          "            before the address (so that `cairn {action} {addr}` reads naturally)\n"
+          "  {args}    extra arguments of the case (appended at the end when absent)\n"
+          "  {out}     a path the client writes its output file to (fetch)\n"
+          "\n"
+          "Actions (what the command must do; arguments as they appear after the action):\n"
+          "  ping                 handshake, send Pings, wait for their Pongs, close; exit 0\n"
+          "  info                 handshake, fetch the tip block (GetBlock by the Hello's\n"
+          "                       tip_id or height), close; exit 0\n"
+          "  headers              fetch the header chain from genesis: GetHeaders whose\n"
+          "                       locator is [genesis ID], continued from the last header\n"
+          "                       received until an answer is short; exit 0\n"
+          "  block H | block ID   fetch one block by height (decimal) or by ID (64 hex digits)\n"
+          "                       and verify it (root, link to the requested ID); exit 0\n"
+          "  submit --data TEXT   submit one data entry whose payload is TEXT's bytes\n"
+          "                       (SubmitEntry) and wait for the EntryAck; exit 0\n"
+          "  peers                ask for addresses (GetPeers) and wait for the answer; exit 0\n"
+          "  fetch -o OUT [--no-discover] FILEID --from ADDR [--from ADDR]\n"
+          "                       download the file FILEID (64 hex digits) from the given\n"
+          "                       sources, verifying every chunk, and write it to OUT; exit 0\n"
+          "                       when OUT holds the whole verified file. --no-discover: use\n"
+          "                       only the --from sources. Without it the client MAY also ask\n"
+          "                       for addresses (GetPeers) and use them (DL-172); a client that\n"
+          "                       does not discover may treat both forms alike.\n"
+          "\n"
+          "Exit status: 0 success; 127 the action (or form) is not implemented: the case is\n"
+          "UNSUPPORTED, never FAIL; any other status is failure, checked only where a case\n"
+          "says `exit`. Nothing has to be printed: output is shown only with a failure.\n"
+          "Transport: TLS 1.3 + ALPN cairn/1 by default, plaintext when cairn-conform runs\n"
+          "with --plaintext; the command is not told which: put it in TEMPLATE.\n"
+          "Every action handshakes with the harness first, answers Pings, answers\n"
+          "requests it receives as any peer would (REQ-15), closes with the spec's code on\n"
+          "bad input, and exits by itself: the harness waits 3 s (x --timeout-factor) after\n"
+          "the case's last step, then kills the command (a case that says `exit` fails).\n"
+          "\n"
+          "Options: as for `cairn-conform server` (see cairn-conform --help).\n",
+          f);
+}
