@@ -3,8 +3,8 @@
  * fields in the proto3 JSON mapping; fields not named are not checked.
  * Values: a literal; "*" (anything); "?name" (capture); "$name" (the value
  * of a variable); an array of alternatives; {"len": N | [lo, hi]} for bytes;
- * {"range": [lo, hi]} for numbers; {"count": N | [lo, hi]} for repeated
- * fields; {"not": P}; {"hex": "..."}; an object for a submessage.
+ * {"range": [lo, hi]} for numbers; {"count": N | [lo, hi]} or {"some": P} (an
+ * element matches P) for repeated fields; {"not": P}; {"hex": "..."}; an object for a submessage.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -149,6 +149,17 @@ static int match_msg_json(cf_match_ctx *m, const ProtobufCMessageDescriptor *d, 
             ok = range_ok(json_object_get(pv, "count"), json_array_size(av));
             if (!ok)
                 why(w, wn, "%s has %zu elements", jn, json_array_size(av));
+        } else if (f->label == PROTOBUF_C_LABEL_REPEATED && json_is_object(pv) &&
+                   json_object_get(pv, "some")) {
+            /* at least one element matches (in any position) */
+            ok = 0;
+            for (size_t i = 0; !ok && i < json_array_size(av); i++) {
+                char w2[256] = "";
+                ok = match_value(m, f, json_object_get(pv, "some"), json_array_get(av, i), w2,
+                                 sizeof(w2));
+            }
+            if (!ok)
+                why(w, wn, "no element of %s (%zu) matches", jn, json_array_size(av));
         } else if (f->label == PROTOBUF_C_LABEL_REPEATED && json_is_array(pv)) {
             ok = json_array_size(pv) == json_array_size(av);
             if (!ok)
