@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of spec/vectors/frames.json, handshake.json and files.json.
+"""Independent check of spec/vectors/frames.json, handshake.json, files.json and sessions.json.
 
 Uses nothing from the reference implementation: Google's protoc generates
 Python classes from proto/cairn.proto, Google's protobuf runtime decodes and
@@ -10,7 +10,13 @@ encodes, hashlib computes SHA-256. Checks that
   - every invalid vector names a registered error code,
   - each handshake's transcript hash and auth inputs follow spec §6.3/§6.4,
   - each file's chunks, root (RFC 6962), manifest, file ID and chunk proofs
-    (RFC 9162 verification) follow spec §11.
+    (RFC 9162 verification) follow spec §11,
+  - each session trace (sessions.json), replayed frame by frame through a small
+    model of spec §6-§8 written here (legal types by state from
+    spec/state-table.json's rules, field rules of step 3, request accounting,
+    Ed25519 Auth verification with the `cryptography` package), ends with the
+    close the trace expects, and every side sends the one code the model
+    derives.
 Usage: check_vectors.py REPO_ROOT
 """
 import hashlib
@@ -98,6 +104,148 @@ def check_file(v):
     return problems
 
 
+NON_FATAL = {"BUSY", "RATE_LIMITED", "INVALID_ENTRY"}
+REQUESTS = {"GetHeaders": {"Headers"}, "GetBlock": {"Block", "NotFound"},
+            "SubmitEntry": {"EntryAck"}, "GetManifest": {"Manifest", "NotFound"},
+            "GetChunk": {"Chunk", "NotFound"}, "GetPeers": {"Peers"}}
+RESPONSES = {"Headers", "Block", "NotFound", "EntryAck", "Manifest", "Chunk", "Peers"}
+
+
+class Side:
+    def __init__(self, role):
+        self.role = role
+        self.state = "AWAIT_HELLO"
+        self.hello = None          # own Hello payload, as sent
+        self.peer_hello = None
+        self.mine = {}             # our outstanding requests: id -> type
+        self.theirs = set()        # the peer's unanswered requests
+        self.closed = False        # sent or received a fatal Error
+        self.decided = None        # the code the model says this side must send
+
+
+def transcript(hi, hr):
+    return hashlib.sha256(b"cairn/1 transcript" + struct.pack(">I", len(hi)) + hi +
+                          struct.pack(">I", len(hr)) + hr + struct.pack(">I", 0)).digest()
+
+
+def receive(pb, codes_by_num, y, x, name, payload):
+    """What side y does with a frame from x: None (accepted) or the code it must close with."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.exceptions import InvalidSignature
+    ready = y.state == "READY"
+    # step 2: legal in this state (spec §8.4)
+    if name == "Hello" and y.state != "AWAIT_HELLO":
+        return "UNEXPECTED_MESSAGE"
+    if name == "Auth" and y.state != "AWAIT_AUTH":
+        return "UNEXPECTED_MESSAGE"
+    if not ready and name not in ("Hello", "Auth", "Error"):
+        return "UNEXPECTED_MESSAGE"
+    # step 3: decode, canonical, field rules
+    m = getattr(pb, name)()
+    m.ParseFromString(payload)
+    if m.SerializeToString() != payload:
+        return "NON_CANONICAL"
+    rid = getattr(m, "request_id", 0)
+    if name == "Error":
+        code = codes_by_num.get(m.code, "unknown")
+        if m.code == 0 or len(m.message) > 256:
+            return "INVALID_FIELD"
+        if code in NON_FATAL and rid == 0:
+            return "INVALID_FIELD"
+        if code not in NON_FATAL:
+            y.closed = True
+            return None
+        if not ready:
+            return "UNKNOWN_REQUEST"
+        if rid not in y.mine:
+            return "UNKNOWN_REQUEST"
+        if code == "INVALID_ENTRY" and y.mine[rid] != "SubmitEntry":
+            return "UNEXPECTED_MESSAGE"
+        del y.mine[rid]
+        return None
+    if (name in REQUESTS or name in RESPONSES) and rid == 0:
+        return "INVALID_FIELD"
+    # steps 4 and 5
+    if name == "Hello":
+        y.peer_hello = payload
+        y.state = "AWAIT_AUTH"
+    elif name == "Auth":
+        hi, hr = (x.hello, y.hello) if x.role == "initiator" else (y.hello, x.hello)
+        hello = pb.Hello()
+        hello.ParseFromString(y.peer_hello)
+        msg = b"cairn/1 auth" + (b"I" if x.role == "initiator" else b"R") + transcript(hi, hr)
+        try:
+            Ed25519PublicKey.from_public_bytes(hello.node_key).verify(m.signature, msg)
+        except InvalidSignature:
+            return "BAD_SIGNATURE"
+        y.state = "READY"
+    elif name in REQUESTS:
+        if rid in y.theirs:
+            return "DUPLICATE_REQUEST_ID"
+        if len(y.theirs) >= 64:
+            return "TOO_MANY_REQUESTS"
+        y.theirs.add(rid)
+    elif name in RESPONSES:
+        if rid not in y.mine:
+            return "UNKNOWN_REQUEST"
+        if name not in REQUESTS[y.mine[rid]]:
+            return "UNEXPECTED_MESSAGE"
+        del y.mine[rid]
+    return None
+
+
+def check_trace(pb, codes_by_num, t):
+    """Replays one trace; returns a list of problems."""
+    sides = {"initiator": Side("initiator"), "responder": Side("responder")}
+    problems = []
+    closer = None
+    for i, f in enumerate(t["frames"]):
+        raw = bytes.fromhex(f["hex"])
+        magic, typ, length = struct.unpack(">HHI", raw[:8])
+        payload = raw[8:]
+        name = next((k for k, v in TYPES.items() if v == typ), None)
+        if magic != 0xCA1E or length != len(payload) or name != f["type"]:
+            problems.append("frame %d: header" % i)
+            continue
+        x = sides[f["from"]]
+        y = sides["responder" if f["from"] == "initiator" else "initiator"]
+        # the sender's own bookkeeping
+        m = getattr(pb, name)()
+        m.ParseFromString(payload)
+        if x.closed and closer is not None and closer[0] == x.role:
+            problems.append("frame %d: %s sends after its fatal Error (CLOSE-1)" % (i, x.role))
+        if name == "Hello" and x.hello is None:
+            x.hello = payload
+        if name in REQUESTS:
+            x.mine[m.request_id] = name
+        if name in RESPONSES or (name == "Error" and m.request_id in x.theirs):
+            x.theirs.discard(m.request_id)
+        if name == "Error":
+            code = codes_by_num.get(m.code, "unknown")
+            fatal = code not in NON_FATAL
+            if x.decided is not None:
+                if code != x.decided:
+                    problems.append("frame %d: %s sends %s, the model says %s"
+                                    % (i, x.role, code, x.decided))
+                x.decided = None
+            if fatal and closer is None and not f.get("crafted"):
+                closer = (x.role, code)
+            if fatal and not f.get("crafted"):
+                x.closed = True
+        if y.closed or y.decided is not None:
+            continue  # CLOSE-3: input after the end is ignored
+        verdict = receive(pb, codes_by_num, y, x, name, payload)
+        if verdict is not None:
+            y.decided = verdict
+    for s in sides.values():
+        if s.decided is not None:
+            problems.append("%s never sent the %s the model expects" % (s.role, s.decided))
+    want = (t["expect"]["closed_by"], t["expect"]["code"])
+    if closer != want:
+        problems.append("closes %s, expected %s" % (closer, want))
+    return problems
+
+
 def main(root):
     from google.protobuf import json_format
 
@@ -182,8 +330,20 @@ def main(root):
             failures += 1
             print("FAIL files %r: %s" % (v["name"], "; ".join(problems)))
 
+    with open(os.path.join(root, "spec", "vectors", "sessions.json")) as f:
+        sessions = json.load(f)
+    codes_by_num = {v: k for k, v in pb.ErrorCode.items()}
+    for t in sessions["traces"]:
+        problems = check_trace(pb, codes_by_num, t)
+        if problems:
+            failures += 1
+            print("FAIL session %r: %s" % (t["name"], "; ".join(problems)))
+    if len(sessions["traces"]) < 9:
+        failures += 1
+        print("FAIL sessions.json: too few traces")
+
     total = (len(frames["valid"]) + len(frames["invalid"]) + len(hs["vectors"]) +
-             len(files["vectors"]))
+             len(files["vectors"]) + len(sessions["traces"]))
     print("%d passed, %d failed" % (total - failures, failures))
     return 1 if failures else 0
 
