@@ -7,7 +7,10 @@ encodes, hashlib computes SHA-256. Checks that
   - every valid frame has the magic, the registered type number and length,
   - its payload decodes to exactly the stated fields (proto3 JSON mapping),
   - the stated fields encode back to exactly the payload (canonical form),
-  - every invalid vector names a registered error code,
+  - every invalid vector names a registered error code, and the encoding class
+    that a scanner written here from spec §5.3 (MALFORMED, NON_CANONICAL, then
+    INVALID_FIELD for unknown fields and out-of-range varints, canonical rules
+    on known fields only) derives from Google's descriptors agrees with it,
   - each handshake's transcript hash and auth inputs follow spec §6.3/§6.4,
   - each file's chunks, root (RFC 6962), manifest, file ID and chunk proofs
     (RFC 9162 verification) follow spec §11,
@@ -102,6 +105,106 @@ def check_file(v):
         if path and verify_path(leaves[i], i, len(leaves), path[:-1] + [bytes(32)], root):
             problems.append("chunk %d: a damaged proof verifies" % i)
     return problems
+
+
+class Malformed(Exception):
+    pass
+
+
+def varint(b, i):
+    """(value, next index, minimal) of the varint at b[i:] (spec ENC-5, ENC-6)."""
+    v = 0
+    for k in range(10):
+        if i + k >= len(b):
+            raise Malformed()
+        c = b[i + k]
+        if k == 9 and c > 1:
+            raise Malformed()
+        v |= (c & 0x7F) << (7 * k)
+        if not c & 0x80:
+            return v, i + k + 1, k == 0 or c != 0
+    raise Malformed()
+
+
+def scan(desc, b):
+    """Spec §5.3 on one (sub)message: None, "NON_CANONICAL" or "INVALID_FIELD"; raises
+    Malformed. Canonical rules apply to known fields only (§5.3 "Unknown fields")."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+    worst, last, oneofs, i = None, 0, set(), 0
+
+    def note(w):
+        nonlocal worst
+        if worst != "NON_CANONICAL":
+            worst = w
+    while i < len(b):
+        key, i, kmin = varint(b, i)
+        num, wt = key >> 3, key & 7
+        if num == 0 or num > (1 << 29) - 1 or wt in (3, 4, 6, 7):
+            raise Malformed()
+        f = desc.fields_by_number.get(num)
+        if f is None:  # ENC-23: however it is written
+            if wt == 0:
+                _, i, _ = varint(b, i)
+            elif wt == 2:
+                n, i, _ = varint(b, i)
+                if i + n > len(b):
+                    raise Malformed()
+                i += n
+            else:
+                i += 8 if wt == 1 else 4
+                if i > len(b):
+                    raise Malformed()
+            note("INVALID_FIELD")
+            continue
+        lendel = f.type in (F.TYPE_BYTES, F.TYPE_MESSAGE, F.TYPE_STRING)
+        if wt != (2 if lendel else 0):
+            raise Malformed()  # ENC-11
+        repeated = f.label == F.LABEL_REPEATED
+        if not kmin or num < last or (num == last and not repeated):
+            note("NON_CANONICAL")  # ENC-13, ENC-16, ENC-17
+        if f.containing_oneof is not None:
+            if f.containing_oneof.name in oneofs:
+                note("NON_CANONICAL")  # ENC-18
+            oneofs.add(f.containing_oneof.name)
+        singular = not repeated and f.containing_oneof is None and f.type != F.TYPE_MESSAGE
+        if lendel:
+            n, i, lmin = varint(b, i)
+            if i + n > len(b):
+                raise Malformed()
+            if f.type == F.TYPE_MESSAGE:
+                w = scan(f.message_type, b[i:i + n])
+                if w:
+                    note(w)
+            elif singular and n == 0:
+                note("NON_CANONICAL")  # ENC-19
+            if not lmin:
+                note("NON_CANONICAL")  # ENC-14
+            i += n
+        else:
+            v, i, vmin = varint(b, i)
+            if not vmin or (singular and v == 0):
+                note("NON_CANONICAL")  # ENC-15, ENC-19
+            elif f.type == F.TYPE_UINT32 and v > 0xFFFFFFFF:
+                note("INVALID_FIELD")  # ENC-22
+            elif f.type == F.TYPE_ENUM and 0x7FFFFFFF < v < (1 << 64) - (1 << 31):
+                note("INVALID_FIELD")
+        last = max(last, num)
+    return worst
+
+
+def encoding_class(pb, raw):
+    """The §5.3 class of a frame's payload, "" when its header is not a plain registered
+    type, or None when the encoding is clean (a field rule or a later step decides)."""
+    if len(raw) < 8:
+        return ""
+    magic, typ, length = struct.unpack(">HHI", raw[:8])
+    name = next((k for k, v in TYPES.items() if v == typ), None)
+    if magic != 0xCA1E or name is None or length != len(raw) - 8:
+        return ""
+    try:
+        return scan(getattr(pb, name).DESCRIPTOR, raw[8:])
+    except Malformed:
+        return "MALFORMED"
 
 
 NON_FATAL = {"BUSY", "RATE_LIMITED", "INVALID_ENTRY"}
@@ -288,11 +391,24 @@ def main(root):
     if missing:
         failures += 1
         print("FAIL no valid vector for %s" % sorted(missing))
+    classified = 0
     for v in frames["invalid"]:
-        bytes.fromhex(v["hex"])
+        raw = bytes.fromhex(v["hex"])
         if v["error"] not in codes:
             failures += 1
             print("FAIL invalid %r: unregistered error %s" % (v["name"], v["error"]))
+        cls = encoding_class(pb, raw)
+        if cls == "":
+            continue
+        classified += 1
+        if (v["error"] in ("MALFORMED", "NON_CANONICAL") or cls is not None) and \
+                cls != v["error"]:
+            failures += 1
+            print("FAIL invalid %r: §5.3 gives %s, the vector says %s"
+                  % (v["name"], cls, v["error"]))
+    if classified < 30:
+        failures += 1
+        print("FAIL only %d invalid frame vectors were classified" % classified)
 
     with open(os.path.join(root, "spec", "vectors", "handshake.json")) as f:
         hs = json.load(f)
