@@ -25,28 +25,8 @@ typedef struct trace {
 
 static const char *SIDE[2] = {"initiator", "responder"};
 
-static uint64_t fixed_mono(void *ud)
-{
-    (void)ud;
-    return 1000;
-}
-
-static uint64_t fixed_wall(void *ud)
-{
-    (void)ud;
-    return 1767225600000ull;
-}
-
-static int counter_random(uint8_t *buf, size_t len, void *ud)
-{
-    uint8_t *c = ud;
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (*c)++;
-    return 0;
-}
-
 static uint8_t rnd;
-static const cairn_env env = {NULL, fixed_mono, fixed_wall, counter_random, &rnd};
+static const cairn_env env = {NULL, vec_fixed_mono, vec_fixed_wall, vec_counter_random, &rnd};
 static cairn_env env_mem;
 
 /* Records every frame of `data` as sent by `from`. */
@@ -187,9 +167,9 @@ static void get_peers(trace *t, int from, uint64_t id, const char *note)
     craft(t, from, &g.base, note);
 }
 
-json_t *session_traces(void)
+/* [REQ-3] [REQ-5] [REQ-9] request accounting after READY. */
+static void request_traces(json_t *a)
 {
-    json_t *a = json_array();
     trace t;
 
     trace_start(&t, 0);
@@ -219,7 +199,12 @@ json_t *session_traces(void)
                                        "REQ-5, REQ-6",
                                        "The initiator sends GetPeers 1 to 65; the responder "
                                        "answers none of them before the 65th arrives."));
+}
 
+/* [HS-39] [HS-40] frames out of order before READY. */
+static void handshake_traces(json_t *a)
+{
+    trace t;
     trace_start(&t, 0);
     move(&t, 0); /* Hello I */
     move(&t, 1); /* Hello R, Auth R */
@@ -242,7 +227,12 @@ json_t *session_traces(void)
     free(hello);
     json_array_append_new(a, trace_end(&t, "second Hello", "HS-40, HS-2",
                                        "The initiator repeats its Hello where its Auth belongs."));
+}
 
+/* [REQ-10] [ERR-14] [REQ-1] [ERR-11] [CLOSE-10] Errors in and out of place. */
+static void error_traces(json_t *a)
+{
+    trace t;
     trace_start(&t, 0);
     handshake(&t);
     Cairn__V1__GetHeaders gh = CAIRN__V1__GET_HEADERS__INIT;
@@ -305,5 +295,13 @@ json_t *session_traces(void)
                                        "The responder's first frame is Error TOO_MANY_PEERS "
                                        "instead of its Hello; the initiator closes without "
                                        "answering."));
+}
+
+json_t *session_traces(void)
+{
+    json_t *a = json_array();
+    request_traces(a);
+    handshake_traces(a);
+    error_traces(a);
     return a;
 }

@@ -602,19 +602,19 @@ static void log_frame(cairn_session *s, int outbound, uint16_t type, const uint8
     free(ph);
 }
 
-static uint64_t fixed_mono(void *ud)
+uint64_t vec_fixed_mono(void *ud)
 {
     (void)ud;
     return 1000;
 }
 
-static uint64_t fixed_wall(void *ud)
+uint64_t vec_fixed_wall(void *ud)
 {
     (void)ud;
     return 1767225600000ull;
 }
 
-static int counter_random(uint8_t *buf, size_t len, void *ud)
+int vec_counter_random(uint8_t *buf, size_t len, void *ud)
 {
     uint8_t *c = ud;
     for (size_t i = 0; i < len; i++)
@@ -658,7 +658,7 @@ static json_t *handshake(const char *name, const uint8_t *binding, size_t blen, 
     cairn_identity *ii, *ir;
     cairn_identity_from_seed(&ii, seed_i);
     cairn_identity_from_seed(&ir, seed_r);
-    cairn_env env = {cairn_port_mem(), fixed_mono, fixed_wall, counter_random, &rnd};
+    cairn_env env = {cairn_port_mem(), vec_fixed_mono, vec_fixed_wall, vec_counter_random, &rnd};
     recorder ri = {md, "Initiator"}, rr = {md, "Responder"};
     cairn_session_callbacks cbi = {0}, cbr = {0};
     cbi.on_frame = cbr.on_frame = log_frame;
