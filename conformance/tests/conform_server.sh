@@ -11,7 +11,10 @@ dir=$(mktemp -d /tmp/conform-server.XXXXXX)
 trap 'stop_node; rm -rf "$dir"' EXIT
 mkdir -p "$out"
 # Timers short enough for the cases that wait for them (the harness is told).
-start_node "$cairnd" "$dir" --share "$here/fixtures/files" \
+# CONFORM_NO_SHARE=1: a node that offers no FILES service (the REQ-15 cases).
+share=(--share "$here/fixtures/files")
+[ "${CONFORM_NO_SHARE:-0}" = 1 ] && share=()
+start_node "$cairnd" "$dir" "${share[@]}" \
     --handshake-timeout-ms 1500 --idle-timeout-ms 3000 --ping-interval-ms 1000 \
     ${CAIRND_EXTRA:-}
 "$conform" server "127.0.0.1:$port" --junit "$out/conform-server.xml" \

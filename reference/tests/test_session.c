@@ -498,6 +498,10 @@ static void test_timers(void **state)
     p.t.now += 1;
     assert_int_equal(cairn_session_tick(p.a.s), E(HANDSHAKE_TIMEOUT));
     assert_int_equal(p.a.close_code, CAIRN_E_HANDSHAKE_TIMEOUT);
+    /* CLOSING with the Error unflushed: given up 5 s later [CLOSE-8] */
+    assert_int_equal(cairn_session_deadline(p.a.s), p.t.now + CAIRN_CLOSING_TIMEOUT_MS);
+    const uint8_t *d;
+    cairn_session_sent(p.a.s, cairn_session_pending(p.a.s, &d));
     assert_int_equal(cairn_session_deadline(p.a.s), UINT64_MAX);
     pair_free(&p);
 

@@ -11,7 +11,9 @@
  *   AWAIT_HELLO --Hello ok, Auth sent--> AWAIT_AUTH --Auth ok--> READY
  *        \________________ any fatal error ________________\--> CLOSING
  *   CLOSING: output is flushed by the caller, input ignored; then the caller
- *   closes the transport. CLOSED: the transport is gone.
+ *   closes the transport (at the latest 5 s later: the tick gives up the
+ *   output, CLOSE-8). CLOSED: the transport is gone. The full table, one
+ *   row per event, is spec/state-table.json (spec §8.4).
  */
 #ifndef CAIRN_SESSION_H
 #define CAIRN_SESSION_H
@@ -33,6 +35,7 @@ extern "C" {
 #define CAIRN_PING_INTERVAL_MS     30000
 #define CAIRN_IDLE_TIMEOUT_MS      90000
 #define CAIRN_MAX_IN_FLIGHT        64
+#define CAIRN_CLOSING_TIMEOUT_MS   5000 /* [CLOSE-8] */
 
 enum cairn_session_state {
     CAIRN_SS_AWAIT_HELLO = 1,
@@ -115,6 +118,12 @@ typedef struct cairn_session_config {
     uint32_t handshake_timeout_ms, ping_interval_ms, idle_timeout_ms;
     /* Fixed Hello nonce for reproducible vectors; 0 = draw from env->random. */
     uint64_t hello_nonce;
+    /*
+     * [CLOSE-10] Refuse the session before Hello: TOO_MANY_PEERS, DISCOURAGED
+     * or SHUTDOWN is queued as the first frame instead of our Hello, and the
+     * new session is CLOSING. 0 = a normal session.
+     */
+    uint32_t refuse_code;
 } cairn_session_config;
 
 /*

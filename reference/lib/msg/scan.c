@@ -190,12 +190,14 @@ static int scan_message(const ProtobufCMessageDescriptor *desc, const uint8_t *p
             return MALFORMED;
         if (wt != WT_VARINT && wt != WT_I64 && wt != WT_LEN && wt != WT_I32)
             return MALFORMED; /* [ENC-8] groups (3, 4) and 6, 7 */
-        if (!minimal)
-            NOTE(NON_CANONICAL); /* [ENC-13] */
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field(desc, (unsigned)num);
+        if (!minimal && f)
+            NOTE(NON_CANONICAL); /* [ENC-13] known fields only */
         if (!f) {
-            /* [ENC-23] v1 has no unknown fields; skip it to finish the scan */
+            /* [ENC-23] v1 has no unknown fields; skip it to finish the scan.
+             * Canonical rules do not apply to it, however it is written
+             * (spec §5.3 "Unknown fields"): no NON_CANONICAL from here. */
             if (!CAIRN_FAULT(ACCEPT_UNKNOWN_FIELD))
                 NOTE(INVALID_FIELD);
             if ((rv = skip_unknown(wt, &p, end)))

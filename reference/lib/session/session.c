@@ -52,6 +52,7 @@ struct cairn_session {
     unsigned n_pings;
 
     cairn_close_info close;
+    uint64_t closing_ms; /* when CLOSING began, for the 5 s bound [CLOSE-8] */
     char close_text[CAIRN_MAX_ERROR_MESSAGE + 1];
     uint32_t close_detail; /* Error.detail of the fatal Error we send */
 };
@@ -105,6 +106,7 @@ static void enter_closing(cairn_session *s, uint32_t code, int by_peer, const ch
 {
     set_close(s, code, by_peer, text, len);
     s->state = CAIRN_SS_CLOSING;
+    s->closing_ms = now_ms(s);
     if (s->cb.on_close)
         s->cb.on_close(s, &s->close, s->ud);
 }
@@ -546,6 +548,8 @@ int cairn_session_want_read(const cairn_session *s)
 
 uint64_t cairn_session_deadline(const cairn_session *s)
 {
+    if (s->state == CAIRN_SS_CLOSING && s->out.len)
+        return s->closing_ms + CAIRN_CLOSING_TIMEOUT_MS; /* [CLOSE-8] */
     if (s->state >= CAIRN_SS_CLOSING)
         return UINT64_MAX;
     uint64_t d = s->last_recv_ms + s->idle_timeout;
@@ -563,9 +567,11 @@ uint64_t cairn_session_deadline(const cairn_session *s)
 
 int cairn_session_tick(cairn_session *s)
 {
+    uint64_t now = now_ms(s);
+    if (s->state == CAIRN_SS_CLOSING && now >= s->closing_ms + CAIRN_CLOSING_TIMEOUT_MS)
+        cairn_buf_reset(&s->out, 0); /* [CLOSE-8] unflushed output is given up: want_close */
     if (s->state >= CAIRN_SS_CLOSING)
         return 0;
-    uint64_t now = now_ms(s);
     if (s->state != CAIRN_SS_READY && now >= s->start_ms + s->hs_timeout)
         return fail(s, CAIRN_E_HANDSHAKE_TIMEOUT, "handshake not complete after %u ms",
                     s->hs_timeout);
@@ -711,6 +717,9 @@ int cairn_session_new(cairn_session **out, const cairn_session_config *cfg,
     *out = NULL;
     if (!cfg->identity || cfg->binding_len > 64)
         return CAIRN_ERR_INVALID_ARG;
+    if (cfg->refuse_code && cfg->refuse_code != CAIRN_E_TOO_MANY_PEERS &&
+        cfg->refuse_code != CAIRN_E_DISCOURAGED && cfg->refuse_code != CAIRN_E_SHUTDOWN)
+        return CAIRN_ERR_INVALID_ARG; /* [CLOSE-10] only these refuse before Hello */
     cairn_session *s = cairn_mem_calloc(env->mem, 1, sizeof(*s));
     if (!s)
         return CAIRN_ERR_NOMEM;
@@ -738,7 +747,7 @@ int cairn_session_new(cairn_session **out, const cairn_session_config *cfg,
 
     int rv = 0;
     s->hello_nonce = cfg->hello_nonce ? cfg->hello_nonce : random_u64(s, &rv);
-    if (rv == 0)
+    if (rv == 0 && !cfg->refuse_code)
         rv = send_hello(s, cfg);
     if (rv) {
         cairn_session_del(s);
@@ -746,6 +755,8 @@ int cairn_session_new(cairn_session **out, const cairn_session_config *cfg,
     }
     s->start_ms = s->last_recv_ms = s->last_send_ms = now_ms(s);
     *out = s;
+    if (cfg->refuse_code) /* [CLOSE-10] an Error as the first frame, no Hello */
+        fail(s, cfg->refuse_code, "%s", cairn_wire_error_name(cfg->refuse_code));
     return 0;
 }
 

@@ -204,10 +204,17 @@ def check_blocks(doc, fail):
         net = nets[v["network"]]
         hs = [parse(bytes.fromhex(h)) for h in v["headers_hex"]]
         known = {parse(genesis_of(net))["id"]}
+        genesis_id = parse(genesis_of(net))["id"]
         got = "OK"
-        if any(hs[i]["prev"] != hs[i - 1]["id"] for i in range(1, len(hs))):
-            got = "BAD_LINK"
-        elif hs[0]["prev"] not in known:
+        # SYNC-17 pass 1, header by header: contiguity, then the genesis rule
+        for i, h in enumerate(hs):
+            if i > 0 and h["prev"] != hs[i - 1]["id"]:
+                got = "BAD_LINK"
+                break
+            if h["height"] == 0 and h["id"] != genesis_id:
+                got = "BAD_GENESIS"
+                break
+        if got == "OK" and hs[0]["prev"] not in known and hs[0]["id"] not in known:
             got = "BAD_LINK"
         if got != v["reason_name"] or CODE[v["reason_name"]] != v["reason"]:
             fail("invalid_headers %r: got %s" % (v["name"], got))

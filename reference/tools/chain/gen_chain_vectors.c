@@ -385,6 +385,48 @@ static void header_batch_vectors(const cairn_network *dev, const blk *a)
     }
 }
 
+/*
+ * [VAL-1] [SYNC-17] A second header at height 0 in one Headers response: pass
+ * 1 checks contiguity before the genesis rule, so it is BAD_LINK when it does
+ * not link to the header before it and BAD_GENESIS when it does.
+ */
+static void height0_batch_vectors(const cairn_network *dev, const blk *g)
+{
+    blk x[2];
+    genesis(&x[0], dev); /* prev_id zero, like the genesis block */
+    x[0].h.time_ms += 1;
+    seal(&x[0]);
+    genesis(&x[1], dev);
+    x[1].h.time_ms += 2;
+    memcpy(x[1].h.prev_id, g->id, CAIRN_HASH_LEN);
+    seal(&x[1]);
+    const char *names[2] = {"second header at height 0, not linked: BAD_LINK before BAD_GENESIS",
+                            "second header at height 0, linked to genesis: BAD_GENESIS"};
+    const uint32_t want[2] = {CAIRN_BLOCK_BAD_LINK, CAIRN_BLOCK_BAD_GENESIS};
+    for (int k = 0; k < 2; k++) {
+        cairn_env env = *cairn_port_env();
+        env.wall_ms = fake_wall;
+        fixed_now = g->h.time_ms + 60000;
+        cairn_chain_config cfg = {.net = dev, .env = &env};
+        cairn_chain *c;
+        cairn_chain_new(&c, &cfg);
+        cairn_bytes_ref h[2] = {{g->raw, 96}, {x[k].raw, 96}};
+        size_t n_new;
+        uint32_t why = 0;
+        cairn_chain_add_headers(c, h, 2, &n_new, &why);
+        cairn_chain_del(c);
+        if (why != want[k]) {
+            fprintf(stderr, "%s: library says %u\n", names[k], why);
+            failures++;
+        }
+        json_array_append_new(invalid_headers,
+                              json_pack("{s:s, s:s, s:[o, o], s:i, s:s}", "name", names[k],
+                                        "network", dev->name, "headers_hex", hex(g->raw, 96),
+                                        hex(x[k].raw, 96), "reason", (int)want[k], "reason_name",
+                                        cairn_block_reason_name(want[k])));
+    }
+}
+
 static json_t *blocks_json(void)
 {
     const cairn_network *dev = cairn_network_devnet(), *test = cairn_network_testnet();
@@ -440,6 +482,7 @@ static json_t *blocks_json(void)
     invalid_block_vectors(dev, a);
     context_vectors(dev, a, &g);
     header_batch_vectors(dev, a);
+    height0_batch_vectors(dev, &g);
 
     json_t *nets = json_array();
     const cairn_network *all[] = {dev, test};

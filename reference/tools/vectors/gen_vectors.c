@@ -13,6 +13,7 @@
 #include "cairn/merkle.h"
 #include "cairn/port.h"
 #include "cairn/session.h"
+#include "gen_sessions.h"
 
 /* devnet genesis (spec §9): header and its one entry. */
 static const char *GENESIS_HEADER =
@@ -423,6 +424,50 @@ static void invalid_frames(void)
     ents.n_entries = 17;
     ents.entries = seventeen;
     add_invalid_msg("Entries with 17 entries (cap 16)", &ents.base, "INVALID_FIELD");
+
+    /* [ENC-23] unknown fields: INVALID_FIELD however written (spec §5.3) */
+    add_invalid("unknown field twice: INVALID_FIELD, not NON_CANONICAL", CAIRN_T_PING, "10011002",
+                "INVALID_FIELD");
+    add_invalid("unknown field with a non-minimal value", CAIRN_T_PING, "108100", "INVALID_FIELD");
+    add_invalid("unknown field with a non-minimal key", CAIRN_T_PING, "900001", "INVALID_FIELD");
+    add_invalid("unknown field with a non-minimal length", CAIRN_T_PING, "12810041",
+                "INVALID_FIELD");
+    add_invalid("unknown field before a known one", CAIRN_T_GET_PEERS, "10050801", "INVALID_FIELD");
+    add_invalid("known field with its default value outranks an unknown field (ENC-4)",
+                CAIRN_T_PING, "08001001", "NON_CANONICAL");
+    /* [ENC-52] one code per input: the first row of the table of spec §5.9 */
+    add_invalid("non-fatal Error with request_id 0: INVALID_FIELD (REQ-1), not UNKNOWN_REQUEST",
+                CAIRN_T_ERROR, "0815", "INVALID_FIELD");
+    add_invalid("NotFound with request_id 0: INVALID_FIELD before any matching", CAIRN_T_NOT_FOUND,
+                "", "INVALID_FIELD");
+    Cairn__V1__Error longe = CAIRN__V1__ERROR__INIT;
+    longe.code = CAIRN__V1__ERROR_CODE__SHUTDOWN;
+    longe.message = fill(0x78, 257);
+    add_invalid_msg("fatal Error with a 257-byte message: INVALID_FIELD (ERR-11), not a received "
+                    "fatal Error (CLOSE-5)",
+                    &longe.base, "INVALID_FIELD");
+    ProtobufCBinaryData gen = hexb(GENESIS_HEADER), empty = {0, NULL};
+    Cairn__V1__Block blk = CAIRN__V1__BLOCK__INIT;
+    blk.request_id = 1;
+    blk.header = gen;
+    blk.n_entries = 1;
+    blk.entries = &empty;
+    add_invalid_msg("Block with an empty entry and no request: INVALID_FIELD (BLK-14, step 3), "
+                    "not UNKNOWN_REQUEST or BAD_ENTRY",
+                    &blk.base, "INVALID_FIELD");
+    /* steps 4 and 5: these decode; a READY session with no request outstanding reads them */
+    add_invalid("non-fatal Error for request 9, none outstanding", CAIRN_T_ERROR, "08151809",
+                "UNKNOWN_REQUEST");
+    ProtobufCBinaryData kind5 = hexb("05"), twice[2] = {hexb("00"), hexb("00")};
+    blk.entries = &kind5;
+    add_invalid_msg("Block with an entry of unknown kind and no request: UNKNOWN_REQUEST (the kind "
+                    "is a chain rule, step 5)",
+                    &blk.base, "UNKNOWN_REQUEST");
+    blk.n_entries = 2;
+    blk.entries = twice;
+    add_invalid_msg("Block with the same entry twice and no request: UNKNOWN_REQUEST "
+                    "(DUPLICATE_ENTRY is step 5)",
+                    &blk.base, "UNKNOWN_REQUEST");
 }
 
 /* ---- handshake vectors and the example session --------------------------- */
@@ -557,19 +602,19 @@ static void log_frame(cairn_session *s, int outbound, uint16_t type, const uint8
     free(ph);
 }
 
-static uint64_t fixed_mono(void *ud)
+uint64_t vec_fixed_mono(void *ud)
 {
     (void)ud;
     return 1000;
 }
 
-static uint64_t fixed_wall(void *ud)
+uint64_t vec_fixed_wall(void *ud)
 {
     (void)ud;
     return 1767225600000ull;
 }
 
-static int counter_random(uint8_t *buf, size_t len, void *ud)
+int vec_counter_random(uint8_t *buf, size_t len, void *ud)
 {
     uint8_t *c = ud;
     for (size_t i = 0; i < len; i++)
@@ -613,7 +658,7 @@ static json_t *handshake(const char *name, const uint8_t *binding, size_t blen, 
     cairn_identity *ii, *ir;
     cairn_identity_from_seed(&ii, seed_i);
     cairn_identity_from_seed(&ir, seed_r);
-    cairn_env env = {cairn_port_mem(), fixed_mono, fixed_wall, counter_random, &rnd};
+    cairn_env env = {cairn_port_mem(), vec_fixed_mono, vec_fixed_wall, vec_counter_random, &rnd};
     recorder ri = {md, "Initiator"}, rr = {md, "Responder"};
     cairn_session_callbacks cbi = {0}, cbr = {0};
     cbi.on_frame = cbr.on_frame = log_frame;
@@ -804,8 +849,9 @@ int main(int argc, char **argv)
         "{s:s, s:s, s:o, s:o}", "description",
         "Cairn v1 frames (spec §4, §5). valid: a whole frame, its message type and its payload in "
         "the proto3 JSON mapping; decoding hex gives fields and encoding fields gives hex. "
-        "invalid: bytes a receiver reads as the first frame of a READY session (or, for Hello "
-        "and Auth, in the state where they are legal); it closes with error.",
+        "invalid: bytes a receiver reads as the first frame of a READY session with no request "
+        "outstanding (or, for Hello and Auth, in the state where they are legal); it closes with "
+        "error, the one code the table of spec §5.9 gives.",
         "generator", "reference/tools/vectors/gen_vectors.c", "valid", valid, "invalid", invalid);
     int rv = write_json(argv[1], "frames.json", frames);
     json_decref(frames);
@@ -855,5 +901,18 @@ int main(int argc, char **argv)
         "byte i = (i*131 + (i>>8)*7 + 1) mod 256", "vectors", files_vectors());
     rv |= write_json(argv[1], "files.json", fv);
     json_decref(fv);
+    json_t *sv = json_pack(
+        "{s:s, s:s, s:o}", "description",
+        "Cairn v1 session traces (spec §5.9, §7.2, §8.4): two sessions of the reference in "
+        "plaintext mode (no channel binding), the initiator with key seed 11x32 and Hello nonce "
+        "0x1111111111111111, the responder with seed 22x32 and nonce 0x2222222222222222, clock "
+        "1767225600000. frames: every frame in the order it crossed the wire, whole (header and "
+        "payload, hex), with the side that sent it; crafted frames break a rule on purpose. "
+        "expect: the side that closes with a fatal Error and its code; the other side closes "
+        "without replying. The expected-node-ID mismatch trace is not here yet: its error code "
+        "is not registered in this version.",
+        "generator", "reference/tools/vectors/gen_sessions.c", "traces", session_traces());
+    rv |= write_json(argv[1], "sessions.json", sv);
+    json_decref(sv);
     return rv ? 1 : 0;
 }
