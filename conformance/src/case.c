@@ -481,6 +481,10 @@ static int connect_opts(parser *ps, int line, tok *t, int n, cf_step *st)
             st->tls12 = 1;
         else if (!strcmp(w, "tls=early"))
             st->tls12 = 2; /* try 0-RTT (server role), or offer it (client role) */
+        else if (!strcmp(w, "tls=mandatory"))
+            st->tls12 = 3; /* only TLS_AES_128_GCM_SHA256, x25519, ed25519 (TLS-23..TLS-27) */
+        else if (!strcmp(w, "tls=oddcert"))
+            st->tls12 = 4; /* present a certificate a PKIX verifier refuses (TLS-16, TLS-28) */
         else if (!strcmp(w, "tls=none"))
             st->tls12 = -1; /* plaintext on this connection, whatever the run's transport */
         else if (i == 1 && !strchr(w, '=') && name_ok(w, sizeof(st->name)))

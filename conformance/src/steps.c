@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "cairn/chain.h"
 #include "cairn/json.h"
 #include "cairn/merkle.h"
@@ -1128,6 +1131,70 @@ static void sync_view(hx *x, hconn *h)
  * [TLS-7] A first session to get a ticket; when the IUT's ticket allows early
  * data, returns it (the caller resumes with it and sends 0-RTT), else NULL.
  */
+/* [TLS-23] [TLS-24] [TLS-25] [TLS-26] Offer (client) or accept (server) only
+ * the parameters every node must support. */
+static void tls_mandatory_only(SSL_CTX *ctx)
+{
+    SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256");
+    SSL_CTX_set1_groups_list(ctx, "X25519");
+    SSL_CTX_set1_sigalgs_list(ctx, "ed25519");
+}
+
+/* After a handshake restricted by tls_mandatory_only: it completed, with
+ * those parameters, and a server's certificate holds an Ed25519 key. */
+static void check_mandatory(hx *x, SSL *ssl, int ok, int initiator)
+{
+    const char *req = initiator ? "TLS-26" : "TLS-23";
+    if (!ok) {
+        hx_violation(x, req,
+                     "no TLS handshake with only TLS_AES_128_GCM_SHA256, x25519 and ed25519");
+        return;
+    }
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    if (!c || strcmp(SSL_CIPHER_standard_name(c), "TLS_AES_128_GCM_SHA256"))
+        hx_violation(x, req, "negotiated %s", c ? SSL_CIPHER_standard_name(c) : "no cipher");
+    else if (SSL_get_negotiated_group(ssl) != NID_X25519)
+        hx_violation(x, initiator ? "TLS-26" : "TLS-24", "the key exchange did not use x25519");
+    if (!initiator)
+        return;
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    EVP_PKEY *pk = cert ? X509_get0_pubkey(cert) : NULL;
+    int nid = 0;
+    if (!pk || EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519 ||
+        !SSL_get_peer_signature_type_nid(ssl, &nid) || nid != NID_ED25519)
+        hx_violation(x, "TLS-27",
+                     "the server's certificate key or CertificateVerify is not Ed25519");
+    X509_free(cert);
+}
+
+/*
+ * [TLS-16] [TLS-28] Replace the context's certificate by one that a PKIX
+ * verifier refuses on every count a Cairn node must not check: its own
+ * signature does not verify, serial number 0, version 1, expired long ago.
+ * The key stays, so CertificateVerify still verifies.
+ */
+static int odd_cert(SSL_CTX *ctx)
+{
+    X509 *c = X509_dup(SSL_CTX_get0_certificate(ctx));
+    if (!c)
+        return -1;
+    X509_set_version(c, 0);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), 0);
+    X509_gmtime_adj(X509_getm_notBefore(c), -20L * 86400);
+    X509_gmtime_adj(X509_getm_notAfter(c), -10L * 86400);
+    EVP_PKEY *key = SSL_CTX_get0_privatekey(ctx);
+    int rv = -1;
+    if (X509_sign(c, key, NULL)) {
+        const ASN1_BIT_STRING *sig;
+        X509_get0_signature(&sig, NULL, c);
+        ((ASN1_BIT_STRING *)sig)->data[5] ^= 0x40; /* after signing: it no longer verifies */
+        if (X509_verify(c, key) != 1 && SSL_CTX_use_certificate(ctx, c) == 1)
+            rv = 0;
+    }
+    X509_free(c);
+    return rv;
+}
+
 static SSL_SESSION *early_ticket(hx *x, const cf_step *st, SSL_CTX *ctx)
 {
     char err[256];
@@ -1218,6 +1285,13 @@ static void do_connect(hx *x, const cf_step *st)
             hx_verdict(x, CF_HARNESS_ERROR, "%s", err);
             return;
         }
+        if (st->tls12 == 3)
+            tls_mandatory_only(ctx);
+        else if (st->tls12 == 4 && odd_cert(ctx)) {
+            SSL_CTX_free(ctx);
+            hx_verdict(x, CF_HARNESS_ERROR, "could not make the odd certificate");
+            return;
+        }
         SSL_SESSION *ticket = NULL;
         if (st->tls12 == 2 && initiator) {
             SSL_CTX_set_options(ctx, SSL_OP_ALLOW_NO_DHE_KEX);
@@ -1249,6 +1323,8 @@ static void do_connect(hx *x, const cf_step *st)
             SSL_get_early_data_status(h->c->ssl) != SSL_EARLY_DATA_NOT_SENT)
             hx_violation(x, "TLS-6", "the client sent early data (0-RTT)");
         SSL_CTX_free(ctx);
+        if (st->tls12 == 3)
+            check_mandatory(x, h->c->ssl, ok, initiator);
         if (ok && !st->alpn[0]) {
             const unsigned char *a;
             unsigned al;
