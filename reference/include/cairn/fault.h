@@ -29,6 +29,7 @@ enum cairn_fault {
     CAIRN_FAULT_SIGN_WRONG_ROLE = 1u << 11,       /* session: Auth signed with the peer's role */
     CAIRN_FAULT_NO_BINDING = 1u << 12,            /* session: transcript without the exporter */
     CAIRN_FAULT_WRONG_CODE = 1u << 13, /* session: every fatal Error is PROTOCOL_VIOLATION */
+    CAIRN_FAULT_PERMISSIVE_ED25519 = 1u << 14, /* base: Ed25519 as OpenSSL alone (no §6.4.1) */
 };
 
 /* The fault names, as in CAIRN_FAULTS: "skip_magic", ... NULL-terminated. */

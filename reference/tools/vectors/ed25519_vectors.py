@@ -4,6 +4,10 @@
   ed25519_vectors.py generate SPECCHECK_CASES_JSON CCTV_VECTORS_JSON > spec/vectors/ed25519.json
   ed25519_vectors.py check spec/vectors/ed25519.json
 
+The inputs, byte for byte (their SHA-256 is recorded in the output):
+  git -C ed25519-speccheck show 65519336fda78a3d016e947df6d82848aca0c9da:cases.json
+  git -C CCTV show 1e3d2860d46e94e777e1b17c7a6f2436387e3ecc:ed25519/ed25519vectors.json
+
 generate reads the two published vector sets (ed25519-speccheck's cases.json,
 C2SP CCTV's ed25519/ed25519vectors.json; their repositories and commits are
 recorded in the output) and gives each vector the verdict Cairn requires,
@@ -157,7 +161,7 @@ def generate(speccheck_path, cctv_path):
             {"name": "cairn", "what": "vectors cairn-*, made by the generator"},
             {"name": "ed25519-speccheck",
              "repository": "https://github.com/novifinancial/ed25519-speccheck",
-             "commit": "6551933", "file": "cases.json",
+             "commit": "65519336fda78a3d016e947df6d82848aca0c9da", "file": "cases.json",
              "sha256": hashlib.sha256(raw_spec).hexdigest(),
              "what": "all 12 vectors of the condition table of Chalkias, Garillot, Nikolaenko, "
                      "'Taming the many EdDSAs', SSR 2020; condition = the table's row"},
