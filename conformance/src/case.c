@@ -630,6 +630,10 @@ static int parse_step(parser *ps, cf_case *c, tok *t, int n, int line, int *open
                 st->binding = 2;
             else if (!strcmp(w, "corrupt"))
                 st->flag = 1;
+            else if (!strcmp(w, "forge=small-r"))
+                st->flag = 2; /* R = identity, S = k*a: valid for RFC 8032 alone */
+            else if (!strcmp(w, "forge=s+l"))
+                st->flag = 3; /* a valid signature with S + L */
             else if (!strncmp(w, "key=", 4) && name_ok(w + 4, sizeof(st->key)))
                 snprintf(st->key, sizeof(st->key), "%s", w + 4);
             else if (!send_option(ps, line, st, w, &bad))

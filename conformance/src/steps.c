@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bn.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -263,6 +265,59 @@ static int transcript(hconn *h, const uint8_t *binding, size_t blen, uint8_t th[
     return cairn_transcript_hash(th, i, li, r, lr, binding, blen);
 }
 
+/*
+ * [AUTH-10] Signatures that an RFC 8032 verifier without the checks of spec
+ * §6.4.1 accepts, made with the harness's real key (scalar a, public A):
+ *   small R: R = the identity, S = k*a mod L with k = SHA-512(R || A || M):
+ *            [S]B - [k]A is the identity, whose encoding is R (step 4 refuses it);
+ *   S + L:   a valid signature with L added to S (step 5 refuses it).
+ */
+static int forge(const cairn_identity *id, uint8_t sig[64], const uint8_t *msg, size_t len,
+                 int small_r)
+{
+    static const uint8_t order_be[32] = {0x10, [16] = 0x14, 0xde, 0xf9, 0xde, 0xa2,
+                                         0xf7, 0x9c,        0xd6, 0x58, 0x12, 0x63,
+                                         0x1a, 0x5c,        0xf5, 0xd3, 0xed};
+    uint8_t seed[32], h[64], a[32], k[64];
+    BIGNUM *bl = BN_bin2bn(order_be, 32, NULL), *ba = NULL, *bk = NULL, *bs = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    int rv = -1;
+    if (!bl || !bs || !ctx || cairn_identity_seed(id, seed) ||
+        !EVP_Digest(seed, 32, h, NULL, EVP_sha512(), NULL))
+        goto out;
+    if (small_r) {
+        memcpy(a, h, 32);
+        a[0] &= 248, a[31] &= 127, a[31] |= 64; /* RFC 8032 §5.1.5 */
+        uint8_t ram[32 + 32 + CAIRN_AUTH_INPUT_LEN] = {1};
+        if (len != CAIRN_AUTH_INPUT_LEN)
+            goto out;
+        memcpy(ram + 32, cairn_identity_public(id), 32);
+        memcpy(ram + 64, msg, len);
+        if (!EVP_Digest(ram, sizeof(ram), k, NULL, EVP_sha512(), NULL) ||
+            !(ba = BN_lebin2bn(a, 32, NULL)) || !(bk = BN_lebin2bn(k, 64, NULL)) ||
+            !BN_mod_mul(bs, bk, ba, bl, ctx))
+            goto out;
+        memset(sig, 0, 32);
+        sig[0] = 1;
+    } else {
+        if (cairn_identity_sign(id, sig, msg, len) || !(ba = BN_lebin2bn(sig + 32, 32, NULL)) ||
+            !BN_add(bs, ba, bl))
+            goto out;
+    }
+    if (BN_bn2lebinpad(bs, sig + 32, 32) == 32)
+        rv = 0;
+out:
+    OPENSSL_cleanse(seed, sizeof(seed));
+    OPENSSL_cleanse(h, sizeof(h));
+    OPENSSL_cleanse(a, sizeof(a));
+    BN_free(bl);
+    BN_free(ba);
+    BN_free(bk);
+    BN_free(bs);
+    BN_CTX_free(ctx);
+    return rv;
+}
+
 static int send_auth(hx *x, hconn *h, const cf_step *st)
 {
     if (!h->own_hello_sent || !h->peer_hello_seen) {
@@ -290,11 +345,16 @@ static int send_auth(hx *x, hconn *h, const cf_step *st)
         role_initiator = !role_initiator;
     cairn_auth_input(input, role_initiator, th);
     const cairn_identity *id = st && st->key[0] ? hx_key(x, st->key) : h->id;
-    if (!id || cairn_identity_sign(id, sig, input, sizeof(input))) {
+    int fail = !id;
+    if (!fail && st && st->flag >= 2)
+        fail = forge(id, sig, input, sizeof(input), st->flag == 2);
+    else if (!fail)
+        fail = cairn_identity_sign(id, sig, input, sizeof(input)) != 0;
+    if (fail) {
         hx_verdict(x, CF_HARNESS_ERROR, "cannot sign");
         return -1;
     }
-    if (st && st->flag)
+    if (st && st->flag == 1)
         sig[0] ^= 0x01;
     Cairn__V1__Auth a = CAIRN__V1__AUTH__INIT;
     a.signature.data = sig;
