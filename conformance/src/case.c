@@ -481,6 +481,10 @@ static int connect_opts(parser *ps, int line, tok *t, int n, cf_step *st)
             st->tls12 = 1;
         else if (!strcmp(w, "tls=early"))
             st->tls12 = 2; /* try 0-RTT (server role), or offer it (client role) */
+        else if (!strcmp(w, "tls=mandatory"))
+            st->tls12 = 3; /* only TLS_AES_128_GCM_SHA256, x25519, ed25519 (TLS-23..TLS-27) */
+        else if (!strcmp(w, "tls=oddcert"))
+            st->tls12 = 4; /* present a certificate a PKIX verifier refuses (TLS-16, TLS-28) */
         else if (!strcmp(w, "tls=none"))
             st->tls12 = -1; /* plaintext on this connection, whatever the run's transport */
         else if (i == 1 && !strchr(w, '=') && name_ok(w, sizeof(st->name)))
@@ -626,6 +630,10 @@ static int parse_step(parser *ps, cf_case *c, tok *t, int n, int line, int *open
                 st->binding = 2;
             else if (!strcmp(w, "corrupt"))
                 st->flag = 1;
+            else if (!strcmp(w, "forge=small-r"))
+                st->flag = 2; /* R = identity, S = k*a: valid for RFC 8032 alone */
+            else if (!strcmp(w, "forge=s+l"))
+                st->flag = 3; /* a valid signature with S + L */
             else if (!strncmp(w, "key=", 4) && name_ok(w + 4, sizeof(st->key)))
                 snprintf(st->key, sizeof(st->key), "%s", w + 4);
             else if (!send_option(ps, line, st, w, &bad))

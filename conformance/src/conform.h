@@ -104,8 +104,10 @@ typedef struct cf_step {
     char src[32];  /* connect: source address name */
     char alpn[32]; /* connect: ALPN to offer ("none" for none) */
     char cert[32]; /* connect: key of the TLS certificate, when not the session's */
-    int tls12;     /* connect: 1 = offer TLS 1.2 only, -1 = no TLS on this connection */
-    int flag;      /* auto/pong on/off; auth corrupt; close abort; expect exit kind */
+    int tls12;     /* connect: 1 = offer TLS 1.2 only, -1 = no TLS on this connection,
+                      2 = early data, 3 = mandatory parameters only, 4 = odd certificate */
+    int flag;      /* auto/pong on/off; auth corrupt (1), forge=small-r (2), forge=s+l (3);
+                      close abort; expect exit kind */
     int role;      /* auth: 0 = ours, 1 = the peer's role byte */
     int binding;   /* auth: 0 = the real binding, 1 = none, 2 = a wrong one */
     long num;      /* repeat count, exit code, type/length overrides */

@@ -11,6 +11,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "cairn/chain.h"
 #include "cairn/json.h"
 #include "cairn/merkle.h"
@@ -260,6 +265,59 @@ static int transcript(hconn *h, const uint8_t *binding, size_t blen, uint8_t th[
     return cairn_transcript_hash(th, i, li, r, lr, binding, blen);
 }
 
+/*
+ * [AUTH-10] Signatures that an RFC 8032 verifier without the checks of spec
+ * §6.4.1 accepts, made with the harness's real key (scalar a, public A):
+ *   small R: R = the identity, S = k*a mod L with k = SHA-512(R || A || M):
+ *            [S]B - [k]A is the identity, whose encoding is R (step 4 refuses it);
+ *   S + L:   a valid signature with L added to S (step 5 refuses it).
+ */
+static int forge(const cairn_identity *id, uint8_t sig[64], const uint8_t *msg, size_t len,
+                 int small_r)
+{
+    static const uint8_t order_be[32] = {0x10, [16] = 0x14, 0xde, 0xf9, 0xde, 0xa2,
+                                         0xf7, 0x9c,        0xd6, 0x58, 0x12, 0x63,
+                                         0x1a, 0x5c,        0xf5, 0xd3, 0xed};
+    uint8_t seed[32], h[64], a[32], k[64];
+    BIGNUM *bl = BN_bin2bn(order_be, 32, NULL), *ba = NULL, *bk = NULL, *bs = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    int rv = -1;
+    if (!bl || !bs || !ctx || cairn_identity_seed(id, seed) ||
+        !EVP_Digest(seed, 32, h, NULL, EVP_sha512(), NULL))
+        goto out;
+    if (small_r) {
+        memcpy(a, h, 32);
+        a[0] &= 248, a[31] &= 127, a[31] |= 64; /* RFC 8032 §5.1.5 */
+        uint8_t ram[32 + 32 + CAIRN_AUTH_INPUT_LEN] = {1};
+        if (len != CAIRN_AUTH_INPUT_LEN)
+            goto out;
+        memcpy(ram + 32, cairn_identity_public(id), 32);
+        memcpy(ram + 64, msg, len);
+        if (!EVP_Digest(ram, sizeof(ram), k, NULL, EVP_sha512(), NULL) ||
+            !(ba = BN_lebin2bn(a, 32, NULL)) || !(bk = BN_lebin2bn(k, 64, NULL)) ||
+            !BN_mod_mul(bs, bk, ba, bl, ctx))
+            goto out;
+        memset(sig, 0, 32);
+        sig[0] = 1;
+    } else {
+        if (cairn_identity_sign(id, sig, msg, len) || !(ba = BN_lebin2bn(sig + 32, 32, NULL)) ||
+            !BN_add(bs, ba, bl))
+            goto out;
+    }
+    if (BN_bn2lebinpad(bs, sig + 32, 32) == 32)
+        rv = 0;
+out:
+    OPENSSL_cleanse(seed, sizeof(seed));
+    OPENSSL_cleanse(h, sizeof(h));
+    OPENSSL_cleanse(a, sizeof(a));
+    BN_free(bl);
+    BN_free(ba);
+    BN_free(bk);
+    BN_free(bs);
+    BN_CTX_free(ctx);
+    return rv;
+}
+
 static int send_auth(hx *x, hconn *h, const cf_step *st)
 {
     if (!h->own_hello_sent || !h->peer_hello_seen) {
@@ -287,11 +345,16 @@ static int send_auth(hx *x, hconn *h, const cf_step *st)
         role_initiator = !role_initiator;
     cairn_auth_input(input, role_initiator, th);
     const cairn_identity *id = st && st->key[0] ? hx_key(x, st->key) : h->id;
-    if (!id || cairn_identity_sign(id, sig, input, sizeof(input))) {
+    int fail = !id;
+    if (!fail && st && st->flag >= 2)
+        fail = forge(id, sig, input, sizeof(input), st->flag == 2);
+    else if (!fail)
+        fail = cairn_identity_sign(id, sig, input, sizeof(input)) != 0;
+    if (fail) {
         hx_verdict(x, CF_HARNESS_ERROR, "cannot sign");
         return -1;
     }
-    if (st && st->flag)
+    if (st && st->flag == 1)
         sig[0] ^= 0x01;
     Cairn__V1__Auth a = CAIRN__V1__AUTH__INIT;
     a.signature.data = sig;
@@ -1181,6 +1244,70 @@ static void sync_view(hx *x, hconn *h)
  * [TLS-7] A first session to get a ticket; when the IUT's ticket allows early
  * data, returns it (the caller resumes with it and sends 0-RTT), else NULL.
  */
+/* [TLS-23] [TLS-24] [TLS-25] [TLS-26] Offer (client) or accept (server) only
+ * the parameters every node must support. */
+static void tls_mandatory_only(SSL_CTX *ctx)
+{
+    SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256");
+    SSL_CTX_set1_groups_list(ctx, "X25519");
+    SSL_CTX_set1_sigalgs_list(ctx, "ed25519");
+}
+
+/* After a handshake restricted by tls_mandatory_only: it completed, with
+ * those parameters, and a server's certificate holds an Ed25519 key. */
+static void check_mandatory(hx *x, SSL *ssl, int ok, int initiator)
+{
+    const char *req = initiator ? "TLS-26" : "TLS-23";
+    if (!ok) {
+        hx_violation(x, req,
+                     "no TLS handshake with only TLS_AES_128_GCM_SHA256, x25519 and ed25519");
+        return;
+    }
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    if (!c || strcmp(SSL_CIPHER_standard_name(c), "TLS_AES_128_GCM_SHA256"))
+        hx_violation(x, req, "negotiated %s", c ? SSL_CIPHER_standard_name(c) : "no cipher");
+    else if (SSL_get_negotiated_group(ssl) != NID_X25519)
+        hx_violation(x, initiator ? "TLS-26" : "TLS-24", "the key exchange did not use x25519");
+    if (!initiator)
+        return;
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    EVP_PKEY *pk = cert ? X509_get0_pubkey(cert) : NULL;
+    int nid = 0;
+    if (!pk || EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519 ||
+        !SSL_get_peer_signature_type_nid(ssl, &nid) || nid != NID_ED25519)
+        hx_violation(x, "TLS-27",
+                     "the server's certificate key or CertificateVerify is not Ed25519");
+    X509_free(cert);
+}
+
+/*
+ * [TLS-16] [TLS-28] Replace the context's certificate by one that a PKIX
+ * verifier refuses on every count a Cairn node must not check: its own
+ * signature does not verify, serial number 0, version 1, expired long ago.
+ * The key stays, so CertificateVerify still verifies.
+ */
+static int odd_cert(SSL_CTX *ctx)
+{
+    X509 *c = X509_dup(SSL_CTX_get0_certificate(ctx));
+    if (!c)
+        return -1;
+    X509_set_version(c, 0);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), 0);
+    X509_gmtime_adj(X509_getm_notBefore(c), -20L * 86400);
+    X509_gmtime_adj(X509_getm_notAfter(c), -10L * 86400);
+    EVP_PKEY *key = SSL_CTX_get0_privatekey(ctx);
+    int rv = -1;
+    if (X509_sign(c, key, NULL)) {
+        const ASN1_BIT_STRING *sig;
+        X509_get0_signature(&sig, NULL, c);
+        ((ASN1_BIT_STRING *)sig)->data[5] ^= 0x40; /* after signing: it no longer verifies */
+        if (X509_verify(c, key) != 1 && SSL_CTX_use_certificate(ctx, c) == 1)
+            rv = 0;
+    }
+    X509_free(c);
+    return rv;
+}
+
 static SSL_SESSION *early_ticket(hx *x, const cf_step *st, SSL_CTX *ctx)
 {
     char err[256];
@@ -1271,6 +1398,13 @@ static void do_connect(hx *x, const cf_step *st)
             hx_verdict(x, CF_HARNESS_ERROR, "%s", err);
             return;
         }
+        if (st->tls12 == 3)
+            tls_mandatory_only(ctx);
+        else if (st->tls12 == 4 && odd_cert(ctx)) {
+            SSL_CTX_free(ctx);
+            hx_verdict(x, CF_HARNESS_ERROR, "could not make the odd certificate");
+            return;
+        }
         SSL_SESSION *ticket = NULL;
         if (st->tls12 == 2 && initiator) {
             SSL_CTX_set_options(ctx, SSL_OP_ALLOW_NO_DHE_KEX);
@@ -1302,6 +1436,8 @@ static void do_connect(hx *x, const cf_step *st)
             SSL_get_early_data_status(h->c->ssl) != SSL_EARLY_DATA_NOT_SENT)
             hx_violation(x, "TLS-6", "the client sent early data (0-RTT)");
         SSL_CTX_free(ctx);
+        if (st->tls12 == 3)
+            check_mandatory(x, h->c->ssl, ok, initiator);
         if (ok && !st->alpn[0]) {
             const unsigned char *a;
             unsigned al;

@@ -37,7 +37,7 @@ void cli_format_time(char *out, size_t cap, uint64_t ms)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
 }
 
-/* [HS-28] unknown bits are shown, never rejected. */
+/* [HS-47] unknown bits are shown, never rejected. */
 static const char *const service_names[] = {"CHAIN", "FILES", "RELAY", "PEERS"};
 
 void cli_format_services(char *out, size_t cap, uint64_t services)

@@ -3,6 +3,7 @@
  * both sides, a self-signed certificate made from the node's Ed25519 key
  * (it proves nothing; the Cairn handshake does, bound to this TLS session by
  * the exporter), no client certificate, no renegotiation, no early data.
+ * TLS_AES_128_GCM_SHA256, x25519 and ed25519 are always there (§3.2).
  */
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -89,7 +90,15 @@ int cairn_tls_ctx_new(cairn_tls_ctx **out, const cairn_identity *id, int server)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* [TLS-28] [TLS-16] [TLS-17] nothing about the peer's certificate is checked:
+     * TLS 1.3 still checks CertificateVerify under its key; identity is Auth's. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    /* [TLS-23] [TLS-24] [TLS-26] the mandatory parameters, offered first and
+     * always accepted, whatever the system's OpenSSL configuration says. */
+    if (SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                      "TLS_CHACHA20_POLY1305_SHA256") != 1 ||
+        SSL_CTX_set1_groups_list(ctx, "X25519:P-256:X448:P-521:P-384") != 1)
+        goto out;
     if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, pkey) != 1)
         goto out;
     if (server) {

@@ -150,6 +150,71 @@ static void test_ed25519(void **state)
     cairn_identity_del(id);
 }
 
+/* [AUTH-10] [AUTH-11] What OpenSSL alone accepts and spec §6.4.1 refuses. */
+static void test_ed25519_strict(void **state)
+{
+    (void)state;
+    static const char *small[14] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    };
+    uint8_t key[32], sig[64] = {1}; /* R = the identity, S = 0 */
+    for (size_t i = 0; i < 14; i++) {
+        cairn_hex_decode(key, 32, small[i]);
+        assert_true(cairn_ed25519_small_order(key));
+        assert_int_equal(cairn_ed25519_canonical(key), i < 10);
+        for (size_t m = 0; m < 3; m++) /* any message */
+            assert_int_equal(cairn_ed25519_verify(key, sig, (const uint8_t *)"abc", m),
+                             CAIRN_ERR_PROTO(CAIRN_E_BAD_SIGNATURE));
+    }
+    /* y = p - 1 is canonical, y = p .. 2^255 - 1 are not, whatever the sign bit. */
+    cairn_hex_decode(key, 32, "ebffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+    assert_true(cairn_ed25519_canonical(key));
+    assert_false(cairn_ed25519_small_order(key));
+    key[0] = 0xf0;
+    assert_false(cairn_ed25519_canonical(key));
+    key[31] = 0xff;
+    assert_false(cairn_ed25519_canonical(key));
+    key[30] = 0xfe;
+    assert_true(cairn_ed25519_canonical(key));
+
+    /* A valid signature with S + L instead of S: the same point, refused. */
+    uint8_t seed[32] = {0x33};
+    cairn_identity *id;
+    assert_int_equal(cairn_identity_from_seed(&id, seed), 0);
+    const uint8_t *pub = cairn_identity_public(id);
+    assert_int_equal(cairn_identity_sign(id, sig, (const uint8_t *)"m", 1), 0);
+    assert_int_equal(cairn_ed25519_verify(pub, sig, (const uint8_t *)"m", 1), 0);
+    static const uint8_t order[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58,       0xd6,
+                                      0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, [31] = 0x10};
+    unsigned carry = 0;
+    for (size_t i = 0; i < 32; i++) {
+        carry += (unsigned)sig[32 + i] + order[i];
+        sig[32 + i] = (uint8_t)carry;
+        carry >>= 8;
+    }
+    assert_int_equal(carry, 0);
+    assert_int_equal(cairn_ed25519_verify(pub, sig, (const uint8_t *)"m", 1),
+                     CAIRN_ERR_PROTO(CAIRN_E_BAD_SIGNATURE));
+    /* S = L exactly, with the signature's R. */
+    memcpy(sig + 32, order, 32);
+    assert_int_equal(cairn_ed25519_verify(pub, sig, (const uint8_t *)"m", 1),
+                     CAIRN_ERR_PROTO(CAIRN_E_BAD_SIGNATURE));
+    cairn_identity_del(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_byte_order_and_hex),
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_ed25519),
+        cmocka_unit_test(test_ed25519_strict),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

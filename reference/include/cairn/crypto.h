@@ -53,7 +53,16 @@ int cairn_identity_node_id(const cairn_identity *id, uint8_t out[CAIRN_HASH_LEN]
 int cairn_identity_sign(const cairn_identity *id, uint8_t sig[CAIRN_SIG_LEN], const uint8_t *msg,
                         size_t len);
 
-/* Returns 0 when `sig` is a valid signature of `msg` by `pub`. */
+/*
+ * Returns 0 when `sig` is a valid signature of `msg` by `pub` under the
+ * verification rule of spec §6.4.1 (libsodium's: canonical, not small-order
+ * A and R, S < L, cofactorless equation), CAIRN_E_BAD_SIGNATURE otherwise.
+ */
+/* 1 when the 32 bytes encode a point of small order (any of its 14 encodings). */
+int cairn_ed25519_small_order(const uint8_t p[CAIRN_KEY_LEN]);
+/* 1 when the y coordinate of the encoding (its low 255 bits) is below 2^255 - 19. */
+int cairn_ed25519_canonical(const uint8_t p[CAIRN_KEY_LEN]);
+
 int cairn_ed25519_verify(const uint8_t pub[CAIRN_KEY_LEN], const uint8_t sig[CAIRN_SIG_LEN],
                          const uint8_t *msg, size_t len);
 

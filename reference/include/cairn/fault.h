@@ -28,8 +28,9 @@ enum cairn_fault {
     CAIRN_FAULT_EARLY_MESSAGES = 1u << 10,        /* session: any type is legal before READY */
     CAIRN_FAULT_SIGN_WRONG_ROLE = 1u << 11,       /* session: Auth signed with the peer's role */
     CAIRN_FAULT_NO_BINDING = 1u << 12,            /* session: transcript without the exporter */
-    CAIRN_FAULT_WRONG_CODE = 1u << 13,       /* session: every fatal Error is PROTOCOL_VIOLATION */
-    CAIRN_FAULT_DROP_SYNC_BLOCKS = 1u << 14, /* node: a Block of <= 64 entries is discarded */
+    CAIRN_FAULT_WRONG_CODE = 1u << 13, /* session: every fatal Error is PROTOCOL_VIOLATION */
+    CAIRN_FAULT_PERMISSIVE_ED25519 = 1u << 14, /* base: Ed25519 as OpenSSL alone (no §6.4.1) */
+    CAIRN_FAULT_DROP_SYNC_BLOCKS = 1u << 15,   /* node: a Block of <= 64 entries is discarded */
 };
 
 /* The fault names, as in CAIRN_FAULTS: "skip_magic", ... NULL-terminated. */
