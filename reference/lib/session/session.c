@@ -521,13 +521,14 @@ static int release_held(cairn_session *s)
 {
     while (s->n_held && s->state == CAIRN_SS_READY && s->out.len <= CAIRN_OUTPUT_SOFT) {
         held_req *h = unhold_first(s);
+        uint16_t type = h->type;
         ProtobufCMessage *m;
-        int rv = cairn_msg_decode(&s->msgs, h->type, h->payload, h->len, &m);
+        int rv = cairn_msg_decode(&s->msgs, type, h->payload, h->len, &m);
+        if (rv == 0 && s->cb.on_message)
+            s->cb.on_message(s, type, m, s->ud);
         cairn_mem_free(s->env->mem, h);
         if (rv) /* it decoded when it arrived: only memory can fail now */
             return fail_local(s, rv);
-        if (s->cb.on_message)
-            s->cb.on_message(s, h->type, m, s->ud);
     }
     return 0;
 }
