@@ -11,8 +11,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,22 +34,6 @@ typedef struct flooder {
     uint32_t next; /* distinct entries: flooder index and counter in the data */
     unsigned acks, busy, limited, other;
 } flooder;
-
-static int dial_from(int port, const char *src)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in s = {0}, d = {0};
-    s.sin_family = d.sin_family = AF_INET;
-    inet_pton(AF_INET, src, &s.sin_addr);
-    d.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    d.sin_port = htons((uint16_t)port);
-    if (bind(fd, (struct sockaddr *)&s, sizeof(s)) < 0 ||
-        connect(fd, (struct sockaddr *)&d, sizeof(d)) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 static void f_ready(cairn_session *s, const cairn_peer_info *p, void *ud)
 {
@@ -85,7 +67,7 @@ static void flooder_open(flooder *f, int port, int index)
     assert_int_equal(cairn_identity_generate(&f->id, env), 0);
     char src[32];
     snprintf(src, sizeof(src), "127.0.%d.%d", 31, 1 + index); /* DISC-15: one per address */
-    int fd = dial_from(port, src);
+    int fd = nh_connect_from(port, src);
     assert_true(fd >= 0);
     cairn_session_config cfg = {0};
     cfg.identity = f->id;
