@@ -173,7 +173,8 @@ int cairn_session_tick(cairn_session *s);
 /*
  * Sends a request; assigns its request_id (returned in *id). Errors:
  * CAIRN_ERR_STATE before READY, CAIRN_ERR_WINDOW_FULL with 64 requests
- * outstanding, validation errors for an invalid message.
+ * outstanding, CAIRN_ERR_AGAIN while CAIRN_OUTPUT_QUEUE_MAX bytes wait to be
+ * sent [SEC-67], validation errors for an invalid message.
  */
 int cairn_session_request(cairn_session *s, ProtobufCMessage *m, uint64_t *id);
 /* Sends the response to a peer's outstanding request (request_id set). */

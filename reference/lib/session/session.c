@@ -702,6 +702,8 @@ int cairn_session_request(cairn_session *s, ProtobufCMessage *m, uint64_t *id)
         return CAIRN_ERR_STATE;
     if (s->n_ours == CAIRN_MAX_IN_FLIGHT)
         return CAIRN_ERR_WINDOW_FULL;
+    if (s->out.len >= CAIRN_OUTPUT_QUEUE_MAX) /* [SEC-67] not even our own requests */
+        return CAIRN_ERR_AGAIN;
     uint64_t rid = ++s->next_request_id;
     *cairn_msg_request_id(m) = rid;
     int rv = queue(s, m, 1);
