@@ -18,6 +18,10 @@
 
 #define READ_CHUNK     (64 * 1024)
 #define READS_PER_CALL 4
+/* [SEC-67] TLS records are made from session output only while fewer than
+ * this many encrypted bytes wait for the socket, so what a non-reading peer
+ * pins stays in the session's bounded queue. */
+#define TLS_OUT_LOW (64 * 1024)
 
 struct cairn_conn {
     int fd, initiator, state, shutdown_sent;
@@ -264,7 +268,7 @@ static int collect(cairn_conn *c)
             }
             return 0;
         }
-        if (n) {
+        if (n && c->out.len < TLS_OUT_LOW) {
             int w = SSL_write(c->ssl, data, (int)(n > 1 << 20 ? 1 << 20 : n));
             if (w > 0)
                 cairn_session_sent(c->sess, (size_t)w);
@@ -296,8 +300,13 @@ static int held_input(const cairn_conn *c)
  * the peer having sent everything already. */
 static void resume_input(cairn_conn *c)
 {
-    if (!c->sess || c->state != CAIRN_CONN_OPEN || !held_input(c) ||
-        !cairn_session_want_read(c->sess))
+    if (!c->sess || c->state != CAIRN_CONN_OPEN || !cairn_session_want_read(c->sess))
+        return;
+    if (cairn_session_held(c->sess)) { /* [SEC-68] requests held while output drained */
+        static const uint8_t none[1];
+        cairn_session_recv(c->sess, none, 0);
+    }
+    if (!held_input(c) || !cairn_session_want_read(c->sess))
         return;
     if (feed_session(c) == 0 && c->ssl)
         tls_progress(c);
@@ -316,7 +325,8 @@ int cairn_conn_flush(cairn_conn *c)
             return done(c, why);
         }
         if (!c->out.len) {
-            if (c->sess && held_input(c) && cairn_session_want_read(c->sess))
+            if (c->sess && (held_input(c) || cairn_session_held(c->sess)) &&
+                cairn_session_want_read(c->sess))
                 continue;
             break;
         }

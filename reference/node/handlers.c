@@ -6,6 +6,8 @@
 #include "node.h"
 #include "share.h"
 
+static void dispatch(peer *p, uint16_t type, const ProtobufCMessage *m, uint64_t *rid);
+
 /* [REQ-15] a request for a service we did not advertise */
 static int refuse_service(peer *p, uint64_t rid, uint16_t type, uint64_t service)
 {
@@ -118,15 +120,29 @@ static void on_get_block(peer *p, const Cairn__V1__GetBlock *m)
     free(acc.v);
 }
 
+/* The entry is pending, or in the last blocks of the active chain [REL-3]. */
+static int have_entry(node *n, const uint8_t id[CAIRN_HASH_LEN])
+{
+    return cairn_mempool_contains(n->pool, id) || cairn_mempool_recent_contains(n->pool, id);
+}
+
 static void on_submit_entry(peer *p, const Cairn__V1__SubmitEntry *m)
 {
     node *n = p->n;
     uint8_t id[CAIRN_HASH_LEN];
     uint32_t reason = 0;
-    int had = 0;
-    cairn_entry_id(n->sha, id, m->entry.data, m->entry.len);
-    had = cairn_mempool_contains(n->pool, id);
-    int rv = cairn_mempool_add(n->pool, m->entry.data, m->entry.len, id, &reason);
+    int added = 0, rv = cairn_entry_check(m->entry.data, m->entry.len, &reason);
+    if (rv == 0) {
+        cairn_entry_id(n->sha, id, m->entry.data, m->entry.len);
+        if (!have_entry(n, id) && !limits_entry_ok(p, m->entry.len)) {
+            /* [REL-82] a new entry beyond this session's entry rate */
+            cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_RATE_LIMITED, 0,
+                                        "entry rate exceeded");
+            return;
+        }
+        rv = cairn_mempool_add_from(n->pool, m->entry.data, m->entry.len, p->info.node_id, id,
+                                    &reason, &added);
+    }
     if (rv == CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY)) {
         char why[80];
         snprintf(why, sizeof(why), "%s", cairn_block_reason_name(reason));
@@ -134,7 +150,7 @@ static void on_submit_entry(peer *p, const Cairn__V1__SubmitEntry *m)
                                     why);
         return;
     }
-    if (rv) { /* [REL-5] the pool is full */
+    if (rv) { /* [REL-81] the fair-share rules refuse it */
         cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_BUSY, 0,
                                     "entry pool full");
         return;
@@ -143,7 +159,7 @@ static void on_submit_entry(peer *p, const Cairn__V1__SubmitEntry *m)
     ack.request_id = m->request_id;
     ack.entry_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, id};
     cairn_session_respond(peer_session(p), &ack.base);
-    if (!had) {
+    if (added) {
         char hex[65];
         cairn_hex_encode(hex, id, 32);
         LOGI("entry %.16s submitted by %s (%zu bytes), %zu pending", hex, p->addr, m->entry.len,
@@ -167,9 +183,14 @@ static void on_entries(peer *p, const Cairn__V1__Entries *m)
             return;
         }
         cairn_entry_id(n->sha, id, m->entries[i].data, m->entries[i].len);
-        if (cairn_mempool_contains(n->pool, id))
+        if (have_entry(n, id)) /* [REL-12] */
             continue;
-        if (cairn_mempool_add(n->pool, m->entries[i].data, m->entries[i].len, id, &reason) == 0)
+        if (!limits_entry_ok(p, m->entries[i].len))
+            continue; /* [REL-83] beyond the peer's entry rate: dropped */
+        int added = 0;
+        if (cairn_mempool_add_from(n->pool, m->entries[i].data, m->entries[i].len, p->info.node_id,
+                                   id, &reason, &added) == 0 &&
+            added)
             fresh[n_fresh++] = (cairn_bytes_ref){m->entries[i].data, m->entries[i].len};
     }
     if (n_fresh) {
@@ -285,9 +306,32 @@ static void on_get_chunk(peer *p, const Cairn__V1__GetChunk *m)
     }
 }
 
+/* [REQ-81] requests beyond their type's rate or the upload budget */
+static int rate_limited(peer *p, uint16_t type, uint64_t rid)
+{
+    if (cairn_msg_kind(type) != CAIRN_KIND_REQUEST || limits_request_ok(p, type))
+        return 0;
+    cairn_session_respond_error(peer_session(p), rid, CAIRN_E_RATE_LIMITED, 0,
+                                "request rate or upload budget exceeded");
+    return 1;
+}
+
 void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m)
 {
     uint64_t *rid = cairn_msg_request_id((ProtobufCMessage *)m);
+    if (rate_limited(p, type, rid ? *rid : 0))
+        return;
+    const uint8_t *out;
+    size_t queued = cairn_session_pending(peer_session(p), &out);
+    dispatch(p, type, m, rid);
+    cairn_session *s = peer_session(p);
+    size_t after = s ? cairn_session_pending(s, &out) : 0;
+    if (cairn_msg_kind(type) == CAIRN_KIND_REQUEST && after > queued)
+        limits_charge_upload(p, after - queued); /* [REQ-81] what this answer costs */
+}
+
+static void dispatch(peer *p, uint16_t type, const ProtobufCMessage *m, uint64_t *rid)
+{
     switch (type) {
     case CAIRN_T_GET_HEADERS:
         if (!refuse_service(p, *rid, type, CAIRN_SERVICE_CHAIN))

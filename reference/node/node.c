@@ -315,6 +315,7 @@ static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain
              (unsigned long long)(old_tip->hdr.height - fork->hdr.height),
              (unsigned long long)fork->hdr.height);
     LOGI("tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
+    limits_on_tip(n, old_tip, new_tip, fork); /* [REL-85] before entries return to the pool */
     sync_on_tip(n, old_tip, new_tip, fork);
 }
 
@@ -342,6 +343,7 @@ int node_start(node *n)
     }
     if (cairn_mempool_new(&n->pool, n->env->mem, 0, 0) || cairn_sha256_ctx_new(&n->sha))
         return -1;
+    limits_rebuild_recent(n);
     if (!n->cfg.plaintext && (cairn_tls_ctx_new(&n->tls_server, n->id, 1) ||
                               cairn_tls_ctx_new(&n->tls_client, n->id, 0))) {
         LOGE("TLS setup failed");

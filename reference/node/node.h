@@ -22,8 +22,26 @@
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
+/* Per-session rates (spec §13.2): [REQ-81] requests and upload, [REL-82] entries. */
+#define NODE_GETHEADERS_PER_S  20
+#define NODE_GETHEADERS_BURST  100
+#define NODE_GETDATA_PER_S     10000 /* GetBlock, GetChunk, GetManifest */
+#define NODE_GETDATA_BURST     10000
+#define NODE_UPLOAD_PER_S      (256 << 20)
+#define NODE_UPLOAD_BURST      (512 << 20)
+#define NODE_ENTRY_BYTES_PER_S (256 << 10)
+#define NODE_ENTRY_BYTES_BURST (1 << 20)
+#define NODE_ENTRY_COUNT_PER_S 64
+#define NODE_ENTRY_COUNT_BURST 256
 
 typedef struct node node;
+
+/* A token bucket; tokens may go negative for a budget charged afterwards. */
+typedef struct rate_bucket {
+    int64_t tokens;
+    uint64_t last_ms;
+    int started;
+} rate_bucket;
 
 typedef struct body_req {
     uint64_t rid;
@@ -54,7 +72,8 @@ typedef struct peer {
     unsigned n_bodies;
     uint32_t stall_ms;
     uint64_t last_getpeers_in_ms; /* their last GetPeers to us */
-    uint64_t peers_rid;           /* our outstanding GetPeers */
+    rate_bucket rl_headers, rl_data, rl_upload, rl_entry_bytes, rl_entry_count; /* limits.c */
+    uint64_t peers_rid; /* our outstanding GetPeers */
     struct peer *next;
 } peer;
 
@@ -155,6 +174,16 @@ void relay_entries(node *n, const cairn_bytes_ref *entries, size_t count, peer *
 void mine_step(node *n);
 void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
                  const cairn_chain_block *fork);
+
+/* limits.c: rates, upload budget, the recent-entry index */
+void bucket_refill(rate_bucket *b, uint64_t now, int64_t per_s, int64_t burst);
+int bucket_take(rate_bucket *b, uint64_t now, int64_t per_s, int64_t burst, int64_t cost);
+int limits_request_ok(peer *p, uint16_t type);
+void limits_charge_upload(peer *p, size_t bytes);
+int limits_entry_ok(peer *p, size_t len);
+void limits_rebuild_recent(node *n);
+void limits_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
+                   const cairn_chain_block *fork);
 
 /* addrbook.c */
 int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,

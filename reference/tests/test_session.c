@@ -555,10 +555,106 @@ static void test_backpressure(void **state)
     assert_false(cairn_session_want_read(p.b.s));
     const uint8_t *data;
     size_t pending = cairn_session_pending(p.b.s, &data);
-    assert_true(pending < 5u * 1024 * 1024);
+    assert_true(pending <= CAIRN_OUTPUT_QUEUE_MAX + 1032); /* [SEC-67] */
     cairn_session_sent(p.b.s, pending);
     assert_true(cairn_session_want_read(p.b.s));
     cairn_buf_free(&in);
+    pair_free(&p);
+}
+
+/* Queues Pongs on `x` by feeding it Pings until more than `bytes` wait. */
+static void fill_output(pair *p, side *x, size_t bytes)
+{
+    cairn_buf in;
+    cairn_buf_init(&in, &p->t.mem);
+    Cairn__V1__Ping ping = CAIRN__V1__PING__INIT;
+    ping.nonce = 0xFFFFFFFFFFFFFFFFull;
+    const uint8_t *data;
+    while (cairn_session_pending(x->s, &data) <= bytes) {
+        cairn_buf_reset(&in, 0);
+        for (int i = 0; i < 1000; i++)
+            assert_int_equal(cairn_msg_encode(&ping.base, &in), 0);
+        assert_int_equal(cairn_session_recv(x->s, cairn_buf_data(&in), in.len), (long)in.len);
+    }
+    cairn_buf_free(&in);
+}
+
+/* Feeds `x` what `from` queued, leaving `x`'s own output alone. */
+static void deliver(side *from, side *x)
+{
+    const uint8_t *data;
+    size_t n = cairn_session_pending(from->s, &data);
+    long used = cairn_session_recv(x->s, data, n);
+    assert_true(used >= 0);
+    cairn_session_sent(from->s, (size_t)used);
+}
+
+static void test_output_bounds(void **state)
+{
+    (void)state;
+    pair p;
+    pair_init(&p, 37);
+    pump(&p);
+    p.b.auto_respond = 1;
+    /* [SEC-68] over OUTPUT_SOFT, b keeps reading but holds a's request */
+    fill_output(&p, &p.b, CAIRN_OUTPUT_SOFT);
+    assert_true(cairn_session_want_read(p.b.s));
+    Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
+    gb.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_HEIGHT;
+    assert_int_equal(cairn_session_request(p.a.s, &gb.base, NULL), 0);
+    int before = p.b.messages;
+    deliver(&p.a, &p.b);
+    assert_int_equal(p.b.messages, before);
+    assert_int_equal(cairn_session_held(p.b.s), 1);
+    /* [SEC-70] a notification for b's peer is dropped, not queued */
+    Cairn__V1__Announce an = CAIRN__V1__ANNOUNCE__INIT;
+    uint8_t hdr[96] = {0};
+    an.header = (ProtobufCBinaryData){96, hdr};
+    assert_int_equal(cairn_session_notify(p.b.s, &an.base), CAIRN_ERR_AGAIN);
+    /* a Ping is still read and answered: b does not stop reading a */
+    assert_int_equal(cairn_session_ping(p.a.s, NULL), 0);
+    deliver(&p.a, &p.b);
+    /* once b's output drains, the held request is served */
+    const uint8_t *data;
+    cairn_session_sent(p.b.s, cairn_session_pending(p.b.s, &data));
+    assert_int_equal(cairn_session_recv(p.b.s, hdr, 0), 0);
+    assert_int_equal(cairn_session_held(p.b.s), 0);
+    assert_int_equal(p.b.last_type, CAIRN_T_GET_BLOCK);
+    pump(&p);
+    assert_int_equal(p.a.last_type, CAIRN_T_NOT_FOUND);
+    assert_int_equal(cairn_session_in_flight(p.a.s), 0);
+
+    /* [REQ-79] a request held for 30 s is answered BUSY */
+    fill_output(&p, &p.b, CAIRN_OUTPUT_SOFT);
+    assert_int_equal(cairn_session_request(p.a.s, &gb.base, NULL), 0);
+    deliver(&p.a, &p.b);
+    assert_int_equal(cairn_session_held(p.b.s), 1);
+    assert_true(cairn_session_deadline(p.b.s) <= p.t.now + 30000);
+    p.t.now += 30000;
+    assert_int_equal(cairn_session_tick(p.b.s), 0);
+    assert_int_equal(cairn_session_held(p.b.s), 0);
+    pump(&p);
+    assert_int_equal(p.a.last_type, CAIRN_T_ERROR);
+    assert_int_equal(cairn_session_in_flight(p.a.s), 0);
+    assert_int_equal(cairn_session_state(p.b.s), CAIRN_SS_READY);
+    pair_free(&p);
+
+    /* [REQ-80] a peer that answers Pings but not requests: closed after 120 s */
+    pair_init(&p, 38);
+    pump(&p);
+    assert_int_equal(cairn_session_request(p.a.s, &gb.base, NULL), 0);
+    pump(&p); /* b never answers (no auto_respond) */
+    for (int i = 0; i < 5; i++) {
+        p.t.now += 20000;
+        assert_int_equal(cairn_session_ping(p.a.s, NULL), 0);
+        pump(&p);
+        assert_int_equal(cairn_session_tick(p.a.s), 0);
+    }
+    assert_true(cairn_session_deadline(p.a.s) <= p.t.now + 20000);
+    p.t.now += 20000;
+    assert_int_equal(cairn_session_tick(p.a.s), E(IDLE_TIMEOUT));
+    pump(&p);
+    assert_int_equal(p.b.close_code, CAIRN_E_IDLE_TIMEOUT);
     pair_free(&p);
 }
 
@@ -619,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_timers),
         cmocka_unit_test(test_stray_pong_ignored),
         cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_output_bounds),
         cmocka_unit_test(test_failing_allocator_sweep),
     };
     return cmocka_run_group_tests_name("session", tests, NULL, NULL);

@@ -233,27 +233,54 @@ size_t cairn_chain_missing_bodies(const cairn_chain *c, uint64_t from,
 
 typedef struct cairn_mempool cairn_mempool;
 
-/* A bounded pool (0: 8192 entries, 32 MiB). Entries kept in arrival order. */
+/*
+ * A bounded pool (0: 8192 entries, 32 MiB) [REL-77], fair between sources:
+ * a peer source holds at most an eighth of either bound [REL-78], and a full
+ * pool evicts the newest entries of the largest source [REL-79].
+ */
 int cairn_mempool_new(cairn_mempool **out, const cairn_mem *mem, size_t max_count,
                       size_t max_bytes);
 void cairn_mempool_del(cairn_mempool *p);
 /*
- * Checks an entry (cairn_entry_check) and keeps a copy. Returns 0 when added
- * or already present (*id = entry ID either way, for EntryAck);
- * CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY) with *reason; or
- * CAIRN_ERR_PROTO(CAIRN_E_BUSY) when the pool is full.
+ * Checks an entry (cairn_entry_check) and keeps a copy charged to `source`
+ * (a peer's node ID, 32 bytes; NULL = the node itself, which has no share
+ * limit). Returns 0 when added, already pending, or in the recent-entry
+ * index (*id = entry ID in every case, for EntryAck; *added, when not NULL,
+ * says whether it was added); CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY) with
+ * *reason; or CAIRN_ERR_PROTO(CAIRN_E_BUSY) when the fair-share rules refuse it.
  */
+int cairn_mempool_add_from(cairn_mempool *p, const uint8_t *entry, size_t len,
+                           const uint8_t *source, uint8_t id[CAIRN_HASH_LEN], uint32_t *reason,
+                           int *added);
+/* cairn_mempool_add_from with the node itself as the source. */
 int cairn_mempool_add(cairn_mempool *p, const uint8_t *entry, size_t len,
                       uint8_t id[CAIRN_HASH_LEN], uint32_t *reason);
 /* Drops the entries of a block that joined the active chain. */
 int cairn_mempool_remove(cairn_mempool *p, const cairn_bytes_ref *entries, size_t n);
 int cairn_mempool_contains(const cairn_mempool *p, const uint8_t id[CAIRN_HASH_LEN]);
 size_t cairn_mempool_count(const cairn_mempool *p);
+size_t cairn_mempool_bytes(const cairn_mempool *p);
 /*
- * Oldest entries that fit one block (count and byte limits), at most `cap`.
- * The views live until the pool next changes.
+ * Entries that fit one block (count and byte limits), at most `cap`, taken
+ * from the sources in turn, oldest first within a source [REL-86], never
+ * one in the recent-entry index [REL-84]. The views live until the pool
+ * next changes.
  */
 size_t cairn_mempool_select(const cairn_mempool *p, cairn_bytes_ref *out, size_t cap);
+
+/*
+ * The recent-entry index [REL-84], [REL-85]: entries of the last
+ * CAIRN_RECENT_ENTRY_WINDOW blocks of the active chain, fed by the caller as
+ * blocks enter and leave the window (a multiset: an entry in two blocks is
+ * added twice). Kept as 8-byte ID prefixes; a prefix collision only keeps
+ * an entry out of the pool, which needs a second preimage of 64 bits.
+ */
+#define CAIRN_RECENT_ENTRY_WINDOW 256
+int cairn_mempool_recent_add(cairn_mempool *p, const uint8_t *entry, size_t len);
+int cairn_mempool_recent_remove(cairn_mempool *p, const uint8_t *entry, size_t len);
+int cairn_mempool_recent_contains(const cairn_mempool *p, const uint8_t id[CAIRN_HASH_LEN]);
+void cairn_mempool_recent_clear(cairn_mempool *p);
+size_t cairn_mempool_recent_count(const cairn_mempool *p);
 
 /* ---- Miner ---------------------------------------------------------------------- */
 

@@ -5,15 +5,26 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* Input is not processed while this much output waits (backpressure). */
-#define OUT_HIGH_WATER (4u * 1024 * 1024)
+/* [SEC-68] a held request still waiting after this long is answered BUSY,
+ * well inside REQUEST_DEADLINE [REQ-79] */
+#define HELD_BUSY_MS 30000
 /* Our Pings we remember; a Pong for an older one is ignored like a stray. */
 #define MAX_PINGS 64
 
 struct req_slot {
     uint64_t id;
     uint16_t type;
+    uint64_t sent_ms; /* ours: when it was sent [REQ-80] */
 };
+
+/* [SEC-68] a request read while the output queue was over OUTPUT_SOFT:
+ * registered (it counts for REQ-5), its payload kept until it is served. */
+typedef struct held_req {
+    uint16_t type;
+    uint64_t request_id, received_ms;
+    size_t len;
+    uint8_t payload[];
+} held_req;
 
 struct cairn_session {
     const cairn_env *env;
@@ -50,6 +61,8 @@ struct cairn_session {
     uint64_t next_request_id;
     uint64_t pings[MAX_PINGS], ping_ms[MAX_PINGS];
     unsigned n_pings;
+    held_req *held[CAIRN_MAX_IN_FLIGHT]; /* oldest first */
+    unsigned n_held;
 
     cairn_close_info close;
     uint64_t closing_ms; /* when CLOSING began, for the 5 s bound [CLOSE-8] */
@@ -427,6 +440,9 @@ static int check_header(void *ud, const cairn_frame_header *h)
     return 0;
 }
 
+static int must_hold(const cairn_session *s, uint16_t type);
+static int hold(cairn_session *s, uint16_t type, uint64_t rid, const uint8_t *payload, size_t len);
+
 static int handle_frame(cairn_session *s, const cairn_frame *f)
 {
     if (s->cb.on_frame)
@@ -462,16 +478,74 @@ static int handle_frame(cairn_session *s, const cairn_frame *f)
     default:
         rv = handle_ready(s, f->type, m);
     }
+    if (rv == 1 && s->state == CAIRN_SS_READY && must_hold(s, f->type))
+        return hold(s, f->type, *cairn_msg_request_id(m), f->payload, f->length);
     if (rv == 1 && s->cb.on_message && s->state == CAIRN_SS_READY)
         s->cb.on_message(s, f->type, m, s->ud);
     return rv < 0 ? rv : 0;
+}
+
+/*
+ * [SEC-68] Whether a request must wait: more than OUTPUT_SOFT is queued for
+ * the peer, or older requests already wait (they go first). SubmitEntry is
+ * answered at once: its answer is small and its payload large.
+ */
+static int must_hold(const cairn_session *s, uint16_t type)
+{
+    return cairn_msg_kind(type) == CAIRN_KIND_REQUEST && type != CAIRN_T_SUBMIT_ENTRY &&
+           (s->out.len > CAIRN_OUTPUT_SOFT || s->n_held);
+}
+
+static int hold(cairn_session *s, uint16_t type, uint64_t rid, const uint8_t *payload, size_t len)
+{
+    held_req *h = cairn_mem_malloc(s->env->mem, sizeof(*h) + len);
+    if (!h)
+        return fail_local(s, CAIRN_ERR_NOMEM);
+    h->type = type;
+    h->request_id = rid;
+    h->received_ms = now_ms(s);
+    h->len = len;
+    if (len)
+        memcpy(h->payload, payload, len);
+    s->held[s->n_held++] = h; /* REQ-5 counted it: at most 64 */
+    return 0;
+}
+
+static held_req *unhold_first(cairn_session *s)
+{
+    held_req *h = s->held[0];
+    memmove(s->held, s->held + 1, sizeof(s->held[0]) * --s->n_held);
+    return h;
+}
+
+/* Serves held requests, oldest first, while the queue is at most OUTPUT_SOFT. */
+static int release_held(cairn_session *s)
+{
+    while (s->n_held && s->state == CAIRN_SS_READY && s->out.len <= CAIRN_OUTPUT_SOFT) {
+        held_req *h = unhold_first(s);
+        uint16_t type = h->type;
+        ProtobufCMessage *m;
+        int rv = cairn_msg_decode(&s->msgs, type, h->payload, h->len, &m);
+        if (rv == 0 && s->cb.on_message)
+            s->cb.on_message(s, type, m, s->ud);
+        cairn_mem_free(s->env->mem, h);
+        if (rv) /* it decoded when it arrived: only memory can fail now */
+            return fail_local(s, rv);
+    }
+    return 0;
+}
+
+static void drop_held(cairn_session *s)
+{
+    while (s->n_held)
+        cairn_mem_free(s->env->mem, unhold_first(s));
 }
 
 static long recv_frames(cairn_session *s, const uint8_t *data, size_t len)
 {
     const uint8_t *p = data, *end = data + len;
     while (p < end && s->state < CAIRN_SS_CLOSING) {
-        if (s->out.len >= OUT_HIGH_WATER)
+        if (s->out.len >= CAIRN_OUTPUT_QUEUE_MAX) /* [SEC-67], [SEC-69] */
             break;
         cairn_frame f;
         int rv = cairn_frame_decoder_next(&s->frames, &p, end, &f);
@@ -504,7 +578,9 @@ long cairn_session_recv(cairn_session *s, const uint8_t *data, size_t len)
     s->now_valid = 1;
     if (len)
         s->last_recv_ms = s->now;
-    long rv = recv_frames(s, data, len);
+    long rv = release_held(s);
+    if (rv == 0)
+        rv = recv_frames(s, data, len);
     s->now_valid = 0;
     return rv;
 }
@@ -517,6 +593,7 @@ void cairn_session_eof(cairn_session *s)
     }
     s->state = CAIRN_SS_CLOSED;
     cairn_buf_reset(&s->out, 0);
+    drop_held(s);
 }
 
 /* ---- output API ------------------------------------------------------------------ */
@@ -541,10 +618,23 @@ int cairn_session_want_close(const cairn_session *s)
 
 int cairn_session_want_read(const cairn_session *s)
 {
-    return s->state < CAIRN_SS_CLOSING && s->out.len < OUT_HIGH_WATER;
+    return s->state < CAIRN_SS_CLOSING && s->out.len < CAIRN_OUTPUT_QUEUE_MAX;
+}
+
+unsigned cairn_session_held(const cairn_session *s)
+{
+    return s->state == CAIRN_SS_READY ? s->n_held : 0;
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
+
+static uint64_t oldest_request_ms(const cairn_session *s)
+{
+    uint64_t t = UINT64_MAX;
+    for (unsigned i = 0; i < s->n_ours; i++)
+        t = s->ours[i].sent_ms < t ? s->ours[i].sent_ms : t;
+    return t;
+}
 
 uint64_t cairn_session_deadline(const cairn_session *s)
 {
@@ -561,6 +651,11 @@ uint64_t cairn_session_deadline(const cairn_session *s)
         d = ping < d ? ping : d;
         if (s->n_pings && s->ping_ms[0] + s->idle_timeout < d)
             d = s->ping_ms[0] + s->idle_timeout;
+        if (s->n_held && s->held[0]->received_ms + HELD_BUSY_MS < d)
+            d = s->held[0]->received_ms + HELD_BUSY_MS;
+        uint64_t oldest = oldest_request_ms(s);
+        if (oldest != UINT64_MAX && oldest + CAIRN_REQUEST_UNANSWERED_MS < d)
+            d = oldest + CAIRN_REQUEST_UNANSWERED_MS;
     }
     return d;
 }
@@ -580,6 +675,21 @@ int cairn_session_tick(cairn_session *s)
     /* [KA-8] a peer trickling one endless frame never answers our Ping */
     if (s->n_pings && now >= s->ping_ms[0] + s->idle_timeout)
         return fail(s, CAIRN_E_IDLE_TIMEOUT, "Ping unanswered for %u ms", s->idle_timeout);
+    /* [REQ-80] a peer that answers Pings but not requests frees our slots */
+    if (s->state == CAIRN_SS_READY && s->n_ours &&
+        now >= oldest_request_ms(s) + CAIRN_REQUEST_UNANSWERED_MS)
+        return fail(s, CAIRN_E_IDLE_TIMEOUT, "request unanswered for %u ms",
+                    CAIRN_REQUEST_UNANSWERED_MS);
+    /* [SEC-68] [REQ-79] requests held too long are answered BUSY */
+    while (s->state == CAIRN_SS_READY && s->n_held &&
+           now >= s->held[0]->received_ms + HELD_BUSY_MS) {
+        held_req *h = unhold_first(s);
+        int rv =
+            cairn_session_respond_error(s, h->request_id, CAIRN_E_BUSY, 0, "output queue full");
+        cairn_mem_free(s->env->mem, h);
+        if (rv)
+            return fail_local(s, rv);
+    }
     if (s->state == CAIRN_SS_READY && now >= s->last_send_ms + s->ping_interval) {
         int rv = cairn_session_ping(s, NULL); /* [KA] keepalive */
         return rv ? fail_local(s, rv) : 0;    /* never left open past its deadline */
@@ -598,12 +708,15 @@ int cairn_session_request(cairn_session *s, ProtobufCMessage *m, uint64_t *id)
         return CAIRN_ERR_STATE;
     if (s->n_ours == CAIRN_MAX_IN_FLIGHT)
         return CAIRN_ERR_WINDOW_FULL;
+    if (s->out.len >= CAIRN_OUTPUT_QUEUE_MAX) /* [SEC-67] not even our own requests */
+        return CAIRN_ERR_AGAIN;
     uint64_t rid = ++s->next_request_id;
     *cairn_msg_request_id(m) = rid;
     int rv = queue(s, m, 1);
     if (rv)
         return rv;
     s->ours[s->n_ours].id = rid;
+    s->ours[s->n_ours].sent_ms = now_ms(s);
     s->ours[s->n_ours++].type = type;
     if (id)
         *id = rid;
@@ -650,6 +763,8 @@ int cairn_session_notify(cairn_session *s, const ProtobufCMessage *m)
         return CAIRN_ERR_INVALID_ARG;
     if (s->state != CAIRN_SS_READY)
         return CAIRN_ERR_STATE;
+    if (s->out.len > CAIRN_OUTPUT_SOFT) /* [SEC-70] dropped, not queued */
+        return CAIRN_ERR_AGAIN;
     return queue(s, m, 1);
 }
 
@@ -767,6 +882,7 @@ void cairn_session_del(cairn_session *s)
     cairn_frame_decoder_free(&s->frames);
     cairn_msg_decoder_free(&s->msgs);
     cairn_buf_free(&s->out);
+    drop_held(s);
     cairn_mem_free(s->env->mem, s);
 }
 

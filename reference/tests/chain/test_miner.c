@@ -61,6 +61,134 @@ static void pool_rules(void **state)
     assert_int_equal(te.live, 0);
 }
 
+/* A data entry of `len` bytes whose content is `tag` and `i`. */
+static size_t make_entry(uint8_t *e, size_t len, uint32_t tag, uint32_t i)
+{
+    memset(e, 0, len);
+    e[0] = CAIRN_ENTRY_DATA;
+    cairn_put_u32(e + 1, tag);
+    cairn_put_u32(e + 5, i);
+    return len;
+}
+
+static void pool_is_fair(void **state)
+{
+    (void)state;
+    test_env te;
+    test_env_init(&te, 3);
+    cairn_mempool *p;
+    uint8_t id[32], src[10][32];
+    uint32_t why;
+    int added;
+    static uint8_t e[CAIRN_ENTRY_MAX_LEN];
+    for (int i = 0; i < 10; i++)
+        memset(src[i], 0x10 + i, 32);
+    /* 64 entries or 64 KiB: a peer's share is 8 entries or 8 KiB [REL-78] */
+    assert_int_equal(cairn_mempool_new(&p, &te.mem, 64, 65536), 0);
+    size_t len = make_entry(e, 1024, 1, 0);
+    for (uint32_t i = 0; i < 8; i++) {
+        make_entry(e, len, 1, i);
+        assert_int_equal(cairn_mempool_add_from(p, e, len, src[0], id, &why, &added), 0);
+        assert_true(added);
+    }
+    make_entry(e, len, 1, 8);
+    assert_int_equal(cairn_mempool_add_from(p, e, len, src[0], id, &why, &added),
+                     CAIRN_ERR_PROTO(CAIRN_E_BUSY));
+    assert_false(added);
+    /* already pending: acknowledged, not added again, no share needed [REL-3] */
+    make_entry(e, len, 1, 3);
+    assert_int_equal(cairn_mempool_add_from(p, e, len, src[0], id, &why, &added), 0);
+    assert_false(added);
+    /* seven more sources fill the pool's 64 KiB */
+    for (int s = 1; s < 8; s++)
+        for (uint32_t i = 0; i < 8; i++) {
+            make_entry(e, len, 0x100u * (uint32_t)s, i);
+            assert_int_equal(cairn_mempool_add_from(p, e, len, src[s], id, &why, &added), 0);
+        }
+    assert_int_equal(cairn_mempool_bytes(p), 65536);
+    /* a newcomer with one small entry is admitted by evicting the newest entry
+     * of a largest source [REL-79]; the newcomer is never evicted for a peer
+     * as large as itself */
+    make_entry(e, 100, 9, 0);
+    assert_int_equal(cairn_mempool_add_from(p, e, 100, src[9], id, &why, &added), 0);
+    assert_true(added);
+    assert_true(cairn_mempool_contains(p, id));
+    assert_int_equal(cairn_mempool_count(p), 64);
+    uint8_t gone[32];
+    int evicted = 0;
+    for (int s = 0; s < 8; s++) {
+        make_entry(e, len, s ? 0x100u * (uint32_t)s : 1, 7);
+        cairn_entry_id(NULL, gone, e, len);
+        evicted += !cairn_mempool_contains(p, gone);
+    }
+    assert_int_equal(evicted, 1); /* exactly one newest entry made room */
+    /* a full source cannot evict others to grow past them */
+    make_entry(e, len, 1, 9);
+    assert_int_equal(cairn_mempool_add_from(p, e, len, src[0], id, &why, &added),
+                     CAIRN_ERR_PROTO(CAIRN_E_BUSY));
+
+    /* [REL-86] the miner takes the sources in turn: the newcomer's entry is in
+     * the first turn even with a block of 9 entries */
+    cairn_bytes_ref sel[9];
+    assert_int_equal(cairn_mempool_select(p, sel, 9), 9);
+    int newcomer = 0;
+    for (int i = 0; i < 9; i++)
+        newcomer += sel[i].len == 100;
+    assert_int_equal(newcomer, 1);
+    cairn_mempool_del(p);
+    assert_int_equal(te.live, 0);
+}
+
+static void recent_entries_stay_out(void **state)
+{
+    (void)state;
+    test_env te;
+    test_env_init(&te, 4);
+    cairn_mempool *p;
+    uint8_t id[32], src[32];
+    uint32_t why;
+    int added;
+    uint8_t e[16];
+    memset(src, 0x77, 32);
+    assert_int_equal(cairn_mempool_new(&p, &te.mem, 0, 0), 0);
+    /* 3000 entries enter the index (the table grows), one of them twice */
+    for (uint32_t i = 0; i < 3000; i++) {
+        make_entry(e, sizeof(e), 5, i);
+        assert_int_equal(cairn_mempool_recent_add(p, e, sizeof(e)), 0);
+    }
+    make_entry(e, sizeof(e), 5, 42);
+    assert_int_equal(cairn_mempool_recent_add(p, e, sizeof(e)), 0);
+    assert_int_equal(cairn_mempool_recent_count(p), 3000);
+    /* [REL-85] an entry of a recent block is acknowledged but not pooled */
+    make_entry(e, sizeof(e), 5, 7);
+    assert_int_equal(cairn_mempool_add_from(p, e, sizeof(e), src, id, &why, &added), 0);
+    assert_false(added);
+    assert_false(cairn_mempool_contains(p, id));
+    /* the block leaves the window: the entry may be pooled and mined again */
+    for (uint32_t i = 0; i < 3000; i += 2) {
+        make_entry(e, sizeof(e), 5, i);
+        assert_int_equal(cairn_mempool_recent_remove(p, e, sizeof(e)), 0);
+    }
+    assert_int_equal(cairn_mempool_recent_count(p), 1501); /* 42 was there twice */
+    for (uint32_t i = 0; i < 3000; i++) {
+        make_entry(e, sizeof(e), 5, i);
+        cairn_entry_id(NULL, id, e, sizeof(e));
+        assert_int_equal(cairn_mempool_recent_contains(p, id), i % 2 == 1 || i == 42);
+    }
+    make_entry(e, sizeof(e), 5, 8);
+    assert_int_equal(cairn_mempool_add_from(p, e, sizeof(e), src, id, &why, &added), 0);
+    assert_true(added);
+    /* [REL-84] a pooled entry that a new block made recent is never selected */
+    assert_int_equal(cairn_mempool_recent_add(p, e, sizeof(e)), 0);
+    cairn_bytes_ref sel[4];
+    assert_int_equal(cairn_mempool_select(p, sel, 4), 0);
+    cairn_mempool_recent_clear(p);
+    assert_int_equal(cairn_mempool_recent_count(p), 0);
+    assert_int_equal(cairn_mempool_select(p, sel, 4), 1);
+    cairn_mempool_del(p);
+    assert_int_equal(te.live, 0);
+}
+
 static void mine_from_pool(void **state)
 {
     (void)state;
@@ -126,6 +254,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pool_rules),
+        cmocka_unit_test(pool_is_fair),
+        cmocka_unit_test(recent_entries_stay_out),
         cmocka_unit_test(mine_from_pool),
     };
     return cmocka_run_group_tests_name("chain_miner", tests, NULL, NULL);

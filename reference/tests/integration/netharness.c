@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -226,4 +227,21 @@ int nh_wait_agree(const nh_node *nodes, int count, uint64_t min_height, int time
         nh_pause(100);
     } while (cairn_port_mono_ms() < end);
     return -1;
+}
+
+int nh_connect_from(int port, const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in s = {0}, d = {0};
+    s.sin_family = d.sin_family = AF_INET;
+    inet_pton(AF_INET, src, &s.sin_addr);
+    d.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    d.sin_port = htons((uint16_t)port);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&s, sizeof(s)) < 0 ||
+        connect(fd, (struct sockaddr *)&d, sizeof(d)) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
 }

@@ -44,6 +44,9 @@ int nh_probe(const nh_node *n, nh_view *v);
 int nh_wait_height(const nh_node *n, uint64_t height, int timeout_ms, nh_view *v);
 /* Polls until all nodes report the same tip with height >= min_height. */
 int nh_wait_agree(const nh_node *nodes, int count, uint64_t min_height, int timeout_ms, nh_view *v);
+/* A blocking TCP connection to 127.0.0.1:port from source address `src`
+ * (any 127.x.y.z, so that per-address caps do not add up); fd or -1. */
+int nh_connect_from(int port, const char *src);
 /* Sleep-free wait helper: poll() for `ms` (used only between probes). */
 void nh_pause(int ms);
 
