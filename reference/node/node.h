@@ -22,6 +22,7 @@
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
+#define NODE_DEFERRED_MAX         64    /* [VAL-68] headers held for TIME_TOO_NEW */
 
 typedef struct node node;
 
@@ -30,6 +31,13 @@ typedef struct body_req {
     uint8_t id[CAIRN_HASH_LEN];
     uint64_t sent_ms;
 } body_req;
+
+/* A header that failed only TIME_TOO_NEW, held until the clock reaches it [VAL-67]. */
+typedef struct deferred_hdr {
+    uint8_t raw[CAIRN_BLOCK_HEADER_LEN];
+    uint8_t id[CAIRN_HASH_LEN];
+    uint64_t time_ms;
+} deferred_hdr;
 
 typedef struct peer {
     node *n;
@@ -49,7 +57,12 @@ typedef struct peer {
     cairn_peer_info info;
     uint64_t connected_ms;
     /* sync */
-    uint64_t headers_rid; /* outstanding GetHeaders, 0 = none */
+    uint64_t headers_rid;              /* outstanding GetHeaders, 0 = none */
+    uint64_t headers_wait_ms;          /* [VAL-69] no GetHeaders before this wall-clock time */
+    int headers_idle;                  /* [SYNC-82] the last run ended: wait for an Announce */
+    uint8_t sent_loc0[CAIRN_HASH_LEN]; /* first locator entry of the last GetHeaders */
+    uint8_t cont_id[CAIRN_HASH_LEN];   /* [SYNC-20] last header of the run so far */
+    uint64_t cont_height;              /* its height; 0 = a run has not started */
     body_req bodies[NODE_BODY_WINDOW];
     unsigned n_bodies;
     uint32_t stall_ms;
@@ -116,6 +129,8 @@ struct node {
     int n_disc;
     uint8_t failed[NODE_FAILED_IDS][CAIRN_HASH_LEN]; /* ring of failed header IDs */
     size_t n_failed;
+    deferred_hdr deferred[NODE_DEFERRED_MAX]; /* [VAL-67] */
+    size_t n_deferred;
     uint64_t mine_nonce; /* where the nonce search goes on */
     uint64_t next_mine_ms;
     uint64_t blocks_mined;

@@ -19,6 +19,13 @@ static int ready_with(peer *p, uint64_t service)
            cairn_session_state(peer_session(p)) == CAIRN_SS_READY;
 }
 
+/* [VAL-65] Whether a failure is one that defers rather than closes. */
+static int too_new(int rv, uint32_t reason)
+{
+    return rv && cairn_err_wire_code(rv) == CAIRN_E_INVALID_BLOCK &&
+           reason == CAIRN_BLOCK_TIME_TOO_NEW;
+}
+
 static void close_invalid(peer *p, int rv, uint32_t reason, const char *what)
 {
     char why[96];
@@ -37,25 +44,145 @@ static void close_invalid(peer *p, int rv, uint32_t reason, const char *what)
     }
 }
 
-void sync_start_headers(peer *p)
+/* When the header `time_ms` stops being TIME_TOO_NEW by the local clock. */
+static uint64_t due_ms(uint64_t time_ms)
+{
+    return time_ms > CAIRN_BLOCK_MAX_FUTURE_MS ? time_ms - CAIRN_BLOCK_MAX_FUTURE_MS : 0;
+}
+
+/*
+ * [VAL-66] A header that failed only TIME_TOO_NEW is no fault of the peer:
+ * the session stays, nothing is recorded as invalid (VAL-20), and the header
+ * is held [VAL-67], at most NODE_DEFERRED_MAX of them, dropping the one
+ * furthest in the future [VAL-68]. The peer gets no GetHeaders before the
+ * header is due [VAL-69], which is what would otherwise repeat its answer.
+ */
+static void defer_header(peer *p, const uint8_t raw[CAIRN_BLOCK_HEADER_LEN])
 {
     node *n = p->n;
-    if (!ready_with(p, CAIRN_SERVICE_CHAIN) || p->headers_rid)
+    const uint8_t *q = raw;
+    cairn_block_header hdr;
+    uint8_t id[CAIRN_HASH_LEN];
+    if (cairn_block_header_decode(&q, raw + CAIRN_BLOCK_HEADER_LEN, &hdr) != 0 ||
+        cairn_block_id(n->sha, id, raw) != 0)
         return;
+    if (due_ms(hdr.time_ms) > p->headers_wait_ms)
+        p->headers_wait_ms = due_ms(hdr.time_ms);
+    size_t slot = n->n_deferred, latest = 0;
+    for (size_t i = 0; i < n->n_deferred; i++) {
+        if (memcmp(n->deferred[i].id, id, CAIRN_HASH_LEN) == 0)
+            return; /* held already */
+        if (n->deferred[i].time_ms > n->deferred[latest].time_ms)
+            latest = i;
+    }
+    if (slot == NODE_DEFERRED_MAX) {
+        if (n->deferred[latest].time_ms <= hdr.time_ms)
+            return; /* the new one is the furthest out */
+        slot = latest;
+    } else {
+        n->n_deferred++;
+    }
+    memcpy(n->deferred[slot].raw, raw, CAIRN_BLOCK_HEADER_LEN);
+    memcpy(n->deferred[slot].id, id, CAIRN_HASH_LEN);
+    n->deferred[slot].time_ms = hdr.time_ms;
+    LOGD("peer %s: header %llu is %llu ms ahead of the clock: held", p->addr,
+         (unsigned long long)hdr.height, (unsigned long long)(hdr.time_ms - node_wall(n)));
+}
+
+/* The header of a Headers response that the chain refused: the first one
+ * it does not have (everything before it was stored, SYNC-19). */
+static const uint8_t *first_unknown(node *n, const Cairn__V1__Headers *h)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        uint8_t id[CAIRN_HASH_LEN];
+        if (h->headers[i].len != CAIRN_BLOCK_HEADER_LEN ||
+            cairn_block_id(n->sha, id, h->headers[i].data) != 0)
+            return NULL;
+        if (!cairn_chain_find(n->chain, id))
+            return h->headers[i].data;
+    }
+    return NULL;
+}
+
+/* [VAL-67] Deferred headers whose time has come are validated again; a
+ * parent that is still unknown, or any failure, just drops them. */
+static void release_deferred(node *n)
+{
+    uint64_t now = node_wall(n);
+    int added = 0;
+    for (size_t i = 0; i < n->n_deferred;) {
+        deferred_hdr *d = &n->deferred[i];
+        if (due_ms(d->time_ms) > now) {
+            i++;
+            continue;
+        }
+        cairn_bytes_ref ref = {d->raw, CAIRN_BLOCK_HEADER_LEN};
+        size_t n_new = 0;
+        uint32_t reason = 0;
+        int rv = cairn_chain_add_headers(n->chain, &ref, 1, &n_new, &reason);
+        char hex[17];
+        cairn_hex_encode(hex, d->id, 8);
+        LOGD("held header %s: %s", hex,
+             rv == 0  ? "accepted"
+             : reason ? cairn_block_reason_name(reason)
+                      : cairn_strerror(rv));
+        added += rv == 0 && n_new > 0;
+        *d = n->deferred[--n->n_deferred];
+    }
+    if (added)
+        for (peer *p = n->peers; p; p = p->next) {
+            p->headers_idle = 0; /* what follows the held header [SYNC-83] */
+            sync_start_headers(p);
+        }
+}
+
+/*
+ * Sends GetHeaders. A fresh run starts from the best header chain; a
+ * continuation starts from the last header the peer sent [SYNC-20], which
+ * leads the answerer on along its own chain even when that header is on no
+ * chain of ours, or was not kept (SYNC-22): then the locator is that ID
+ * followed by the best header chain's.
+ */
+static void request_headers(peer *p, int continuation)
+{
+    node *n = p->n;
     const cairn_chain_block *best = cairn_chain_best_header(n->chain);
-    /* [SYNC-21] only from peers that claim more work than we know of */
-    if (memcmp(p->info.total_work, best->work.be, 32) <= 0)
-        return;
+    const cairn_chain_block *from = continuation ? cairn_chain_find(n->chain, p->cont_id) : best;
     uint8_t loc[CAIRN_LOCATOR_MAX][CAIRN_HASH_LEN];
-    size_t k = cairn_chain_locator(n->chain, best, loc, CAIRN_LOCATOR_MAX);
+    size_t k = 0;
+    if (!from) {
+        memcpy(loc[k++], p->cont_id, CAIRN_HASH_LEN);
+        from = best;
+    }
+    k += cairn_chain_locator(n->chain, from, loc + k, CAIRN_LOCATOR_MAX - k);
     ProtobufCBinaryData lv[CAIRN_LOCATOR_MAX];
     for (size_t i = 0; i < k; i++)
         lv[i] = (ProtobufCBinaryData){CAIRN_HASH_LEN, loc[i]};
     Cairn__V1__GetHeaders gh = CAIRN__V1__GET_HEADERS__INIT;
     gh.n_locator = k;
     gh.locator = lv;
-    if (cairn_session_request(peer_session(p), &gh.base, &p->headers_rid) == 0)
-        LOGD("peer %s: GetHeaders from height %llu", p->addr, (unsigned long long)best->hdr.height);
+    if (cairn_session_request(peer_session(p), &gh.base, &p->headers_rid) == 0) {
+        memcpy(p->sent_loc0, loc[0], CAIRN_HASH_LEN);
+        if (!continuation)
+            p->cont_height = 0; /* a new run */
+        LOGD("peer %s: GetHeaders from height %llu%s", p->addr,
+             (unsigned long long)(continuation ? p->cont_height : best->hdr.height),
+             continuation ? " (continuing)" : "");
+    }
+}
+
+void sync_start_headers(peer *p)
+{
+    node *n = p->n;
+    if (!ready_with(p, CAIRN_SERVICE_CHAIN) || p->headers_rid || p->headers_idle)
+        return;
+    if (node_wall(n) < p->headers_wait_ms)
+        return; /* [VAL-69] its answer would end with a header held as too new */
+    const cairn_chain_block *best = cairn_chain_best_header(n->chain);
+    /* [SYNC-21] only from peers that claim more work than we know of */
+    if (memcmp(p->info.total_work, best->work.be, 32) <= 0)
+        return;
+    request_headers(p, 0);
 }
 
 /* Whether some peer already waits for this body. */
@@ -66,6 +193,20 @@ static int requested(node *n, const uint8_t id[CAIRN_HASH_LEN])
             if (memcmp(p->bodies[i].id, id, CAIRN_HASH_LEN) == 0)
                 return 1;
     return 0;
+}
+
+/* GetBlock by ID to `p`, which has room in its window. */
+static void request_body(peer *p, const cairn_chain_block *b)
+{
+    Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
+    gb.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID;
+    gb.block_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, (uint8_t *)b->id};
+    body_req *r = &p->bodies[p->n_bodies];
+    if (cairn_session_request(peer_session(p), &gb.base, &r->rid) != 0)
+        return;
+    memcpy(r->id, b->id, CAIRN_HASH_LEN);
+    r->sent_ms = node_now(p->n);
+    p->n_bodies++;
 }
 
 /* [SYNC] bodies from several peers, each with a window of 16 in flight */
@@ -103,15 +244,7 @@ static void fetch_bodies(node *n)
         if (!chosen)
             return; /* every window is full */
         next = chosen->next;
-        Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
-        gb.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID;
-        gb.block_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, (uint8_t *)missing[i]->id};
-        body_req *r = &chosen->bodies[chosen->n_bodies];
-        if (cairn_session_request(peer_session(chosen), &gb.base, &r->rid) != 0)
-            continue;
-        memcpy(r->id, missing[i]->id, CAIRN_HASH_LEN);
-        r->sent_ms = node_now(n);
-        chosen->n_bodies++;
+        request_body(chosen, missing[i]);
     }
 }
 
@@ -128,13 +261,75 @@ static void drop_body(peer *p, body_req *r)
     *r = p->bodies[--p->n_bodies];
 }
 
+/*
+ * [SYNC-82] Whether a Headers response moves the run on: it must end above
+ * the highest header this peer sent in the run. A response that does not
+ * (empty, shorter than the limit, or going back) ends the run: no GetHeaders
+ * to this peer until it announces a block we cannot connect [SYNC-83].
+ */
+static int headers_progress(peer *p, const Cairn__V1__Headers *h, uint8_t last_id[CAIRN_HASH_LEN])
+{
+    const ProtobufCBinaryData *raw = &h->headers[h->n_headers - 1];
+    const uint8_t *q = raw->data;
+    cairn_block_header hdr;
+    if (raw->len != CAIRN_BLOCK_HEADER_LEN ||
+        cairn_block_header_decode(&q, raw->data + raw->len, &hdr) != 0 ||
+        cairn_block_id(p->n->sha, last_id, raw->data) != 0)
+        return 0;
+    if (p->cont_height && hdr.height <= p->cont_height)
+        return 0;
+    memcpy(p->cont_id, last_id, CAIRN_HASH_LEN);
+    p->cont_height = hdr.height;
+    return 1;
+}
+
 void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
 {
     node *n = p->n;
     if (h->request_id == p->headers_rid)
         p->headers_rid = 0;
-    if (!h->n_headers)
+    uint8_t last_id[CAIRN_HASH_LEN];
+    if (!h->n_headers || !headers_progress(p, h, last_id)) {
+        p->headers_idle = 1; /* [SYNC-82] */
+        LOGD("peer %s: %zu headers, no progress: header sync with it ends", p->addr, h->n_headers);
         return;
+    }
+    int full = h->n_headers == CAIRN_HEADERS_MAX;
+    /* [SYNC-84] The answer continues from a header of our locator that was
+     * not kept (SYNC-22): it cannot be stored, but it is no fault of the peer. */
+    const uint8_t *q = h->headers[0].data;
+    cairn_block_header first;
+    if (h->headers[0].len == CAIRN_BLOCK_HEADER_LEN &&
+        cairn_block_header_decode(&q, q + CAIRN_BLOCK_HEADER_LEN, &first) == 0 &&
+        !cairn_chain_find(n->chain, first.prev_id) &&
+        memcmp(first.prev_id, p->sent_loc0, CAIRN_HASH_LEN) == 0) {
+        /* not stored, but checked as far as it can be: PoW and contiguity
+         * [SYNC-17] (pass 1), and its first header follows what we asked */
+        uint8_t prev[CAIRN_HASH_LEN];
+        memcpy(prev, first.prev_id, CAIRN_HASH_LEN);
+        for (size_t i = 0; i < h->n_headers; i++) {
+            cairn_block_header hdr;
+            uint8_t id[CAIRN_HASH_LEN];
+            uint32_t reason = 0;
+            int rv = cairn_block_precheck(n->sha, h->headers[i].data, h->headers[i].len, NULL, 0,
+                                          n->cfg.net->bits, &hdr, id, &reason);
+            if (rv == 0 && memcmp(hdr.prev_id, prev, CAIRN_HASH_LEN) != 0) {
+                rv = CAIRN_ERR_PROTO(CAIRN_E_INVALID_BLOCK); /* [SYNC-15] */
+                reason = CAIRN_BLOCK_BAD_LINK;
+            }
+            if (rv) {
+                close_invalid(p, rv, reason, "Headers");
+                return;
+            }
+            memcpy(prev, id, CAIRN_HASH_LEN);
+        }
+        LOGD("peer %s: %zu headers after a header not kept: not stored", p->addr, h->n_headers);
+        if (full)
+            request_headers(p, 1);
+        else
+            p->headers_idle = 1;
+        return;
+    }
     cairn_bytes_ref *refs = malloc(h->n_headers * sizeof(*refs));
     if (!refs)
         return;
@@ -145,17 +340,23 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     int rv = cairn_chain_add_headers_limited(n->chain, refs, h->n_headers, &p->low_work_budget,
                                              &n_new, &reason);
     free(refs);
-    if (rv) {
+    int held = too_new(rv, reason);
+    if (held) { /* [VAL-66] the prefix before it is kept (SYNC-19); the rest waits */
+        const uint8_t *raw = first_unknown(n, h);
+        if (raw)
+            defer_header(p, raw);
+    } else if (rv) {
         close_invalid(p, rv, reason, "Headers");
         return;
     }
     /* what the peer has: at least the last header it sent */
-    const cairn_chain_block *last = cairn_chain_best_header(n->chain);
-    if (last->hdr.height > p->info.tip_height && n_new)
-        p->info.tip_height = last->hdr.height;
+    if (p->cont_height > p->info.tip_height)
+        p->info.tip_height = p->cont_height;
     LOGD("peer %s: %zu headers, %zu new", p->addr, h->n_headers, n_new);
-    if (h->n_headers == CAIRN_HEADERS_MAX) /* [SYNC] a full batch: there is more */
-        sync_start_headers(p);
+    if (!held && full) /* [SYNC-20] a full batch: there is more */
+        request_headers(p, 1);
+    else if (!held)
+        p->headers_idle = 1; /* [SYNC-82] the end of its chain */
     fetch_bodies(n);
 }
 
@@ -233,6 +434,10 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
                                    &res, &reason);
     if (refs != stack_refs)
         free(refs);
+    if (too_new(rv, reason)) { /* [VAL-66] the body is dropped; fetched again once due */
+        defer_header(p, b->header.data);
+        return;
+    }
     if (rv) {
         close_invalid(p, rv, reason, "Block");
         return;
@@ -259,6 +464,20 @@ void sync_on_not_found(peer *p, uint64_t rid)
     fetch_bodies(p->n);
 }
 
+/*
+ * [SYNC-40] An announced block with more work than the tip is asked of its
+ * announcer, even when another header of equal work, received first, is the
+ * download target [FORK-50]: that one's body may never come.
+ */
+static void ask_announced(peer *p, const cairn_chain_block *b)
+{
+    node *n = p->n;
+    if (b && !(b->flags & (CAIRN_CHAIN_HAVE_DATA | CAIRN_CHAIN_FAILED)) &&
+        cairn_work_cmp(&b->work, &cairn_chain_tip(n->chain)->work) > 0 && !requested(n, b->id) &&
+        ready_with(p, CAIRN_SERVICE_CHAIN) && p->n_bodies < NODE_BODY_WINDOW)
+        request_body(p, b);
+}
+
 void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
 {
     node *n = p->n;
@@ -268,11 +487,15 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
         return;
     if (hdr.height > p->info.tip_height)
         p->info.tip_height = hdr.height;
-    if (cairn_chain_find(n->chain, id))
+    const cairn_chain_block *known = cairn_chain_find(n->chain, id);
+    if (known) {
+        ask_announced(p, known);
         return;
+    }
     if (!cairn_chain_find(n->chain, hdr.prev_id)) {
         /* [SYNC] unknown parent: headers first. Its work is at least ours + 1 block. */
         memset(p->info.total_work, 0xFF, 32);
+        p->headers_idle = 0; /* [SYNC-83] a block we cannot connect: a new run */
         sync_start_headers(p);
         return;
     }
@@ -281,6 +504,10 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
     uint32_t reason;
     int rv =
         cairn_chain_add_headers_limited(n->chain, &ref, 1, &p->low_work_budget, &n_new, &reason);
+    if (too_new(rv, reason)) { /* [VAL-66] */
+        defer_header(p, a->header.data);
+        return;
+    }
     if (rv) {
         if (cairn_err_wire_code(rv) == CAIRN_E_INVALID_BLOCK &&
             cairn_block_reason_is_permanent(reason))
@@ -288,6 +515,7 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
         close_invalid(p, rv, reason, "Announce");
         return;
     }
+    ask_announced(p, cairn_chain_find(n->chain, id));
     fetch_bodies(n);
 }
 
@@ -313,6 +541,7 @@ void sync_tick(node *n)
         }
         sync_start_headers(p);
     }
+    release_deferred(n);
     fetch_bodies(n);
 }
 

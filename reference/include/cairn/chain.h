@@ -73,6 +73,7 @@ typedef struct cairn_chain_block {
     struct cairn_chain_block *parent;
     /* Internal. */
     struct cairn_chain_block *skip, *child, *sibling;
+    uint64_t seq; /* arrival order: set when the record is made, again when it becomes linked */
 } cairn_chain_block;
 
 /* The ancestor of `b` at `height` (<= b's height), in O(log n). */
@@ -182,7 +183,7 @@ int cairn_chain_add_headers_limited(cairn_chain *c, const cairn_bytes_ref *heade
 
 const cairn_network *cairn_chain_network(const cairn_chain *c);
 const cairn_chain_block *cairn_chain_genesis(const cairn_chain *c);
-/* The active tip: most work among linked blocks, ties to the smaller ID. */
+/* The active tip: most work among linked blocks, ties to the one linked first [FORK-50]. */
 const cairn_chain_block *cairn_chain_tip(const cairn_chain *c);
 /* Most work among all non-failed records (what to download towards). */
 const cairn_chain_block *cairn_chain_best_header(const cairn_chain *c);

@@ -117,9 +117,11 @@ static int accept_body(cairn_chain *c, cairn_chain_block *b, int is_new,
     cairn_chain_block *best = NULL;
     const uint32_t want = CAIRN_CHAIN_HAVE_DATA, skip = CAIRN_CHAIN_FAILED;
     if (linked)
-        for (cairn_chain_block *x = b; x; x = chain_walk_next(b, x, want, skip))
+        for (cairn_chain_block *x = b; x; x = chain_walk_next(b, x, want, skip)) {
+            x->seq = ++c->next_seq; /* [FORK-50] received in full now */
             if (!best || chain_better(x, best))
                 best = x;
+        }
     cairn_chain_block *tip = best && chain_better(best, c->tip) ? best : NULL;
     if ((is_new && (rv = chain_reserve(c, 1)) != 0) ||
         (tip && (rv = chain_reserve_active(c, tip->hdr.height)) != 0))

@@ -40,6 +40,7 @@ struct cairn_chain {
     size_t table_cap, count;
     uint64_t salt;
     chain_arena *arena;
+    uint64_t next_seq; /* [FORK-50] arrival counter */
 
     /* Active chain by height: active[0] = genesis, active[len - 1] = tip. */
     cairn_chain_block **active;
@@ -63,7 +64,8 @@ void chain_arena_rollback(cairn_chain *c, chain_arena_mark m);
 /* A record for `hdr` under `parent` (NULL for genesis), not yet inserted. */
 cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_LEN],
                                     const cairn_block_header *hdr, cairn_chain_block *parent);
-/* Whether `a` beats `b` in fork choice [FORK]: more work, ties to the smaller ID. */
+/* Whether `a` beats `b` in fork choice [FORK-5]: more work; equal work goes to
+ * the one that arrived first [FORK-50] (smaller seq). */
 int chain_better(const cairn_chain_block *a, const cairn_chain_block *b);
 /* Next record after `x` in a pre-order walk of the subtree at `root`,
  * descending only into children with `mask` flags all set and none of

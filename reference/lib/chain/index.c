@@ -166,6 +166,7 @@ cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_
         b->skip = (cairn_chain_block *)cairn_chain_block_ancestor(parent, skip_height(hdr->height));
     }
     cairn_work_add_block(&b->work, hdr->bits); /* [POW] work per block = 2^bits */
+    b->seq = ++c->next_seq;
     return b;
 }
 
@@ -174,8 +175,9 @@ int chain_better(const cairn_chain_block *a, const cairn_chain_block *b)
     int w = cairn_work_cmp(&a->work, &b->work);
     if (w != 0)
         return w > 0;
-    /* [FORK] equal work: the lexicographically smaller tip ID wins. */
-    return memcmp(a->id, b->id, CAIRN_HASH_LEN) < 0;
+    /* [FORK-50] equal work: the first received wins, so a later block of
+     * equal work never moves the tip and withholding a block gains nothing. */
+    return a->seq < b->seq;
 }
 
 static cairn_chain_block *first_ok(cairn_chain_block *x, uint32_t mask, uint32_t reject)

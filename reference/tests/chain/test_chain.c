@@ -278,7 +278,7 @@ static void orphans(void **state)
     assert_int_equal(te.live, 0);
 }
 
-/* [FORK] equal work: the smaller tip ID wins, whatever the arrival order. */
+/* [FORK-50] equal work: the tip received first stays, whichever ID is smaller. */
 static void equal_work_tie(void **state)
 {
     (void)state;
@@ -286,8 +286,6 @@ static void equal_work_tie(void **state)
     tb_genesis(&g, cairn_network_devnet());
     tb_child(&a, &g, 1);
     tb_child(&b, &g, 2);
-    const tblock *small = memcmp(a.id, b.id, 32) < 0 ? &a : &b;
-    const tblock *large = small == &a ? &b : &a;
     for (int order = 0; order < 2; order++) {
         test_env te;
         test_env_init(&te, 4);
@@ -295,20 +293,44 @@ static void equal_work_tie(void **state)
         cairn_chain *c = chain_with(&te, NULL, &log, 0);
         cairn_chain_result r;
         uint32_t why;
-        const tblock *first = order ? small : large, *second = order ? large : small;
+        const tblock *first = order ? &a : &b, *second = order ? &b : &a;
         tb_add_ok(c, first);
         assert_int_equal(tb_add(c, second, &r, &why), 0);
-        assert_tip(c, small);
-        assert_int_equal(r.tip_changed, second == small);
-        assert_int_equal(r.reorg_depth, second == small ? 1 : 0);
-        if (second == small)
-            assert_memory_equal(log.fork->id, g.id, 32);
+        assert_int_equal(r.status, CAIRN_CHAIN_ADDED);
+        assert_tip(c, first);
+        assert_false(r.tip_changed);
+        assert_int_equal(r.reorg_depth, 0);
+        assert_ptr_equal(cairn_chain_best_header(c), cairn_chain_tip(c));
         cairn_chain_del(c);
         assert_int_equal(te.live, 0);
     }
 }
 
-/* Three tips at one height, then one of the larger IDs pulls ahead. */
+/* [FORK-50] A header that arrived first but whose body comes last does not
+ * win the tie: arrival counts when a block is received in full. */
+static void tie_counts_full_arrival(void **state)
+{
+    (void)state;
+    test_env te;
+    test_env_init(&te, 4);
+    cairn_chain *c = chain_with(&te, NULL, NULL, 0);
+    tblock g, a, b;
+    tb_genesis(&g, cairn_network_devnet());
+    tb_child(&a, &g, 1);
+    tb_child(&b, &g, 2);
+    cairn_bytes_ref h = {a.raw, sizeof(a.raw)};
+    size_t n_new;
+    uint32_t why;
+    assert_int_equal(cairn_chain_add_headers(c, &h, 1, &n_new, &why), 0);
+    assert_int_equal(n_new, 1);
+    tb_add_ok(c, &b); /* b in full before a's body */
+    tb_add_ok(c, &a);
+    assert_tip(c, &b);
+    cairn_chain_del(c);
+    assert_int_equal(te.live, 0);
+}
+
+/* Three tips at one height: the first stays; then a later one pulls ahead. */
 static void competing_tips(void **state)
 {
     (void)state;
@@ -319,24 +341,19 @@ static void competing_tips(void **state)
     tb_genesis(&g, cairn_network_devnet());
     tb_child(&base, &g, 1);
     tb_add_ok(c, &base);
-    int best = 0, worst = 0;
     for (int i = 0; i < 3; i++) {
         tb_child(&t[i], &base, 10 + i);
         tb_add_ok(c, &t[i]);
-        if (memcmp(t[i].id, t[best].id, 32) < 0)
-            best = i;
-        if (memcmp(t[i].id, t[worst].id, 32) > 0)
-            worst = i;
+        assert_tip(c, &t[0]);
     }
-    assert_tip(c, &t[best]);
-    tb_child(&next, &t[worst], 20);
+    tb_child(&next, &t[2], 20);
     cairn_chain_result r;
     uint32_t why;
     assert_int_equal(tb_add(c, &next, &r, &why), 0);
     assert_tip(c, &next);
     assert_int_equal(r.reorg_depth, 1);
-    assert_true(cairn_chain_is_active(c, cairn_chain_find(c, t[worst].id)));
-    assert_false(cairn_chain_is_active(c, cairn_chain_find(c, t[best].id)));
+    assert_true(cairn_chain_is_active(c, cairn_chain_find(c, t[2].id)));
+    assert_false(cairn_chain_is_active(c, cairn_chain_find(c, t[0].id)));
     cairn_chain_del(c);
 }
 
@@ -354,8 +371,8 @@ static void reorg_shallow(void **state)
     for (int i = 0; i < 3; i++)
         tb_add_ok(c, &m[i]);
     tb_add_ok(c, &s[0]);
-    tb_add_ok(c, &s[1]); /* equal work with m[2]: tie-break decides */
-    const tblock *want = memcmp(s[1].id, m[2].id, 32) < 0 ? &s[1] : &m[2];
+    tb_add_ok(c, &s[1]); /* equal work with m[2]: the first received stays */
+    const tblock *want = &m[2];
     assert_tip(c, want);
     cairn_chain_result r;
     uint32_t why;
@@ -392,17 +409,17 @@ static void reorg_deep(void **state)
         tb_add_ok(c, &s[i]);
         assert_tip(c, &m[N - 1]);
     }
-    /* equal work at height 150: the tie-break may already switch */
+    /* equal work at height 150: the tip received first stays [FORK-50] */
     cairn_chain_result r;
     uint32_t why;
     size_t tips_before = fs.tips;
     assert_int_equal(tb_add(c, &s[N - 1], &r, &why), 0);
-    int switched = memcmp(s[N - 1].id, m[N - 1].id, 32) < 0;
-    assert_int_equal(r.reorg_depth, switched ? N : 0);
+    assert_tip(c, &m[N - 1]);
+    assert_int_equal(r.reorg_depth, 0);
     assert_int_equal(tb_add(c, &s[N], &r, &why), 0);
     assert_tip(c, &s[N]);
-    assert_int_equal(r.reorg_depth, switched ? 0 : N);
-    assert_int_equal(fs.tips - tips_before, switched ? 2 : 1);
+    assert_int_equal(r.reorg_depth, N);
+    assert_int_equal(fs.tips - tips_before, 1);
     assert_ptr_equal(log.fork, cairn_chain_genesis(c));
     for (uint64_t h = 1; h <= N + 1; h++)
         assert_memory_equal(cairn_chain_at(c, h)->id, s[h - 1].id, 32);
@@ -712,6 +729,7 @@ int main(void)
         cmocka_unit_test(every_rule),
         cmocka_unit_test(orphans),
         cmocka_unit_test(equal_work_tie),
+        cmocka_unit_test(tie_counts_full_arrival),
         cmocka_unit_test(competing_tips),
         cmocka_unit_test(reorg_shallow),
         cmocka_unit_test(reorg_deep),

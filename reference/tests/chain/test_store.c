@@ -114,6 +114,37 @@ static void round_trip_and_reopen(void **state)
     assert_int_equal(te.live, 0);
 }
 
+/* [FORK-50] Of two tips of equal work the one received first is the tip
+ * again after a reopen, whatever order the store loads them in. */
+static void tie_survives_reopen(void **state)
+{
+    for (int order = 0; order < 2; order++) {
+        teardown(state);
+        assert_int_equal(setup(state), 0);
+        test_env te;
+        test_env_init(&te, 3);
+        tblock g, a, b;
+        tb_genesis(&g, cairn_network_devnet());
+        tb_child(&a, &g, 1);
+        tb_child(&b, &g, 2);
+        const tblock *first = order ? &a : &b, *second = order ? &b : &a;
+        cairn_store *st = open_store(cairn_network_devnet());
+        cairn_chain *c = tb_chain(&te, cairn_store_chain(st));
+        tb_add_ok(c, first);
+        tb_add_ok(c, second);
+        assert_memory_equal(cairn_chain_tip(c)->id, first->id, 32);
+        cairn_chain_del(c);
+        cairn_store_close(st);
+        st = open_store(cairn_network_devnet());
+        c = tb_chain(&te, cairn_store_chain(st));
+        assert_memory_equal(cairn_chain_tip(c)->id, first->id, 32);
+        assert_memory_equal(cairn_chain_best_header(c)->id, first->id, 32);
+        cairn_chain_del(c);
+        cairn_store_close(st);
+        assert_int_equal(te.live, 0);
+    }
+}
+
 static void batches(void **state)
 {
     (void)state;
@@ -219,6 +250,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(round_trip_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(tie_survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(batches, setup, teardown),
         cmocka_unit_test_setup_teardown(network_binding, setup, teardown),
         cmocka_unit_test_setup_teardown(integrity, setup, teardown),
