@@ -23,6 +23,7 @@
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
 #define NODE_DEFERRED_MAX         64    /* [VAL-68] headers held for TIME_TOO_NEW */
+#define NODE_RUN_COMMITS_MAX      4096  /* [SYNC-86] unstored responses one run may follow */
 
 typedef struct node node;
 
@@ -39,6 +40,12 @@ typedef struct deferred_hdr {
     uint64_t time_ms;
 } deferred_hdr;
 
+/* [SYNC-86] The last header of a response that was not stored. */
+typedef struct node_commit {
+    uint8_t id[CAIRN_HASH_LEN];
+    uint64_t height;
+} node_commit;
+
 typedef struct peer {
     node *n;
     cairn_conn *conn;
@@ -49,11 +56,10 @@ typedef struct peer {
     socklen_t salen;
     char addr[64];
     int ready;
-    uint32_t refuse;        /* close with this code as soon as the session starts */
-    int fd_closed;          /* the socket is gone with a failed cairn_conn_new */
-    int no_discourage;      /* closed for something that is not misbehaviour (TIME_TOO_NEW) */
-    uint64_t closing_ms;    /* when the session started closing, 0 = not closing */
-    size_t low_work_budget; /* [SYNC-22] low-work headers this peer may still make us keep */
+    uint32_t refuse;     /* close with this code as soon as the session starts */
+    int fd_closed;       /* the socket is gone with a failed cairn_conn_new */
+    int no_discourage;   /* closed for something that is not misbehaviour (TIME_TOO_NEW) */
+    uint64_t closing_ms; /* when the session started closing, 0 = not closing */
     cairn_peer_info info;
     uint64_t connected_ms;
     /* sync */
@@ -63,6 +69,10 @@ typedef struct peer {
     uint8_t sent_loc0[CAIRN_HASH_LEN]; /* first locator entry of the last GetHeaders */
     uint8_t cont_id[CAIRN_HASH_LEN];   /* [SYNC-20] last header of the run so far */
     uint64_t cont_height;              /* its height; 0 = a run has not started */
+    node_commit *commits;              /* [SYNC-86] responses of this run not stored */
+    size_t n_commits, cap_commits;
+    int redownload;                  /* [SYNC-86] fetching them again, storing */
+    const cairn_chain_block *pinned; /* the redownload's last stored header */
     body_req bodies[NODE_BODY_WINDOW];
     unsigned n_bodies;
     uint32_t stall_ms;
@@ -102,6 +112,7 @@ typedef struct node_config {
     int max_inbound, max_per_ip, outbound_target;
     uint32_t discourage_ms;
     uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms;
+    size_t max_low_work; /* [SYNC-85] 0: the chain's default, 20000 */
 } node_config;
 
 struct node {

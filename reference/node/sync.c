@@ -140,7 +140,7 @@ static void release_deferred(node *n)
  * Sends GetHeaders. A fresh run starts from the best header chain; a
  * continuation starts from the last header the peer sent [SYNC-20], which
  * leads the answerer on along its own chain even when that header is on no
- * chain of ours, or was not kept (SYNC-22): then the locator is that ID
+ * chain of ours, or was not kept (SYNC-85, SYNC-86): then the locator is that ID
  * followed by the best header chain's.
  */
 static void request_headers(peer *p, int continuation)
@@ -283,6 +283,158 @@ static int headers_progress(peer *p, const Cairn__V1__Headers *h, uint8_t last_i
     return 1;
 }
 
+/*
+ * [SYNC-17] pass 1 for a response that is not stored: PoW and contiguity,
+ * from `prev`. Closes the session and returns -1 on a failure.
+ */
+static int check_unstored(peer *p, const Cairn__V1__Headers *h, const uint8_t *prev_id)
+{
+    node *n = p->n;
+    uint8_t prev[CAIRN_HASH_LEN];
+    memcpy(prev, prev_id, CAIRN_HASH_LEN);
+    for (size_t i = 0; i < h->n_headers; i++) {
+        cairn_block_header hdr;
+        uint8_t id[CAIRN_HASH_LEN];
+        uint32_t reason = 0;
+        int rv = cairn_block_precheck(n->sha, h->headers[i].data, h->headers[i].len, NULL, 0,
+                                      n->cfg.net->bits, &hdr, id, &reason);
+        if (rv == 0 && memcmp(hdr.prev_id, prev, CAIRN_HASH_LEN) != 0) {
+            rv = CAIRN_ERR_PROTO(CAIRN_E_INVALID_BLOCK); /* [SYNC-15] */
+            reason = CAIRN_BLOCK_BAD_LINK;
+        }
+        if (rv) {
+            close_invalid(p, rv, reason, "Headers");
+            return -1;
+        }
+        memcpy(prev, id, CAIRN_HASH_LEN);
+    }
+    return 0;
+}
+
+/* The end of a run [SYNC-82]: no GetHeaders to this peer until it announces
+ * a block we cannot connect; a redownload is abandoned. */
+static void end_run(peer *p)
+{
+    p->headers_idle = 1;
+    p->redownload = 0;
+    p->n_commits = 0;
+    if (p->pinned) {
+        cairn_chain_unpin(p->n->chain, p->pinned);
+        p->pinned = NULL;
+    }
+}
+
+/* [SYNC-86] Remembers the last header of a response that was not stored. */
+static int add_commit(peer *p)
+{
+    if (p->n_commits == NODE_RUN_COMMITS_MAX)
+        return -1;
+    if (p->n_commits == p->cap_commits) {
+        size_t cap = p->cap_commits ? p->cap_commits * 2 : 16;
+        node_commit *c = realloc(p->commits, cap * sizeof(*c));
+        if (!c)
+            return -1;
+        p->commits = c;
+        p->cap_commits = cap;
+    }
+    memcpy(p->commits[p->n_commits].id, p->cont_id, CAIRN_HASH_LEN);
+    p->commits[p->n_commits++].height = p->cont_height;
+    return 0;
+}
+
+/* Stores headers[0..n) of a response (pinning the last when `pin` is not
+ * NULL); returns 0, or -1 when the session closed. */
+static int store_headers(peer *p, const Cairn__V1__Headers *h, size_t n, int *held, size_t *n_new,
+                         const cairn_chain_block **pin)
+{
+    node *nd = p->n;
+    cairn_bytes_ref *refs = malloc(n * sizeof(*refs));
+    *held = 0;
+    *n_new = 0;
+    if (!refs)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (cairn_bytes_ref){h->headers[i].data, h->headers[i].len};
+    uint32_t reason = 0;
+    int rv = pin ? cairn_chain_add_headers_pinned(nd->chain, refs, n, pin, n_new, &reason)
+                 : cairn_chain_add_headers(nd->chain, refs, n, n_new, &reason);
+    free(refs);
+    if ((*held = too_new(rv, reason)) != 0) { /* [VAL-66] the prefix is kept (SYNC-19) */
+        const uint8_t *raw = first_unknown(nd, h);
+        if (raw)
+            defer_header(p, raw);
+    } else if (rv) {
+        close_invalid(p, rv, reason, "Headers");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * [SYNC-86] A response of a redownload: stored up to the highest header whose
+ * height has a remembered ID, provided every remembered ID in it matches.
+ * Anything else (another branch, a reorganised peer) ends the run unstored.
+ */
+static void redownload_batch(peer *p, const Cairn__V1__Headers *h, uint64_t first_height)
+{
+    node *n = p->n;
+    size_t upto = 0; /* headers to store */
+    uint64_t last = first_height + h->n_headers - 1;
+    for (size_t i = 0; i < p->n_commits; i++) {
+        uint64_t ch = p->commits[i].height;
+        if (ch < first_height || ch > last)
+            continue;
+        uint8_t id[CAIRN_HASH_LEN];
+        size_t k = (size_t)(ch - first_height);
+        if (cairn_block_id(n->sha, id, h->headers[k].data) != 0 ||
+            memcmp(id, p->commits[i].id, CAIRN_HASH_LEN) != 0) {
+            LOGD("peer %s: redownload differs at height %llu: run ends", p->addr,
+                 (unsigned long long)ch);
+            end_run(p);
+            return;
+        }
+        upto = k + 1;
+    }
+    if (!upto) {
+        LOGD("peer %s: redownload response has no header to check: run ends", p->addr);
+        end_run(p);
+        return;
+    }
+    int held;
+    size_t n_new;
+    const cairn_chain_block *pin = NULL;
+    if (store_headers(p, h, upto, &held, &n_new, &pin) != 0) {
+        if (pin)
+            cairn_chain_unpin(n->chain, pin);
+        return;
+    }
+    if (p->pinned) /* the new pin covers the old one's branch */
+        cairn_chain_unpin(n->chain, p->pinned);
+    p->pinned = pin;
+    uint8_t id[CAIRN_HASH_LEN];
+    cairn_block_id(n->sha, id, h->headers[upto - 1].data);
+    const cairn_chain_block *b = cairn_chain_find(n->chain, id);
+    if (held || !b) {
+        end_run(p);
+        return;
+    }
+    memcpy(p->cont_id, id, CAIRN_HASH_LEN); /* continue after what was stored */
+    p->cont_height = b->hdr.height;
+    LOGD("peer %s: redownload stored to height %llu (%zu new)", p->addr,
+         (unsigned long long)b->hdr.height, n_new);
+    if (b->hdr.height >= p->commits[p->n_commits - 1].height) {
+        /* done: the branch now has more work than the tip and keeps itself */
+        uint64_t keep = p->cont_height;
+        end_run(p);
+        p->headers_idle = 0;
+        p->cont_height = keep;
+        request_headers(p, 1);
+    } else {
+        request_headers(p, 1);
+    }
+    fetch_bodies(n);
+}
+
 void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
 {
     node *n = p->n;
@@ -290,65 +442,52 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
         p->headers_rid = 0;
     uint8_t last_id[CAIRN_HASH_LEN];
     if (!h->n_headers || !headers_progress(p, h, last_id)) {
-        p->headers_idle = 1; /* [SYNC-82] */
         LOGD("peer %s: %zu headers, no progress: header sync with it ends", p->addr, h->n_headers);
+        end_run(p); /* [SYNC-82] */
         return;
     }
     int full = h->n_headers == CAIRN_HEADERS_MAX;
-    /* [SYNC-84] The answer continues from a header of our locator that was
-     * not kept (SYNC-22): it cannot be stored, but it is no fault of the peer. */
     const uint8_t *q = h->headers[0].data;
     cairn_block_header first;
-    if (h->headers[0].len == CAIRN_BLOCK_HEADER_LEN &&
-        cairn_block_header_decode(&q, q + CAIRN_BLOCK_HEADER_LEN, &first) == 0 &&
-        !cairn_chain_find(n->chain, first.prev_id) &&
-        memcmp(first.prev_id, p->sent_loc0, CAIRN_HASH_LEN) == 0) {
-        /* not stored, but checked as far as it can be: PoW and contiguity
-         * [SYNC-17] (pass 1), and its first header follows what we asked */
-        uint8_t prev[CAIRN_HASH_LEN];
-        memcpy(prev, first.prev_id, CAIRN_HASH_LEN);
-        for (size_t i = 0; i < h->n_headers; i++) {
-            cairn_block_header hdr;
-            uint8_t id[CAIRN_HASH_LEN];
-            uint32_t reason = 0;
-            int rv = cairn_block_precheck(n->sha, h->headers[i].data, h->headers[i].len, NULL, 0,
-                                          n->cfg.net->bits, &hdr, id, &reason);
-            if (rv == 0 && memcmp(hdr.prev_id, prev, CAIRN_HASH_LEN) != 0) {
-                rv = CAIRN_ERR_PROTO(CAIRN_E_INVALID_BLOCK); /* [SYNC-15] */
-                reason = CAIRN_BLOCK_BAD_LINK;
-            }
-            if (rv) {
-                close_invalid(p, rv, reason, "Headers");
-                return;
-            }
-            memcpy(prev, id, CAIRN_HASH_LEN);
+    if (h->headers[0].len != CAIRN_BLOCK_HEADER_LEN ||
+        cairn_block_header_decode(&q, q + CAIRN_BLOCK_HEADER_LEN, &first) != 0)
+        first.height = 0; /* the chain reports it below */
+    if (p->redownload) {
+        redownload_batch(p, h, first.height);
+        return;
+    }
+    /* [POW-1] every block of a network has the same bits, so more height is more work */
+    int heavier = p->cont_height > cairn_chain_tip(n->chain)->hdr.height;
+    int linked = first.height && cairn_chain_find(n->chain, first.prev_id);
+    /* [SYNC-84] a continuation from a header of our locator that was not kept */
+    int unkept =
+        first.height && !linked && memcmp(first.prev_id, p->sent_loc0, CAIRN_HASH_LEN) == 0;
+    if (unkept || (linked && !heavier)) {
+        /* [SYNC-86] no more work than the tip: checked, remembered, not stored */
+        if (check_unstored(p, h, first.prev_id) != 0)
+            return;
+        if (add_commit(p) != 0) {
+            LOGD("peer %s: run too deep to follow: ends", p->addr);
+            end_run(p);
+            return;
         }
-        LOGD("peer %s: %zu headers after a header not kept: not stored", p->addr, h->n_headers);
-        if (full)
+        LOGD("peer %s: %zu headers to height %llu with no more work than the tip: not stored",
+             p->addr, h->n_headers, (unsigned long long)p->cont_height);
+        if (heavier) { /* it overtook the tip: fetch the run again, storing it */
+            LOGD("peer %s: its branch has more work: fetching its headers again", p->addr);
+            p->redownload = 1;
+            request_headers(p, 0);
+        } else if (full) {
             request_headers(p, 1);
-        else
-            p->headers_idle = 1;
+        } else {
+            end_run(p);
+        }
         return;
     }
-    cairn_bytes_ref *refs = malloc(h->n_headers * sizeof(*refs));
-    if (!refs)
+    int held;
+    size_t n_new;
+    if (store_headers(p, h, h->n_headers, &held, &n_new, NULL) != 0)
         return;
-    for (size_t i = 0; i < h->n_headers; i++)
-        refs[i] = (cairn_bytes_ref){h->headers[i].data, h->headers[i].len};
-    size_t n_new = 0;
-    uint32_t reason = 0;
-    int rv = cairn_chain_add_headers_limited(n->chain, refs, h->n_headers, &p->low_work_budget,
-                                             &n_new, &reason);
-    free(refs);
-    int held = too_new(rv, reason);
-    if (held) { /* [VAL-66] the prefix before it is kept (SYNC-19); the rest waits */
-        const uint8_t *raw = first_unknown(n, h);
-        if (raw)
-            defer_header(p, raw);
-    } else if (rv) {
-        close_invalid(p, rv, reason, "Headers");
-        return;
-    }
     /* what the peer has: at least the last header it sent */
     if (p->cont_height > p->info.tip_height)
         p->info.tip_height = p->cont_height;
@@ -356,7 +495,7 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     if (!held && full) /* [SYNC-20] a full batch: there is more */
         request_headers(p, 1);
     else if (!held)
-        p->headers_idle = 1; /* [SYNC-82] the end of its chain */
+        end_run(p); /* [SYNC-82] the end of its chain */
     fetch_bodies(n);
 }
 
@@ -502,9 +641,8 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
     cairn_bytes_ref ref = {a->header.data, a->header.len};
     size_t n_new;
     uint32_t reason;
-    int rv =
-        cairn_chain_add_headers_limited(n->chain, &ref, 1, &p->low_work_budget, &n_new, &reason);
-    if (too_new(rv, reason)) { /* [VAL-66] */
+    int rv = cairn_chain_add_headers(n->chain, &ref, 1, &n_new, &reason); /* [SYNC-85] */
+    if (too_new(rv, reason)) {                                            /* [VAL-66] */
         defer_header(p, a->header.data);
         return;
     }
@@ -522,6 +660,10 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
 void sync_peer_gone(peer *p)
 {
     p->n_bodies = 0; /* its requests go back to the pool: fetch_bodies skips nothing of it */
+    end_run(p);
+    free(p->commits);
+    p->commits = NULL;
+    p->cap_commits = 0;
 }
 
 void sync_tick(node *n)

@@ -117,6 +117,7 @@ int cairn_chain_new(cairn_chain **out, const cairn_chain_config *cfg)
     c->store = cfg->store;
     c->max_orphans = cfg->max_orphans ? cfg->max_orphans : DEFAULT_MAX_ORPHANS;
     c->max_orphan_bytes = cfg->max_orphan_bytes ? cfg->max_orphan_bytes : DEFAULT_MAX_ORPHAN_BYTES;
+    c->max_low = cfg->max_low_work;
     int rv = cairn_sha256_ctx_new(&c->sha);
     if (rv == 0)
         rv = chain_index_init(c);

@@ -23,7 +23,7 @@ static void assert_tip(cairn_chain *c, const tblock *b)
 typedef struct fake_store {
     cairn_chain_store iface;
     int fail;
-    size_t writes, headers, bodies, tips;
+    size_t writes, headers, bodies, tips, pruned;
 } fake_store;
 
 static int fs_write(void *ud, const cairn_chain_write *w)
@@ -35,6 +35,7 @@ static int fs_write(void *ud, const cairn_chain_write *w)
     f->headers += w->n_headers;
     f->bodies += w->block != NULL;
     f->tips += w->tip != NULL;
+    f->pruned += w->n_pruned;
     return 0;
 }
 
@@ -517,7 +518,7 @@ static void headers_first(void **state)
     assert_int_equal(te.live, 0);
 }
 
-/* [SYNC-22] headers on a branch with no more work than the tip count against an allowance. */
+/* A caller's allowance for headers on a branch with no more work than the tip. */
 static void low_work_allowance(void **state)
 {
     (void)state;
@@ -545,6 +546,71 @@ static void low_work_allowance(void **state)
     assert_int_equal(n_new, 3);
     assert_int_equal(budget, 0);
     assert_memory_equal(cairn_chain_best_header(c)->id, s[5].id, 32);
+    cairn_chain_del(c);
+    assert_int_equal(te.live, 0);
+}
+
+/* [SYNC-85] Low-work headers have one bound for the whole chain: past it the
+ * most recently received are pruned, leaves first, down to 3/4 of it; the
+ * best header's branch and pinned branches are kept; a pruned branch can be
+ * sent again. */
+static void low_work_pruned(void **state)
+{
+    (void)state;
+    enum { BR = 6, LEN = 5, MAX = 8 };
+    static tblock g, m[10], s[BR][LEN];
+    test_env te;
+    test_env_init(&te, 14);
+    fake_store fs;
+    fake_store_init(&fs);
+    cairn_chain_config cfg = {0};
+    cfg.net = cairn_network_devnet();
+    cfg.env = &te.env;
+    cfg.store = &fs.iface;
+    cfg.max_low_work = MAX;
+    te.wall = TB_WALL;
+    cairn_chain *c;
+    assert_int_equal(cairn_chain_new(&c, &cfg), 0);
+    tb_genesis(&g, cairn_network_devnet());
+    tb_run(m, 10, &g, 70);
+    for (int i = 0; i < 10; i++)
+        tb_add_ok(c, &m[i]);
+    for (int b = 0; b < BR; b++)
+        tb_run(s[b], LEN, &g, 100 + 10 * (uint32_t)b);
+    size_t n_new;
+    uint32_t why;
+    const cairn_chain_block *pin = NULL;
+    for (int b = 0; b < BR; b++) {
+        cairn_bytes_ref h[LEN];
+        for (int i = 0; i < LEN; i++)
+            h[i] = hdr_ref(&s[b][i]);
+        assert_int_equal(cairn_chain_add_headers(c, h, LEN, &n_new, &why), 0);
+        assert_int_equal(n_new, LEN);
+        size_t low = cairn_chain_low_work_count(c);
+        assert_true(low <= MAX);
+        /* the chain, the low-work records, and the pinned branch (not low-work) */
+        assert_int_equal(cairn_chain_record_count(c), 11 + low + (b > 0 ? LEN : 0));
+        if (b == 0) { /* branch 0 is being downloaded again: kept whatever comes */
+            pin = cairn_chain_find(c, s[0][LEN - 1].id);
+            assert_int_equal(cairn_chain_pin(c, pin), 0);
+        }
+    }
+    assert_true(fs.pruned > 0);
+    for (int i = 0; i < LEN; i++)
+        assert_non_null(cairn_chain_find(c, s[0][i].id));
+    /* the newest went first: the last branch's tip is gone, the tip branch stays */
+    assert_null(cairn_chain_find(c, s[BR - 1][LEN - 1].id));
+    for (int i = 0; i < 10; i++)
+        assert_non_null(cairn_chain_find(c, m[i].id));
+    /* a pruned branch sent again is accepted like a new one (SYNC-84) */
+    cairn_bytes_ref h[LEN];
+    for (int i = 0; i < LEN; i++)
+        h[i] = hdr_ref(&s[BR - 1][i]);
+    assert_int_equal(cairn_chain_add_headers(c, h, LEN, &n_new, &why), 0);
+    assert_true(cairn_chain_low_work_count(c) <= MAX);
+    cairn_chain_unpin(c, pin);
+    /* the body of a kept low-work header still makes it a block */
+    tb_add_ok(c, &s[0][0]);
     cairn_chain_del(c);
     assert_int_equal(te.live, 0);
 }
@@ -735,6 +801,7 @@ int main(void)
         cmocka_unit_test(reorg_deep),
         cmocka_unit_test(headers_first),
         cmocka_unit_test(low_work_allowance),
+        cmocka_unit_test(low_work_pruned),
         cmocka_unit_test(failed_branch),
         cmocka_unit_test(locators),
         cmocka_unit_test(store_failure_is_atomic),
