@@ -140,6 +140,8 @@ struct node {
     int n_disc;
     uint8_t failed[NODE_FAILED_IDS][CAIRN_HASH_LEN]; /* ring of failed header IDs */
     size_t n_failed;
+    uint8_t fetch_best[CAIRN_HASH_LEN];       /* [SYNC-33] best header the body window is for */
+    uint64_t fetch_from;                      /* lowest height whose body may be missing */
     deferred_hdr deferred[NODE_DEFERRED_MAX]; /* [VAL-67] */
     size_t n_deferred;
     uint64_t mine_nonce; /* where the nonce search goes on */

@@ -163,8 +163,11 @@ static void request_headers(peer *p, int continuation)
     gh.locator = lv;
     if (cairn_session_request(peer_session(p), &gh.base, &p->headers_rid) == 0) {
         memcpy(p->sent_loc0, loc[0], CAIRN_HASH_LEN);
-        if (!continuation)
-            p->cont_height = 0; /* a new run */
+        if (!continuation) {
+            p->cont_height = 0; /* a new run; a redownload keeps what the last one saw */
+            if (!p->redownload)
+                p->n_commits = 0;
+        }
         LOGD("peer %s: GetHeaders from height %llu%s", p->addr,
              (unsigned long long)(continuation ? p->cont_height : best->hdr.height),
              continuation ? " (continuing)" : "");
@@ -225,6 +228,18 @@ static void fetch_bodies(node *n)
         b = b->parent;
     }
     uint64_t from = a ? a->hdr.height + 1 : 1;
+    /* [SYNC-33] The window starts at the lowest body still missing: in a
+     * reorganisation deeper than the window the tip stays at the fork until
+     * the new branch overtakes, so the fork point alone would pin the window
+     * on bodies already fetched. */
+    if (memcmp(n->fetch_best, best->id, CAIRN_HASH_LEN) != 0 || n->fetch_from < from) {
+        memcpy(n->fetch_best, best->id, CAIRN_HASH_LEN);
+        n->fetch_from = from;
+    }
+    while (n->fetch_from <= best->hdr.height &&
+           (cairn_chain_block_ancestor(best, n->fetch_from)->flags & CAIRN_CHAIN_HAVE_DATA))
+        n->fetch_from++;
+    from = n->fetch_from;
     size_t count = cairn_chain_missing_bodies(n->chain, from, missing, FETCH_AHEAD);
     peer *next = n->peers;
     for (size_t i = 0; i < count; i++) {
