@@ -30,6 +30,7 @@ static void usage(FILE *f)
             "  --discourage-ms MS     refuse a misbehaving peer for MS (default 3600000; 0 = off)\n"
             "  --handshake-timeout-ms, --idle-timeout-ms, --ping-interval-ms MS\n"
             "                         session timers (defaults: the spec's 10000, 90000, 30000)\n"
+            "  --max-low-work-headers N  low-work headers kept at most (default 20000)\n"
             "  --log-level LEVEL      error, warn, info (default) or debug\n"
             "  --help                 this text\n");
 }
@@ -44,6 +45,7 @@ enum {
     OPT_IDLE_TIMEOUT,
     OPT_PING_INTERVAL,
     OPT_LOG_LEVEL,
+    OPT_MAX_LOW_WORK,
 };
 
 static int number(const char *opt, const char *arg, long max, long *out)
@@ -77,6 +79,7 @@ int main(int argc, char **argv)
         {"idle-timeout-ms", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"ping-interval-ms", required_argument, NULL, OPT_PING_INTERVAL},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"max-low-work-headers", required_argument, NULL, OPT_MAX_LOW_WORK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -129,6 +132,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cairnd: --log-level %s: use error, warn, info or debug\n", optarg);
                 return 2;
             }
+            break;
+        case OPT_MAX_LOW_WORK: /* [SYNC-85] */
+            if (number("--max-low-work-headers", optarg, 100000000L, &v))
+                return 2;
+            n.cfg.max_low_work = (size_t)v;
             break;
         case 'h':
             usage(stdout);

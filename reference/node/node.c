@@ -334,6 +334,7 @@ int node_start(node *n)
     cc.net = n->cfg.net;
     cc.env = n->env;
     cc.store = cairn_store_chain(n->store);
+    cc.max_low_work = n->cfg.max_low_work;
     cc.on_tip = on_tip;
     cc.ud = n;
     int rv = cairn_chain_new(&n->chain, &cc);

@@ -33,6 +33,8 @@
 #define NODE_ENTRY_BYTES_BURST (1 << 20)
 #define NODE_ENTRY_COUNT_PER_S 64
 #define NODE_ENTRY_COUNT_BURST 256
+#define NODE_DEFERRED_MAX      64   /* [VAL-68] headers held for TIME_TOO_NEW */
+#define NODE_RUN_COMMITS_MAX   4096 /* [SYNC-86] unstored responses one run may follow */
 
 typedef struct node node;
 
@@ -49,6 +51,19 @@ typedef struct body_req {
     uint64_t sent_ms;
 } body_req;
 
+/* A header that failed only TIME_TOO_NEW, held until the clock reaches it [VAL-67]. */
+typedef struct deferred_hdr {
+    uint8_t raw[CAIRN_BLOCK_HEADER_LEN];
+    uint8_t id[CAIRN_HASH_LEN];
+    uint64_t time_ms;
+} deferred_hdr;
+
+/* [SYNC-86] The last header of a response that was not stored. */
+typedef struct node_commit {
+    uint8_t id[CAIRN_HASH_LEN];
+    uint64_t height;
+} node_commit;
+
 typedef struct peer {
     node *n;
     cairn_conn *conn;
@@ -59,15 +74,23 @@ typedef struct peer {
     socklen_t salen;
     char addr[64];
     int ready;
-    uint32_t refuse;        /* close with this code as soon as the session starts */
-    int fd_closed;          /* the socket is gone with a failed cairn_conn_new */
-    int no_discourage;      /* closed for something that is not misbehaviour (TIME_TOO_NEW) */
-    uint64_t closing_ms;    /* when the session started closing, 0 = not closing */
-    size_t low_work_budget; /* [SYNC-22] low-work headers this peer may still make us keep */
+    uint32_t refuse;     /* close with this code as soon as the session starts */
+    int fd_closed;       /* the socket is gone with a failed cairn_conn_new */
+    int no_discourage;   /* closed for something that is not misbehaviour (TIME_TOO_NEW) */
+    uint64_t closing_ms; /* when the session started closing, 0 = not closing */
     cairn_peer_info info;
     uint64_t connected_ms;
     /* sync */
-    uint64_t headers_rid; /* outstanding GetHeaders, 0 = none */
+    uint64_t headers_rid;              /* outstanding GetHeaders, 0 = none */
+    uint64_t headers_wait_ms;          /* [VAL-69] no GetHeaders before this wall-clock time */
+    int headers_idle;                  /* [SYNC-82] the last run ended: wait for an Announce */
+    uint8_t sent_loc0[CAIRN_HASH_LEN]; /* first locator entry of the last GetHeaders */
+    uint8_t cont_id[CAIRN_HASH_LEN];   /* [SYNC-20] last header of the run so far */
+    uint64_t cont_height;              /* its height; 0 = a run has not started */
+    node_commit *commits;              /* [SYNC-86] responses of this run not stored */
+    size_t n_commits, cap_commits;
+    int redownload;                  /* [SYNC-86] fetching them again, storing */
+    const cairn_chain_block *pinned; /* the redownload's last stored header */
     body_req bodies[NODE_BODY_WINDOW];
     unsigned n_bodies;
     uint32_t stall_ms;
@@ -108,6 +131,7 @@ typedef struct node_config {
     int max_inbound, max_per_ip, outbound_target;
     uint32_t discourage_ms;
     uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms;
+    size_t max_low_work; /* [SYNC-85] 0: the chain's default, 20000 */
 } node_config;
 
 struct node {
@@ -135,6 +159,10 @@ struct node {
     int n_disc;
     uint8_t failed[NODE_FAILED_IDS][CAIRN_HASH_LEN]; /* ring of failed header IDs */
     size_t n_failed;
+    uint8_t fetch_best[CAIRN_HASH_LEN];       /* [SYNC-33] best header the body window is for */
+    uint64_t fetch_from;                      /* lowest height whose body may be missing */
+    deferred_hdr deferred[NODE_DEFERRED_MAX]; /* [VAL-67] */
+    size_t n_deferred;
     uint64_t mine_nonce; /* where the nonce search goes on */
     uint64_t next_mine_ms;
     uint64_t blocks_mined;

@@ -136,7 +136,6 @@ static peer *peer_new(node *n, int fd, const struct sockaddr_storage *sa, sockle
     p->sa = *sa;
     p->salen = len;
     p->stall_ms = NODE_STALL_MIN_MS;
-    p->low_work_budget = 20000; /* [SYNC-22] */
     p->connected_ms = node_now(n);
     cairn_net_format_addr((const struct sockaddr *)sa, p->addr, sizeof(p->addr));
     p->ev_read = event_new(n->base, fd, EV_READ | EV_PERSIST, on_read, p);

@@ -20,6 +20,13 @@ static int ready_with(peer *p, uint64_t service)
            cairn_session_state(peer_session(p)) == CAIRN_SS_READY;
 }
 
+/* [VAL-65] Whether a failure is one that defers rather than closes. */
+static int too_new(int rv, uint32_t reason)
+{
+    return rv && cairn_err_wire_code(rv) == CAIRN_E_INVALID_BLOCK &&
+           reason == CAIRN_BLOCK_TIME_TOO_NEW;
+}
+
 static void close_invalid(peer *p, int rv, uint32_t reason, const char *what)
 {
     char why[96];
@@ -38,25 +45,148 @@ static void close_invalid(peer *p, int rv, uint32_t reason, const char *what)
     }
 }
 
-void sync_start_headers(peer *p)
+/* When the header `time_ms` stops being TIME_TOO_NEW by the local clock. */
+static uint64_t due_ms(uint64_t time_ms)
+{
+    return time_ms > CAIRN_BLOCK_MAX_FUTURE_MS ? time_ms - CAIRN_BLOCK_MAX_FUTURE_MS : 0;
+}
+
+/*
+ * [VAL-66] A header that failed only TIME_TOO_NEW is no fault of the peer:
+ * the session stays, nothing is recorded as invalid (VAL-20), and the header
+ * is held [VAL-67], at most NODE_DEFERRED_MAX of them, dropping the one
+ * furthest in the future [VAL-68]. The peer gets no GetHeaders before the
+ * header is due [VAL-69], which is what would otherwise repeat its answer.
+ */
+static void defer_header(peer *p, const uint8_t raw[CAIRN_BLOCK_HEADER_LEN])
 {
     node *n = p->n;
-    if (!ready_with(p, CAIRN_SERVICE_CHAIN) || p->headers_rid)
+    const uint8_t *q = raw;
+    cairn_block_header hdr;
+    uint8_t id[CAIRN_HASH_LEN];
+    if (cairn_block_header_decode(&q, raw + CAIRN_BLOCK_HEADER_LEN, &hdr) != 0 ||
+        cairn_block_id(n->sha, id, raw) != 0)
         return;
+    if (due_ms(hdr.time_ms) > p->headers_wait_ms)
+        p->headers_wait_ms = due_ms(hdr.time_ms);
+    size_t slot = n->n_deferred, latest = 0;
+    for (size_t i = 0; i < n->n_deferred; i++) {
+        if (memcmp(n->deferred[i].id, id, CAIRN_HASH_LEN) == 0)
+            return; /* held already */
+        if (n->deferred[i].time_ms > n->deferred[latest].time_ms)
+            latest = i;
+    }
+    if (slot == NODE_DEFERRED_MAX) {
+        if (n->deferred[latest].time_ms <= hdr.time_ms)
+            return; /* the new one is the furthest out */
+        slot = latest;
+    } else {
+        n->n_deferred++;
+    }
+    memcpy(n->deferred[slot].raw, raw, CAIRN_BLOCK_HEADER_LEN);
+    memcpy(n->deferred[slot].id, id, CAIRN_HASH_LEN);
+    n->deferred[slot].time_ms = hdr.time_ms;
+    LOGD("peer %s: header %llu is %llu ms ahead of the clock: held", p->addr,
+         (unsigned long long)hdr.height, (unsigned long long)(hdr.time_ms - node_wall(n)));
+}
+
+/* The header of a Headers response that the chain refused: the first one
+ * it does not have (everything before it was stored, SYNC-19). */
+static const uint8_t *first_unknown(node *n, const Cairn__V1__Headers *h)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        uint8_t id[CAIRN_HASH_LEN];
+        if (h->headers[i].len != CAIRN_BLOCK_HEADER_LEN ||
+            cairn_block_id(n->sha, id, h->headers[i].data) != 0)
+            return NULL;
+        if (!cairn_chain_find(n->chain, id))
+            return h->headers[i].data;
+    }
+    return NULL;
+}
+
+/* [VAL-67] Deferred headers whose time has come are validated again; a
+ * parent that is still unknown, or any failure, just drops them. */
+static void release_deferred(node *n)
+{
+    uint64_t now = node_wall(n);
+    int added = 0;
+    for (size_t i = 0; i < n->n_deferred;) {
+        deferred_hdr *d = &n->deferred[i];
+        if (due_ms(d->time_ms) > now) {
+            i++;
+            continue;
+        }
+        cairn_bytes_ref ref = {d->raw, CAIRN_BLOCK_HEADER_LEN};
+        size_t n_new = 0;
+        uint32_t reason = 0;
+        int rv = cairn_chain_add_headers(n->chain, &ref, 1, &n_new, &reason);
+        char hex[17];
+        cairn_hex_encode(hex, d->id, 8);
+        LOGD("held header %s: %s", hex,
+             rv == 0  ? "accepted"
+             : reason ? cairn_block_reason_name(reason)
+                      : cairn_strerror(rv));
+        added += rv == 0 && n_new > 0;
+        *d = n->deferred[--n->n_deferred];
+    }
+    if (added)
+        for (peer *p = n->peers; p; p = p->next) {
+            p->headers_idle = 0; /* what follows the held header [SYNC-83] */
+            sync_start_headers(p);
+        }
+}
+
+/*
+ * Sends GetHeaders. A fresh run starts from the best header chain; a
+ * continuation starts from the last header the peer sent [SYNC-20], which
+ * leads the answerer on along its own chain even when that header is on no
+ * chain of ours, or was not kept (SYNC-85, SYNC-86): then the locator is that ID
+ * followed by the best header chain's.
+ */
+static void request_headers(peer *p, int continuation)
+{
+    node *n = p->n;
     const cairn_chain_block *best = cairn_chain_best_header(n->chain);
-    /* [SYNC-21] only from peers that claim more work than we know of */
-    if (memcmp(p->info.total_work, best->work.be, 32) <= 0)
-        return;
+    const cairn_chain_block *from = continuation ? cairn_chain_find(n->chain, p->cont_id) : best;
     uint8_t loc[CAIRN_LOCATOR_MAX][CAIRN_HASH_LEN];
-    size_t k = cairn_chain_locator(n->chain, best, loc, CAIRN_LOCATOR_MAX);
+    size_t k = 0;
+    if (!from) {
+        memcpy(loc[k++], p->cont_id, CAIRN_HASH_LEN);
+        from = best;
+    }
+    k += cairn_chain_locator(n->chain, from, loc + k, CAIRN_LOCATOR_MAX - k);
     ProtobufCBinaryData lv[CAIRN_LOCATOR_MAX];
     for (size_t i = 0; i < k; i++)
         lv[i] = (ProtobufCBinaryData){CAIRN_HASH_LEN, loc[i]};
     Cairn__V1__GetHeaders gh = CAIRN__V1__GET_HEADERS__INIT;
     gh.n_locator = k;
     gh.locator = lv;
-    if (cairn_session_request(peer_session(p), &gh.base, &p->headers_rid) == 0)
-        LOGD("peer %s: GetHeaders from height %llu", p->addr, (unsigned long long)best->hdr.height);
+    if (cairn_session_request(peer_session(p), &gh.base, &p->headers_rid) == 0) {
+        memcpy(p->sent_loc0, loc[0], CAIRN_HASH_LEN);
+        if (!continuation) {
+            p->cont_height = 0; /* a new run; a redownload keeps what the last one saw */
+            if (!p->redownload)
+                p->n_commits = 0;
+        }
+        LOGD("peer %s: GetHeaders from height %llu%s", p->addr,
+             (unsigned long long)(continuation ? p->cont_height : best->hdr.height),
+             continuation ? " (continuing)" : "");
+    }
+}
+
+void sync_start_headers(peer *p)
+{
+    node *n = p->n;
+    if (!ready_with(p, CAIRN_SERVICE_CHAIN) || p->headers_rid || p->headers_idle)
+        return;
+    if (node_wall(n) < p->headers_wait_ms)
+        return; /* [VAL-69] its answer would end with a header held as too new */
+    const cairn_chain_block *best = cairn_chain_best_header(n->chain);
+    /* [SYNC-21] only from peers that claim more work than we know of */
+    if (memcmp(p->info.total_work, best->work.be, 32) <= 0)
+        return;
+    request_headers(p, 0);
 }
 
 /* Whether some peer already waits for this body. */
@@ -67,6 +197,20 @@ static int requested(node *n, const uint8_t id[CAIRN_HASH_LEN])
             if (memcmp(p->bodies[i].id, id, CAIRN_HASH_LEN) == 0)
                 return 1;
     return 0;
+}
+
+/* GetBlock by ID to `p`, which has room in its window. */
+static void request_body(peer *p, const cairn_chain_block *b)
+{
+    Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
+    gb.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID;
+    gb.block_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, (uint8_t *)b->id};
+    body_req *r = &p->bodies[p->n_bodies];
+    if (cairn_session_request(peer_session(p), &gb.base, &r->rid) != 0)
+        return;
+    memcpy(r->id, b->id, CAIRN_HASH_LEN);
+    r->sent_ms = node_now(p->n);
+    p->n_bodies++;
 }
 
 /* [SYNC] bodies from several peers, each with a window of 16 in flight */
@@ -85,6 +229,18 @@ static void fetch_bodies(node *n)
         b = b->parent;
     }
     uint64_t from = a ? a->hdr.height + 1 : 1;
+    /* [SYNC-33] The window starts at the lowest body still missing: in a
+     * reorganisation deeper than the window the tip stays at the fork until
+     * the new branch overtakes, so the fork point alone would pin the window
+     * on bodies already fetched. */
+    if (memcmp(n->fetch_best, best->id, CAIRN_HASH_LEN) != 0 || n->fetch_from < from) {
+        memcpy(n->fetch_best, best->id, CAIRN_HASH_LEN);
+        n->fetch_from = from;
+    }
+    while (n->fetch_from <= best->hdr.height &&
+           (cairn_chain_block_ancestor(best, n->fetch_from)->flags & CAIRN_CHAIN_HAVE_DATA))
+        n->fetch_from++;
+    from = n->fetch_from;
     size_t count = cairn_chain_missing_bodies(n->chain, from, missing, FETCH_AHEAD);
     peer *next = n->peers;
     for (size_t i = 0; i < count; i++) {
@@ -104,15 +260,7 @@ static void fetch_bodies(node *n)
         if (!chosen)
             return; /* every window is full */
         next = chosen->next;
-        Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
-        gb.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID;
-        gb.block_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, (uint8_t *)missing[i]->id};
-        body_req *r = &chosen->bodies[chosen->n_bodies];
-        if (cairn_session_request(peer_session(chosen), &gb.base, &r->rid) != 0)
-            continue;
-        memcpy(r->id, missing[i]->id, CAIRN_HASH_LEN);
-        r->sent_ms = node_now(n);
-        chosen->n_bodies++;
+        request_body(chosen, missing[i]);
     }
 }
 
@@ -129,34 +277,241 @@ static void drop_body(peer *p, body_req *r)
     *r = p->bodies[--p->n_bodies];
 }
 
+/*
+ * [SYNC-82] Whether a Headers response moves the run on: it must end above
+ * the highest header this peer sent in the run. A response that does not
+ * (empty, shorter than the limit, or going back) ends the run: no GetHeaders
+ * to this peer until it announces a block we cannot connect [SYNC-83].
+ */
+static int headers_progress(peer *p, const Cairn__V1__Headers *h, uint8_t last_id[CAIRN_HASH_LEN])
+{
+    const ProtobufCBinaryData *raw = &h->headers[h->n_headers - 1];
+    const uint8_t *q = raw->data;
+    cairn_block_header hdr;
+    if (raw->len != CAIRN_BLOCK_HEADER_LEN ||
+        cairn_block_header_decode(&q, raw->data + raw->len, &hdr) != 0 ||
+        cairn_block_id(p->n->sha, last_id, raw->data) != 0)
+        return 0;
+    if (p->cont_height && hdr.height <= p->cont_height)
+        return 0;
+    memcpy(p->cont_id, last_id, CAIRN_HASH_LEN);
+    p->cont_height = hdr.height;
+    return 1;
+}
+
+/*
+ * [SYNC-17] pass 1 for a response that is not stored: PoW and contiguity,
+ * from `prev`. Closes the session and returns -1 on a failure.
+ */
+static int check_unstored(peer *p, const Cairn__V1__Headers *h, const uint8_t *prev_id)
+{
+    node *n = p->n;
+    uint8_t prev[CAIRN_HASH_LEN];
+    memcpy(prev, prev_id, CAIRN_HASH_LEN);
+    for (size_t i = 0; i < h->n_headers; i++) {
+        cairn_block_header hdr;
+        uint8_t id[CAIRN_HASH_LEN];
+        uint32_t reason = 0;
+        int rv = cairn_block_precheck(n->sha, h->headers[i].data, h->headers[i].len, NULL, 0,
+                                      n->cfg.net->bits, &hdr, id, &reason);
+        if (rv == 0 && memcmp(hdr.prev_id, prev, CAIRN_HASH_LEN) != 0) {
+            rv = CAIRN_ERR_PROTO(CAIRN_E_INVALID_BLOCK); /* [SYNC-15] */
+            reason = CAIRN_BLOCK_BAD_LINK;
+        }
+        if (rv) {
+            close_invalid(p, rv, reason, "Headers");
+            return -1;
+        }
+        memcpy(prev, id, CAIRN_HASH_LEN);
+    }
+    return 0;
+}
+
+/* The end of a run [SYNC-82]: no GetHeaders to this peer until it announces
+ * a block we cannot connect; a redownload is abandoned. */
+static void end_run(peer *p)
+{
+    p->headers_idle = 1;
+    p->redownload = 0;
+    p->n_commits = 0;
+    if (p->pinned) {
+        cairn_chain_unpin(p->n->chain, p->pinned);
+        p->pinned = NULL;
+    }
+}
+
+/* [SYNC-86] Remembers the last header of a response that was not stored. */
+static int add_commit(peer *p)
+{
+    if (p->n_commits == NODE_RUN_COMMITS_MAX)
+        return -1;
+    if (p->n_commits == p->cap_commits) {
+        size_t cap = p->cap_commits ? p->cap_commits * 2 : 16;
+        node_commit *c = realloc(p->commits, cap * sizeof(*c));
+        if (!c)
+            return -1;
+        p->commits = c;
+        p->cap_commits = cap;
+    }
+    memcpy(p->commits[p->n_commits].id, p->cont_id, CAIRN_HASH_LEN);
+    p->commits[p->n_commits++].height = p->cont_height;
+    return 0;
+}
+
+/* Stores headers[0..n) of a response (pinning the last when `pin` is not
+ * NULL); returns 0, or -1 when the session closed. */
+static int store_headers(peer *p, const Cairn__V1__Headers *h, size_t n, int *held, size_t *n_new,
+                         const cairn_chain_block **pin)
+{
+    node *nd = p->n;
+    cairn_bytes_ref *refs = malloc(n * sizeof(*refs));
+    *held = 0;
+    *n_new = 0;
+    if (!refs)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (cairn_bytes_ref){h->headers[i].data, h->headers[i].len};
+    uint32_t reason = 0;
+    int rv = pin ? cairn_chain_add_headers_pinned(nd->chain, refs, n, pin, n_new, &reason)
+                 : cairn_chain_add_headers(nd->chain, refs, n, n_new, &reason);
+    free(refs);
+    if ((*held = too_new(rv, reason)) != 0) { /* [VAL-66] the prefix is kept (SYNC-19) */
+        const uint8_t *raw = first_unknown(nd, h);
+        if (raw)
+            defer_header(p, raw);
+    } else if (rv) {
+        close_invalid(p, rv, reason, "Headers");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * [SYNC-86] A response of a redownload: stored up to the highest header whose
+ * height has a remembered ID, provided every remembered ID in it matches.
+ * Anything else (another branch, a reorganised peer) ends the run unstored.
+ */
+static void redownload_batch(peer *p, const Cairn__V1__Headers *h, uint64_t first_height)
+{
+    node *n = p->n;
+    size_t upto = 0; /* headers to store */
+    uint64_t last = first_height + h->n_headers - 1;
+    for (size_t i = 0; i < p->n_commits; i++) {
+        uint64_t ch = p->commits[i].height;
+        if (ch < first_height || ch > last)
+            continue;
+        uint8_t id[CAIRN_HASH_LEN];
+        size_t k = (size_t)(ch - first_height);
+        if (cairn_block_id(n->sha, id, h->headers[k].data) != 0 ||
+            memcmp(id, p->commits[i].id, CAIRN_HASH_LEN) != 0) {
+            LOGD("peer %s: redownload differs at height %llu: run ends", p->addr,
+                 (unsigned long long)ch);
+            end_run(p);
+            return;
+        }
+        upto = k + 1;
+    }
+    if (!upto) {
+        LOGD("peer %s: redownload response has no header to check: run ends", p->addr);
+        end_run(p);
+        return;
+    }
+    int held;
+    size_t n_new;
+    const cairn_chain_block *pin = NULL;
+    if (store_headers(p, h, upto, &held, &n_new, &pin) != 0) {
+        if (pin)
+            cairn_chain_unpin(n->chain, pin);
+        return;
+    }
+    if (p->pinned) /* the new pin covers the old one's branch */
+        cairn_chain_unpin(n->chain, p->pinned);
+    p->pinned = pin;
+    uint8_t id[CAIRN_HASH_LEN];
+    cairn_block_id(n->sha, id, h->headers[upto - 1].data);
+    const cairn_chain_block *b = cairn_chain_find(n->chain, id);
+    if (held || !b) {
+        end_run(p);
+        return;
+    }
+    memcpy(p->cont_id, id, CAIRN_HASH_LEN); /* continue after what was stored */
+    p->cont_height = b->hdr.height;
+    LOGD("peer %s: redownload stored to height %llu (%zu new)", p->addr,
+         (unsigned long long)b->hdr.height, n_new);
+    if (b->hdr.height >= p->commits[p->n_commits - 1].height) {
+        /* done: the branch now has more work than the tip and keeps itself */
+        uint64_t keep = p->cont_height;
+        end_run(p);
+        p->headers_idle = 0;
+        p->cont_height = keep;
+        request_headers(p, 1);
+    } else {
+        request_headers(p, 1);
+    }
+    fetch_bodies(n);
+}
+
 void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
 {
     node *n = p->n;
     if (h->request_id == p->headers_rid)
         p->headers_rid = 0;
-    if (!h->n_headers)
-        return;
-    cairn_bytes_ref *refs = malloc(h->n_headers * sizeof(*refs));
-    if (!refs)
-        return;
-    for (size_t i = 0; i < h->n_headers; i++)
-        refs[i] = (cairn_bytes_ref){h->headers[i].data, h->headers[i].len};
-    size_t n_new = 0;
-    uint32_t reason = 0;
-    int rv = cairn_chain_add_headers_limited(n->chain, refs, h->n_headers, &p->low_work_budget,
-                                             &n_new, &reason);
-    free(refs);
-    if (rv) {
-        close_invalid(p, rv, reason, "Headers");
+    uint8_t last_id[CAIRN_HASH_LEN];
+    if (!h->n_headers || !headers_progress(p, h, last_id)) {
+        LOGD("peer %s: %zu headers, no progress: header sync with it ends", p->addr, h->n_headers);
+        end_run(p); /* [SYNC-82] */
         return;
     }
+    int full = h->n_headers == CAIRN_HEADERS_MAX;
+    const uint8_t *q = h->headers[0].data;
+    cairn_block_header first;
+    if (h->headers[0].len != CAIRN_BLOCK_HEADER_LEN ||
+        cairn_block_header_decode(&q, q + CAIRN_BLOCK_HEADER_LEN, &first) != 0)
+        first.height = 0; /* the chain reports it below */
+    if (p->redownload) {
+        redownload_batch(p, h, first.height);
+        return;
+    }
+    /* [POW-1] every block of a network has the same bits, so more height is more work */
+    int heavier = p->cont_height > cairn_chain_tip(n->chain)->hdr.height;
+    int linked = first.height && cairn_chain_find(n->chain, first.prev_id);
+    /* [SYNC-84] a continuation from a header of our locator that was not kept */
+    int unkept =
+        first.height && !linked && memcmp(first.prev_id, p->sent_loc0, CAIRN_HASH_LEN) == 0;
+    if (unkept || (linked && !heavier)) {
+        /* [SYNC-86] no more work than the tip: checked, remembered, not stored */
+        if (check_unstored(p, h, first.prev_id) != 0)
+            return;
+        if (add_commit(p) != 0) {
+            LOGD("peer %s: run too deep to follow: ends", p->addr);
+            end_run(p);
+            return;
+        }
+        LOGD("peer %s: %zu headers to height %llu with no more work than the tip: not stored",
+             p->addr, h->n_headers, (unsigned long long)p->cont_height);
+        if (heavier) { /* it overtook the tip: fetch the run again, storing it */
+            LOGD("peer %s: its branch has more work: fetching its headers again", p->addr);
+            p->redownload = 1;
+            request_headers(p, 0);
+        } else if (full) {
+            request_headers(p, 1);
+        } else {
+            end_run(p);
+        }
+        return;
+    }
+    int held;
+    size_t n_new;
+    if (store_headers(p, h, h->n_headers, &held, &n_new, NULL) != 0)
+        return;
     /* what the peer has: at least the last header it sent */
-    const cairn_chain_block *last = cairn_chain_best_header(n->chain);
-    if (last->hdr.height > p->info.tip_height && n_new)
-        p->info.tip_height = last->hdr.height;
+    if (p->cont_height > p->info.tip_height)
+        p->info.tip_height = p->cont_height;
     LOGD("peer %s: %zu headers, %zu new", p->addr, h->n_headers, n_new);
-    if (h->n_headers == CAIRN_HEADERS_MAX) /* [SYNC] a full batch: there is more */
-        sync_start_headers(p);
+    if (!held && full) /* [SYNC-20] a full batch: there is more */
+        request_headers(p, 1);
+    else if (!held)
+        end_run(p); /* [SYNC-82] the end of its chain */
     fetch_bodies(n);
 }
 
@@ -236,6 +591,10 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
                                    &res, &reason);
     if (refs != stack_refs)
         free(refs);
+    if (too_new(rv, reason)) { /* [VAL-66] the body is dropped; fetched again once due */
+        defer_header(p, b->header.data);
+        return;
+    }
     if (rv) {
         close_invalid(p, rv, reason, "Block");
         return;
@@ -262,6 +621,20 @@ void sync_on_not_found(peer *p, uint64_t rid)
     fetch_bodies(p->n);
 }
 
+/*
+ * [SYNC-40] An announced block with more work than the tip is asked of its
+ * announcer, even when another header of equal work, received first, is the
+ * download target [FORK-50]: that one's body may never come.
+ */
+static void ask_announced(peer *p, const cairn_chain_block *b)
+{
+    node *n = p->n;
+    if (b && !(b->flags & (CAIRN_CHAIN_HAVE_DATA | CAIRN_CHAIN_FAILED)) &&
+        cairn_work_cmp(&b->work, &cairn_chain_tip(n->chain)->work) > 0 && !requested(n, b->id) &&
+        ready_with(p, CAIRN_SERVICE_CHAIN) && p->n_bodies < NODE_BODY_WINDOW)
+        request_body(p, b);
+}
+
 void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
 {
     node *n = p->n;
@@ -271,19 +644,26 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
         return;
     if (hdr.height > p->info.tip_height)
         p->info.tip_height = hdr.height;
-    if (cairn_chain_find(n->chain, id))
+    const cairn_chain_block *known = cairn_chain_find(n->chain, id);
+    if (known) {
+        ask_announced(p, known);
         return;
+    }
     if (!cairn_chain_find(n->chain, hdr.prev_id)) {
         /* [SYNC] unknown parent: headers first. Its work is at least ours + 1 block. */
         memset(p->info.total_work, 0xFF, 32);
+        p->headers_idle = 0; /* [SYNC-83] a block we cannot connect: a new run */
         sync_start_headers(p);
         return;
     }
     cairn_bytes_ref ref = {a->header.data, a->header.len};
     size_t n_new;
     uint32_t reason;
-    int rv =
-        cairn_chain_add_headers_limited(n->chain, &ref, 1, &p->low_work_budget, &n_new, &reason);
+    int rv = cairn_chain_add_headers(n->chain, &ref, 1, &n_new, &reason); /* [SYNC-85] */
+    if (too_new(rv, reason)) {                                            /* [VAL-66] */
+        defer_header(p, a->header.data);
+        return;
+    }
     if (rv) {
         if (cairn_err_wire_code(rv) == CAIRN_E_INVALID_BLOCK &&
             cairn_block_reason_is_permanent(reason))
@@ -291,12 +671,17 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
         close_invalid(p, rv, reason, "Announce");
         return;
     }
+    ask_announced(p, cairn_chain_find(n->chain, id));
     fetch_bodies(n);
 }
 
 void sync_peer_gone(peer *p)
 {
     p->n_bodies = 0; /* its requests go back to the pool: fetch_bodies skips nothing of it */
+    end_run(p);
+    free(p->commits);
+    p->commits = NULL;
+    p->cap_commits = 0;
 }
 
 void sync_tick(node *n)
@@ -316,6 +701,7 @@ void sync_tick(node *n)
         }
         sync_start_headers(p);
     }
+    release_deferred(n);
     fetch_bodies(n);
 }
 

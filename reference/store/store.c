@@ -27,6 +27,7 @@ static const char *const stmt_sql[ST_N] = {
     [ST_GET_BLOCK] = "SELECT b.header, d.n, d.data FROM blocks b JOIN bodies d ON d.id = b.id"
                      " WHERE b.id = ?1",
     [ST_LOAD] = "SELECT header, have_data FROM blocks ORDER BY height",
+    [ST_DEL_HDR] = "DELETE FROM blocks WHERE id = ?1 AND have_data = 0",
 };
 
 static const char schema_sql[] =
@@ -118,6 +119,10 @@ static int store_write(void *ud, const cairn_chain_write *w)
         return rv;
     for (size_t i = 0; rv == 0 && i < w->n_headers; i++)
         rv = put_record(s, ST_INS_HDR, w->headers[i]);
+    for (size_t i = 0; rv == 0 && i < w->n_pruned; i++) { /* [SYNC-85] */
+        sqlite3_bind_blob(s->st[ST_DEL_HDR], 1, w->pruned[i]->id, CAIRN_HASH_LEN, SQLITE_STATIC);
+        rv = step_done(s, s->st[ST_DEL_HDR], "prune header");
+    }
     if (rv == 0 && w->block && (rv = put_record(s, ST_UPSERT_BLOCK, w->block)) == 0)
         rv = put_body(s, w->block->id, w->entries, w->n_entries);
     if (rv == 0 && w->tip) {

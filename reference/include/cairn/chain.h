@@ -62,7 +62,9 @@ enum {
 
 /*
  * One index record: a block whose header passed validation. Read-only for
- * callers; lives as long as the chain (records are never removed).
+ * callers; lives as long as the chain, except low-work header-only records,
+ * which pruning removes (SYNC-85): do not keep pointers to those across a
+ * call that adds headers.
  */
 typedef struct cairn_chain_block {
     uint8_t id[CAIRN_HASH_LEN];
@@ -73,6 +75,8 @@ typedef struct cairn_chain_block {
     struct cairn_chain_block *parent;
     /* Internal. */
     struct cairn_chain_block *skip, *child, *sibling;
+    uint64_t seq;    /* arrival order: set when the record is made, again when it becomes linked */
+    uint32_t iflags; /* chain-private marks (pruning, recycling) */
 } cairn_chain_block;
 
 /* The ancestor of `b` at `height` (<= b's height), in O(log n). */
@@ -89,6 +93,8 @@ const cairn_chain_block *cairn_chain_block_ancestor(const cairn_chain_block *b, 
 typedef struct cairn_chain_write {
     const cairn_chain_block *const *headers; /* records stored without body */
     size_t n_headers;
+    const cairn_chain_block *const *pruned; /* header-only records to delete [SYNC-85] */
+    size_t n_pruned;
     const cairn_chain_block *block; /* record whose body is stored, or NULL */
     const cairn_bytes_ref *entries;
     size_t n_entries;
@@ -121,6 +127,7 @@ typedef struct cairn_chain_config {
     const cairn_chain_store *store; /* NULL: memory only */
     size_t max_orphans;             /* 0: 256 [VAL] */
     size_t max_orphan_bytes;        /* 0: 32 MiB */
+    size_t max_low_work;            /* 0: 20000 low-work header-only records kept [SYNC-85] */
     /* Called after the active tip moved (the change is durable). */
     void (*on_tip)(void *ud, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
                    const cairn_chain_block *fork_point);
@@ -171,18 +178,44 @@ int cairn_chain_add_block(cairn_chain *c, const uint8_t *header, size_t header_l
 int cairn_chain_add_headers(cairn_chain *c, const cairn_bytes_ref *headers, size_t n, size_t *n_new,
                             uint32_t *reason);
 /*
- * The same with a low-work allowance [SYNC-22]: at most *low_work_budget new
- * records whose cumulative work does not exceed the active tip's are stored
- * (the node keeps one allowance per peer: 20000); headers past it are dropped
- * without error (*n_new says how many were kept) and the budget is reduced by
- * what was stored. A NULL budget means no limit.
+ * The same with a caller's low-work allowance: at most *low_work_budget new
+ * records whose cumulative work does not exceed the active tip's are stored;
+ * headers past it are dropped without error (*n_new says how many were
+ * kept) and the budget is reduced by what was stored. A NULL budget means no
+ * limit. The node-wide bound of SYNC-85 applies either way.
  */
 int cairn_chain_add_headers_limited(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
                                     size_t *low_work_budget, size_t *n_new, uint32_t *reason);
 
+/*
+ * [SYNC-85] Low-work headers: header-only records that are not ancestors of
+ * the best header or of a pinned record and whose work does not exceed the
+ * active tip's. When more than max_low_work of them are kept, the most
+ * recently received are deleted (leaves first, from memory and the store)
+ * until three quarters of the bound remain. Runs after every header write;
+ * the count is exact after a pass.
+ */
+size_t cairn_chain_low_work_count(const cairn_chain *c);
+/*
+ * Protects `b` and its header-only ancestors from pruning until unpinned
+ * (a branch being downloaded again, SYNC-86). Pins nest; at most 256.
+ * Returns 0 or CAIRN_ERR_NOMEM.
+ */
+int cairn_chain_pin(cairn_chain *c, const cairn_chain_block *b);
+void cairn_chain_unpin(cairn_chain *c, const cairn_chain_block *b);
+
+/*
+ * cairn_chain_add_headers that also pins (cairn_chain_pin) the last record
+ * it stored before pruning runs, so that a branch being fetched again
+ * (SYNC-86) survives its own low-work prefix; *pin is NULL when nothing was
+ * stored. The caller unpins it.
+ */
+int cairn_chain_add_headers_pinned(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
+                                   const cairn_chain_block **pin, size_t *n_new, uint32_t *reason);
+
 const cairn_network *cairn_chain_network(const cairn_chain *c);
 const cairn_chain_block *cairn_chain_genesis(const cairn_chain *c);
-/* The active tip: most work among linked blocks, ties to the smaller ID. */
+/* The active tip: most work among linked blocks, ties to the one linked first [FORK-50]. */
 const cairn_chain_block *cairn_chain_tip(const cairn_chain *c);
 /* Most work among all non-failed records (what to download towards). */
 const cairn_chain_block *cairn_chain_best_header(const cairn_chain *c);

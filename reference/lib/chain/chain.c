@@ -117,9 +117,11 @@ static int accept_body(cairn_chain *c, cairn_chain_block *b, int is_new,
     cairn_chain_block *best = NULL;
     const uint32_t want = CAIRN_CHAIN_HAVE_DATA, skip = CAIRN_CHAIN_FAILED;
     if (linked)
-        for (cairn_chain_block *x = b; x; x = chain_walk_next(b, x, want, skip))
+        for (cairn_chain_block *x = b; x; x = chain_walk_next(b, x, want, skip)) {
+            x->seq = ++c->next_seq; /* [FORK-50] received in full now */
             if (!best || chain_better(x, best))
                 best = x;
+        }
     cairn_chain_block *tip = best && chain_better(best, c->tip) ? best : NULL;
     if ((is_new && (rv = chain_reserve(c, 1)) != 0) ||
         (tip && (rv = chain_reserve_active(c, tip->hdr.height)) != 0))
@@ -180,7 +182,7 @@ static int add_block_one(cairn_chain *c, const uint8_t *header, size_t header_le
         return CAIRN_ERR_NOMEM;
     rv = accept_body(c, b, 1, entries, n, res, reason);
     if (rv != 0 && !(b->flags & CAIRN_CHAIN_FAILED && chain_find(c, id) == b))
-        chain_arena_rollback(c, mark); /* keep it only when remembered as failed */
+        chain_records_abandon(c, mark, &b, 1); /* keep it only when remembered as failed */
     return rv;
 }
 
@@ -262,7 +264,7 @@ static int precheck_headers(cairn_chain *c, const cairn_bytes_ref *headers, size
 /*
  * Validates headers in order into new records `out`; stops at the first bad
  * one, and silently once `low_budget` records with no more work than the
- * active tip have been made [SYNC-22].
+ * active tip have been made (a caller's allowance; the node-wide bound is SYNC-85).
  */
 static int link_headers(cairn_chain *c, size_t n, const cairn_block_header *hdrs,
                         const uint8_t (*ids)[CAIRN_HASH_LEN], size_t low_budget,
@@ -303,8 +305,26 @@ int cairn_chain_add_headers(cairn_chain *c, const cairn_bytes_ref *headers, size
     return cairn_chain_add_headers_limited(c, headers, n, NULL, n_new, reason);
 }
 
+static int add_headers(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
+                       size_t *low_work_budget, const cairn_chain_block **pin, size_t *n_new,
+                       uint32_t *reason);
+
 int cairn_chain_add_headers_limited(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
                                     size_t *low_work_budget, size_t *n_new, uint32_t *reason)
+{
+    return add_headers(c, headers, n, low_work_budget, NULL, n_new, reason);
+}
+
+int cairn_chain_add_headers_pinned(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
+                                   const cairn_chain_block **pin, size_t *n_new, uint32_t *reason)
+{
+    *pin = NULL;
+    return add_headers(c, headers, n, NULL, pin, n_new, reason);
+}
+
+static int add_headers(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
+                       size_t *low_work_budget, const cairn_chain_block **pin, size_t *n_new,
+                       uint32_t *reason)
 {
     int rv;
     size_t k = 0, low = 0;
@@ -332,7 +352,6 @@ int cairn_chain_add_headers_limited(cairn_chain *c, const cairn_bytes_ref *heade
         wrv = store_write(c, &w);
     if (wrv != 0) {
         rv = wrv;
-        k = 0;
         goto out;
     }
     for (size_t i = 0; i < k; i++)
@@ -343,9 +362,15 @@ int cairn_chain_add_headers_limited(cairn_chain *c, const cairn_bytes_ref *heade
     /* Orphans whose parent header just arrived can now be checked in full. */
     for (size_t i = 0; i < k; i++)
         release_orphans(c, recs[i]->id, NULL);
+    if (pin) { /* the last header stored, kept from the pruning below */
+        const cairn_chain_block *last = recs[k - 1];
+        if (cairn_chain_pin(c, last) == 0)
+            *pin = last;
+    }
+    chain_prune_low_work(c); /* [SYNC-85] */
 out:
-    if (k == 0 || *n_new == 0)
-        chain_arena_rollback(c, mark);
+    if (recs && *n_new == 0)
+        chain_records_abandon(c, mark, recs, k);
     cairn_mem_free(c->mem, recs);
     cairn_mem_free(c->mem, ids);
     cairn_mem_free(c->mem, hdrs);

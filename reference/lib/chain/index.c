@@ -89,6 +89,8 @@ void chain_insert(cairn_chain *c, cairn_chain_block *b)
 {
     table_put(c, b);
     c->count++;
+    if (!(b->flags & (CAIRN_CHAIN_HAVE_DATA | CAIRN_CHAIN_FAILED)))
+        c->n_low++; /* perhaps low-work: the next pruning pass counts exactly */
     if (b->parent) {
         b->sibling = b->parent->child;
         b->parent->child = b;
@@ -101,6 +103,17 @@ chain_arena_mark chain_arena_get_mark(const cairn_chain *c)
 {
     chain_arena_mark m = {c->arena, c->arena ? c->arena->used : 0};
     return m;
+}
+
+void chain_records_abandon(cairn_chain *c, chain_arena_mark m, cairn_chain_block *const *recs,
+                           size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (recs[i] && (recs[i]->iflags & CHAIN_RECYCLED)) {
+            recs[i]->sibling = c->free_recs;
+            c->free_recs = recs[i];
+        }
+    chain_arena_rollback(c, m);
 }
 
 void chain_arena_rollback(cairn_chain *c, chain_arena_mark m)
@@ -148,16 +161,23 @@ const cairn_chain_block *cairn_chain_block_ancestor(const cairn_chain_block *b, 
 cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_LEN],
                                     const cairn_block_header *hdr, cairn_chain_block *parent)
 {
-    if (!c->arena || c->arena->used == CHAIN_ARENA_RECORDS) {
-        chain_arena *a = cairn_mem_malloc(c->mem, sizeof(*a));
-        if (!a)
-            return NULL;
-        a->next = c->arena;
-        a->used = 0;
-        c->arena = a;
+    cairn_chain_block *b = c->free_recs;
+    if (b) { /* a pruned record [SYNC-85] */
+        c->free_recs = b->sibling;
+        memset(b, 0, sizeof(*b));
+        b->iflags = CHAIN_RECYCLED;
+    } else {
+        if (!c->arena || c->arena->used == CHAIN_ARENA_RECORDS) {
+            chain_arena *a = cairn_mem_malloc(c->mem, sizeof(*a));
+            if (!a)
+                return NULL;
+            a->next = c->arena;
+            a->used = 0;
+            c->arena = a;
+        }
+        b = &c->arena->recs[c->arena->used++];
+        memset(b, 0, sizeof(*b));
     }
-    cairn_chain_block *b = &c->arena->recs[c->arena->used++];
-    memset(b, 0, sizeof(*b));
     memcpy(b->id, id, CAIRN_HASH_LEN);
     b->hdr = *hdr;
     b->parent = parent;
@@ -166,6 +186,7 @@ cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_
         b->skip = (cairn_chain_block *)cairn_chain_block_ancestor(parent, skip_height(hdr->height));
     }
     cairn_work_add_block(&b->work, hdr->bits); /* [POW] work per block = 2^bits */
+    b->seq = ++c->next_seq;
     return b;
 }
 
@@ -174,8 +195,9 @@ int chain_better(const cairn_chain_block *a, const cairn_chain_block *b)
     int w = cairn_work_cmp(&a->work, &b->work);
     if (w != 0)
         return w > 0;
-    /* [FORK] equal work: the lexicographically smaller tip ID wins. */
-    return memcmp(a->id, b->id, CAIRN_HASH_LEN) < 0;
+    /* [FORK-50] equal work: the first received wins, so a later block of
+     * equal work never moves the tip and withholding a block gains nothing. */
+    return a->seq < b->seq;
 }
 
 static cairn_chain_block *first_ok(cairn_chain_block *x, uint32_t mask, uint32_t reject)
@@ -225,4 +247,34 @@ int chain_reserve_active(cairn_chain *c, uint64_t height)
     c->active = a;
     c->active_cap = cap;
     return 0;
+}
+
+/* Linear probing deletion by backward shift: no tombstones. */
+static void table_del(cairn_chain *c, const cairn_chain_block *b)
+{
+    size_t mask = c->table_cap - 1, i = slot_of(c, b->id);
+    while (c->table[i] != b)
+        i = (i + 1) & mask;
+    for (size_t j = (i + 1) & mask; c->table[j]; j = (j + 1) & mask) {
+        size_t k = slot_of(c, c->table[j]->id);
+        /* the entry at j may move to i unless its home k lies in (i, j] */
+        int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            c->table[i] = c->table[j];
+            i = j;
+        }
+    }
+    c->table[i] = NULL;
+}
+
+void chain_remove_leaf(cairn_chain *c, cairn_chain_block *b)
+{
+    cairn_chain_block **pp = &b->parent->child;
+    while (*pp != b)
+        pp = &(*pp)->sibling;
+    *pp = b->sibling;
+    table_del(c, b);
+    c->count--;
+    b->sibling = c->free_recs;
+    c->free_recs = b;
 }

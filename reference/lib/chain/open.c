@@ -82,9 +82,18 @@ static int load(cairn_chain *c)
             .block = c->genesis, .entries = &e, .n_entries = 1, .tip = c->genesis};
         return c->store->write(c->store->ud, &w);
     }
-    /* Fork choice over what was loaded must land where the store says. */
-    if (memcmp(tip, c->tip->id, CAIRN_HASH_LEN) != 0)
-        return CAIRN_ERR_INTERNAL;
+    /* Fork choice over what was loaded must land where the store says; among
+     * tips of equal work the stored one is the one that arrived first
+     * [FORK-50], which load order cannot tell. */
+    if (memcmp(tip, c->tip->id, CAIRN_HASH_LEN) != 0) {
+        cairn_chain_block *t = chain_find(c, tip);
+        if (!t || !(t->flags & CAIRN_CHAIN_LINKED) || cairn_work_cmp(&t->work, &c->tip->work) != 0)
+            return CAIRN_ERR_INTERNAL;
+        t->seq = 0;
+        c->tip = t;
+        if (cairn_work_cmp(&c->best_header->work, &t->work) == 0)
+            c->best_header = t;
+    }
     if ((rv = chain_reserve_active(c, c->tip->hdr.height)) != 0)
         return rv;
     for (cairn_chain_block *x = c->tip; x; x = x->parent)
@@ -108,6 +117,7 @@ int cairn_chain_new(cairn_chain **out, const cairn_chain_config *cfg)
     c->store = cfg->store;
     c->max_orphans = cfg->max_orphans ? cfg->max_orphans : DEFAULT_MAX_ORPHANS;
     c->max_orphan_bytes = cfg->max_orphan_bytes ? cfg->max_orphan_bytes : DEFAULT_MAX_ORPHAN_BYTES;
+    c->max_low = cfg->max_low_work;
     int rv = cairn_sha256_ctx_new(&c->sha);
     if (rv == 0)
         rv = chain_index_init(c);

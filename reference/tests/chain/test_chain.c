@@ -23,7 +23,7 @@ static void assert_tip(cairn_chain *c, const tblock *b)
 typedef struct fake_store {
     cairn_chain_store iface;
     int fail;
-    size_t writes, headers, bodies, tips;
+    size_t writes, headers, bodies, tips, pruned;
 } fake_store;
 
 static int fs_write(void *ud, const cairn_chain_write *w)
@@ -35,6 +35,7 @@ static int fs_write(void *ud, const cairn_chain_write *w)
     f->headers += w->n_headers;
     f->bodies += w->block != NULL;
     f->tips += w->tip != NULL;
+    f->pruned += w->n_pruned;
     return 0;
 }
 
@@ -278,7 +279,7 @@ static void orphans(void **state)
     assert_int_equal(te.live, 0);
 }
 
-/* [FORK] equal work: the smaller tip ID wins, whatever the arrival order. */
+/* [FORK-50] equal work: the tip received first stays, whichever ID is smaller. */
 static void equal_work_tie(void **state)
 {
     (void)state;
@@ -286,8 +287,6 @@ static void equal_work_tie(void **state)
     tb_genesis(&g, cairn_network_devnet());
     tb_child(&a, &g, 1);
     tb_child(&b, &g, 2);
-    const tblock *small = memcmp(a.id, b.id, 32) < 0 ? &a : &b;
-    const tblock *large = small == &a ? &b : &a;
     for (int order = 0; order < 2; order++) {
         test_env te;
         test_env_init(&te, 4);
@@ -295,20 +294,44 @@ static void equal_work_tie(void **state)
         cairn_chain *c = chain_with(&te, NULL, &log, 0);
         cairn_chain_result r;
         uint32_t why;
-        const tblock *first = order ? small : large, *second = order ? large : small;
+        const tblock *first = order ? &a : &b, *second = order ? &b : &a;
         tb_add_ok(c, first);
         assert_int_equal(tb_add(c, second, &r, &why), 0);
-        assert_tip(c, small);
-        assert_int_equal(r.tip_changed, second == small);
-        assert_int_equal(r.reorg_depth, second == small ? 1 : 0);
-        if (second == small)
-            assert_memory_equal(log.fork->id, g.id, 32);
+        assert_int_equal(r.status, CAIRN_CHAIN_ADDED);
+        assert_tip(c, first);
+        assert_false(r.tip_changed);
+        assert_int_equal(r.reorg_depth, 0);
+        assert_ptr_equal(cairn_chain_best_header(c), cairn_chain_tip(c));
         cairn_chain_del(c);
         assert_int_equal(te.live, 0);
     }
 }
 
-/* Three tips at one height, then one of the larger IDs pulls ahead. */
+/* [FORK-50] A header that arrived first but whose body comes last does not
+ * win the tie: arrival counts when a block is received in full. */
+static void tie_counts_full_arrival(void **state)
+{
+    (void)state;
+    test_env te;
+    test_env_init(&te, 4);
+    cairn_chain *c = chain_with(&te, NULL, NULL, 0);
+    tblock g, a, b;
+    tb_genesis(&g, cairn_network_devnet());
+    tb_child(&a, &g, 1);
+    tb_child(&b, &g, 2);
+    cairn_bytes_ref h = {a.raw, sizeof(a.raw)};
+    size_t n_new;
+    uint32_t why;
+    assert_int_equal(cairn_chain_add_headers(c, &h, 1, &n_new, &why), 0);
+    assert_int_equal(n_new, 1);
+    tb_add_ok(c, &b); /* b in full before a's body */
+    tb_add_ok(c, &a);
+    assert_tip(c, &b);
+    cairn_chain_del(c);
+    assert_int_equal(te.live, 0);
+}
+
+/* Three tips at one height: the first stays; then a later one pulls ahead. */
 static void competing_tips(void **state)
 {
     (void)state;
@@ -319,24 +342,19 @@ static void competing_tips(void **state)
     tb_genesis(&g, cairn_network_devnet());
     tb_child(&base, &g, 1);
     tb_add_ok(c, &base);
-    int best = 0, worst = 0;
     for (int i = 0; i < 3; i++) {
         tb_child(&t[i], &base, 10 + i);
         tb_add_ok(c, &t[i]);
-        if (memcmp(t[i].id, t[best].id, 32) < 0)
-            best = i;
-        if (memcmp(t[i].id, t[worst].id, 32) > 0)
-            worst = i;
+        assert_tip(c, &t[0]);
     }
-    assert_tip(c, &t[best]);
-    tb_child(&next, &t[worst], 20);
+    tb_child(&next, &t[2], 20);
     cairn_chain_result r;
     uint32_t why;
     assert_int_equal(tb_add(c, &next, &r, &why), 0);
     assert_tip(c, &next);
     assert_int_equal(r.reorg_depth, 1);
-    assert_true(cairn_chain_is_active(c, cairn_chain_find(c, t[worst].id)));
-    assert_false(cairn_chain_is_active(c, cairn_chain_find(c, t[best].id)));
+    assert_true(cairn_chain_is_active(c, cairn_chain_find(c, t[2].id)));
+    assert_false(cairn_chain_is_active(c, cairn_chain_find(c, t[0].id)));
     cairn_chain_del(c);
 }
 
@@ -354,8 +372,8 @@ static void reorg_shallow(void **state)
     for (int i = 0; i < 3; i++)
         tb_add_ok(c, &m[i]);
     tb_add_ok(c, &s[0]);
-    tb_add_ok(c, &s[1]); /* equal work with m[2]: tie-break decides */
-    const tblock *want = memcmp(s[1].id, m[2].id, 32) < 0 ? &s[1] : &m[2];
+    tb_add_ok(c, &s[1]); /* equal work with m[2]: the first received stays */
+    const tblock *want = &m[2];
     assert_tip(c, want);
     cairn_chain_result r;
     uint32_t why;
@@ -392,17 +410,17 @@ static void reorg_deep(void **state)
         tb_add_ok(c, &s[i]);
         assert_tip(c, &m[N - 1]);
     }
-    /* equal work at height 150: the tie-break may already switch */
+    /* equal work at height 150: the tip received first stays [FORK-50] */
     cairn_chain_result r;
     uint32_t why;
     size_t tips_before = fs.tips;
     assert_int_equal(tb_add(c, &s[N - 1], &r, &why), 0);
-    int switched = memcmp(s[N - 1].id, m[N - 1].id, 32) < 0;
-    assert_int_equal(r.reorg_depth, switched ? N : 0);
+    assert_tip(c, &m[N - 1]);
+    assert_int_equal(r.reorg_depth, 0);
     assert_int_equal(tb_add(c, &s[N], &r, &why), 0);
     assert_tip(c, &s[N]);
-    assert_int_equal(r.reorg_depth, switched ? 0 : N);
-    assert_int_equal(fs.tips - tips_before, switched ? 2 : 1);
+    assert_int_equal(r.reorg_depth, N);
+    assert_int_equal(fs.tips - tips_before, 1);
     assert_ptr_equal(log.fork, cairn_chain_genesis(c));
     for (uint64_t h = 1; h <= N + 1; h++)
         assert_memory_equal(cairn_chain_at(c, h)->id, s[h - 1].id, 32);
@@ -500,7 +518,7 @@ static void headers_first(void **state)
     assert_int_equal(te.live, 0);
 }
 
-/* [SYNC-22] headers on a branch with no more work than the tip count against an allowance. */
+/* A caller's allowance for headers on a branch with no more work than the tip. */
 static void low_work_allowance(void **state)
 {
     (void)state;
@@ -528,6 +546,71 @@ static void low_work_allowance(void **state)
     assert_int_equal(n_new, 3);
     assert_int_equal(budget, 0);
     assert_memory_equal(cairn_chain_best_header(c)->id, s[5].id, 32);
+    cairn_chain_del(c);
+    assert_int_equal(te.live, 0);
+}
+
+/* [SYNC-85] Low-work headers have one bound for the whole chain: past it the
+ * most recently received are pruned, leaves first, down to 3/4 of it; the
+ * best header's branch and pinned branches are kept; a pruned branch can be
+ * sent again. */
+static void low_work_pruned(void **state)
+{
+    (void)state;
+    enum { BR = 6, LEN = 5, MAX = 8 };
+    static tblock g, m[10], s[BR][LEN];
+    test_env te;
+    test_env_init(&te, 14);
+    fake_store fs;
+    fake_store_init(&fs);
+    cairn_chain_config cfg = {0};
+    cfg.net = cairn_network_devnet();
+    cfg.env = &te.env;
+    cfg.store = &fs.iface;
+    cfg.max_low_work = MAX;
+    te.wall = TB_WALL;
+    cairn_chain *c;
+    assert_int_equal(cairn_chain_new(&c, &cfg), 0);
+    tb_genesis(&g, cairn_network_devnet());
+    tb_run(m, 10, &g, 70);
+    for (int i = 0; i < 10; i++)
+        tb_add_ok(c, &m[i]);
+    for (int b = 0; b < BR; b++)
+        tb_run(s[b], LEN, &g, 100 + 10 * (uint32_t)b);
+    size_t n_new;
+    uint32_t why;
+    const cairn_chain_block *pin = NULL;
+    for (int b = 0; b < BR; b++) {
+        cairn_bytes_ref h[LEN];
+        for (int i = 0; i < LEN; i++)
+            h[i] = hdr_ref(&s[b][i]);
+        assert_int_equal(cairn_chain_add_headers(c, h, LEN, &n_new, &why), 0);
+        assert_int_equal(n_new, LEN);
+        size_t low = cairn_chain_low_work_count(c);
+        assert_true(low <= MAX);
+        /* the chain, the low-work records, and the pinned branch (not low-work) */
+        assert_int_equal(cairn_chain_record_count(c), 11 + low + (b > 0 ? LEN : 0));
+        if (b == 0) { /* branch 0 is being downloaded again: kept whatever comes */
+            pin = cairn_chain_find(c, s[0][LEN - 1].id);
+            assert_int_equal(cairn_chain_pin(c, pin), 0);
+        }
+    }
+    assert_true(fs.pruned > 0);
+    for (int i = 0; i < LEN; i++)
+        assert_non_null(cairn_chain_find(c, s[0][i].id));
+    /* the newest went first: the last branch's tip is gone, the tip branch stays */
+    assert_null(cairn_chain_find(c, s[BR - 1][LEN - 1].id));
+    for (int i = 0; i < 10; i++)
+        assert_non_null(cairn_chain_find(c, m[i].id));
+    /* a pruned branch sent again is accepted like a new one (SYNC-84) */
+    cairn_bytes_ref h[LEN];
+    for (int i = 0; i < LEN; i++)
+        h[i] = hdr_ref(&s[BR - 1][i]);
+    assert_int_equal(cairn_chain_add_headers(c, h, LEN, &n_new, &why), 0);
+    assert_true(cairn_chain_low_work_count(c) <= MAX);
+    cairn_chain_unpin(c, pin);
+    /* the body of a kept low-work header still makes it a block */
+    tb_add_ok(c, &s[0][0]);
     cairn_chain_del(c);
     assert_int_equal(te.live, 0);
 }
@@ -712,11 +795,13 @@ int main(void)
         cmocka_unit_test(every_rule),
         cmocka_unit_test(orphans),
         cmocka_unit_test(equal_work_tie),
+        cmocka_unit_test(tie_counts_full_arrival),
         cmocka_unit_test(competing_tips),
         cmocka_unit_test(reorg_shallow),
         cmocka_unit_test(reorg_deep),
         cmocka_unit_test(headers_first),
         cmocka_unit_test(low_work_allowance),
+        cmocka_unit_test(low_work_pruned),
         cmocka_unit_test(failed_branch),
         cmocka_unit_test(locators),
         cmocka_unit_test(store_failure_is_atomic),

@@ -132,6 +132,51 @@ static void blocks(void **state)
     json_decref(doc);
 }
 
+/* [FORK-50] Blocks in arrival order; the tip after each is the vector's. */
+static void fork_choice(void **state)
+{
+    (void)state;
+    json_t *doc = load("blocks.json"), *v;
+    size_t i, len;
+    json_t *cases = json_object_get(doc, "fork_choice");
+    assert_true(json_array_size(cases) > 0);
+    json_array_foreach(cases, i, v)
+    {
+        test_env te;
+        test_env_init(&te, 2);
+        te.env.wall_ms = vec_wall;
+        vec_now = UINT64_MAX / 2; /* no time limit in these cases */
+        cairn_chain_config cfg = {
+            .net = cairn_network_by_name(json_string_value(json_object_get(v, "network"))),
+            .env = &te.env};
+        cairn_chain *c;
+        assert_int_equal(cairn_chain_new(&c, &cfg), 0);
+        json_t *arr = json_object_get(v, "arrivals"), *tips = json_object_get(v, "tips_hex");
+        assert_int_equal(json_array_size(arr), json_array_size(tips));
+        for (size_t k = 0; k < json_array_size(arr); k++) {
+            json_t *a = json_array_get(arr, k);
+            uint8_t *h = unhex(json_object_get(a, "header_hex"), &len);
+            json_t *es = json_object_get(a, "entries_hex");
+            size_t ne = json_array_size(es);
+            cairn_bytes_ref *e = calloc(ne + 1, sizeof(*e));
+            for (size_t j = 0; j < ne; j++)
+                e[j].data = unhex(json_array_get(es, j), &e[j].len);
+            uint32_t why = 0;
+            assert_int_equal(cairn_chain_add_block(c, h, len, e, ne, NULL, &why), 0);
+            uint8_t want[32];
+            cairn_hex_decode(want, 32, json_string_value(json_array_get(tips, k)));
+            assert_memory_equal(cairn_chain_tip(c)->id, want, 32);
+            for (size_t j = 0; j < ne; j++)
+                free((void *)e[j].data);
+            free(e);
+            free(h);
+        }
+        cairn_chain_del(c);
+        assert_int_equal(te.live, 0);
+    }
+    json_decref(doc);
+}
+
 static void merkle(void **state)
 {
     (void)state;
@@ -181,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocks),
+        cmocka_unit_test(fork_choice),
         cmocka_unit_test(merkle),
     };
     return cmocka_run_group_tests_name("chain_vectors", tests, NULL, NULL);

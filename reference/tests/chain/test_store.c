@@ -114,6 +114,84 @@ static void round_trip_and_reopen(void **state)
     assert_int_equal(te.live, 0);
 }
 
+/* [FORK-50] Of two tips of equal work the one received first is the tip
+ * again after a reopen, whatever order the store loads them in. */
+static void tie_survives_reopen(void **state)
+{
+    for (int order = 0; order < 2; order++) {
+        teardown(state);
+        assert_int_equal(setup(state), 0);
+        test_env te;
+        test_env_init(&te, 3);
+        tblock g, a, b;
+        tb_genesis(&g, cairn_network_devnet());
+        tb_child(&a, &g, 1);
+        tb_child(&b, &g, 2);
+        const tblock *first = order ? &a : &b, *second = order ? &b : &a;
+        cairn_store *st = open_store(cairn_network_devnet());
+        cairn_chain *c = tb_chain(&te, cairn_store_chain(st));
+        tb_add_ok(c, first);
+        tb_add_ok(c, second);
+        assert_memory_equal(cairn_chain_tip(c)->id, first->id, 32);
+        cairn_chain_del(c);
+        cairn_store_close(st);
+        st = open_store(cairn_network_devnet());
+        c = tb_chain(&te, cairn_store_chain(st));
+        assert_memory_equal(cairn_chain_tip(c)->id, first->id, 32);
+        assert_memory_equal(cairn_chain_best_header(c)->id, first->id, 32);
+        cairn_chain_del(c);
+        cairn_store_close(st);
+        assert_int_equal(te.live, 0);
+    }
+}
+
+/* [SYNC-85] Pruned low-work headers leave the store too: a reopened chain
+ * has exactly the records the pruned one had, and the store checks clean. */
+static void pruned_headers_leave_the_store(void **state)
+{
+    (void)state;
+    enum { BR = 4, LEN = 6 };
+    static tblock g, m[8], s[BR][LEN];
+    test_env te;
+    test_env_init(&te, 4);
+    tb_genesis(&g, cairn_network_devnet());
+    tb_run(m, 8, &g, 500);
+    cairn_store *st = open_store(cairn_network_devnet());
+    cairn_chain_config cfg = {0};
+    cfg.net = cairn_network_devnet();
+    cfg.env = &te.env;
+    cfg.store = cairn_store_chain(st);
+    cfg.max_low_work = 10;
+    te.wall = TB_WALL;
+    cairn_chain *c;
+    assert_int_equal(cairn_chain_new(&c, &cfg), 0);
+    for (int i = 0; i < 8; i++)
+        tb_add_ok(c, &m[i]);
+    for (int b = 0; b < BR; b++) {
+        tb_run(s[b], LEN, &g, 600 + 10 * (uint32_t)b);
+        cairn_bytes_ref h[LEN];
+        for (int i = 0; i < LEN; i++)
+            h[i] = (cairn_bytes_ref){s[b][i].raw, 96};
+        size_t n_new;
+        uint32_t why;
+        assert_int_equal(cairn_chain_add_headers(c, h, LEN, &n_new, &why), 0);
+    }
+    size_t records = cairn_chain_record_count(c);
+    assert_true(records <= 9 + 10);
+    assert_true(records < 9 + BR * LEN);
+    cairn_chain_del(c);
+    assert_int_equal(cairn_store_check(st, 1), 0);
+    cairn_store_close(st);
+    st = open_store(cairn_network_devnet());
+    cfg.store = cairn_store_chain(st);
+    assert_int_equal(cairn_chain_new(&c, &cfg), 0);
+    assert_int_equal(cairn_chain_record_count(c), records);
+    assert_memory_equal(cairn_chain_tip(c)->id, m[7].id, 32);
+    cairn_chain_del(c);
+    cairn_store_close(st);
+    assert_int_equal(te.live, 0);
+}
+
 static void batches(void **state)
 {
     (void)state;
@@ -219,6 +297,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(round_trip_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(tie_survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(pruned_headers_leave_the_store, setup, teardown),
         cmocka_unit_test_setup_teardown(batches, setup, teardown),
         cmocka_unit_test_setup_teardown(network_binding, setup, teardown),
         cmocka_unit_test_setup_teardown(integrity, setup, teardown),

@@ -174,6 +174,43 @@ def validate(net, header, entries, ancestors, now):
     return "OK"
 
 
+def check_fork_choice(net, v, fail):
+    """FORK-5 and FORK-50, independently: a block counts once it and all its
+    ancestors have arrived; the tip has the most work (fixed bits: the greatest
+    height) and, between equal work, the lowest arrival sequence."""
+    gid = sha256(genesis_of(net))
+    height = {gid: 0}
+    linked_seq = {gid: 0}
+    waiting = []  # (header, parent) not yet linked
+    seq = 0
+    tip = gid
+    if len(v["arrivals"]) != len(v["tips_hex"]):
+        fail("fork_choice %r: one tip per arrival" % v["name"])
+    for i, a in enumerate(v["arrivals"]):
+        header = bytes.fromhex(a["header_hex"])
+        entries = [bytes.fromhex(e) for e in a["entries_hex"]]
+        h = parse(header)
+        if h["bits"] != net["bits"] or zero_bits(h["id"]) < net["bits"] \
+                or mth(entries) != h["root"]:
+            fail("fork_choice %r: arrival %d is not a valid block" % (v["name"], i))
+        waiting.append(h)
+        progress = True
+        while progress:  # link what now connects, parents first
+            progress = False
+            for w in list(waiting):
+                if w["prev"] in linked_seq:
+                    waiting.remove(w)
+                    if w["height"] != height[w["prev"]] + 1:
+                        fail("fork_choice %r: height" % v["name"])
+                    seq += 1
+                    linked_seq[w["id"]] = seq
+                    height[w["id"]] = w["height"]
+                    progress = True
+        tip = max(linked_seq, key=lambda b: (height[b], -linked_seq[b]))
+        if tip.hex() != v["tips_hex"][i]:
+            fail("fork_choice %r: after arrival %d the tip is %s" % (v["name"], i, tip.hex()))
+
+
 def check_blocks(doc, fail):
     nets = {n["name"]: n for n in doc["networks"]}
     for net in nets.values():
@@ -218,7 +255,10 @@ def check_blocks(doc, fail):
             got = "BAD_LINK"
         if got != v["reason_name"] or CODE[v["reason_name"]] != v["reason"]:
             fail("invalid_headers %r: got %s" % (v["name"], got))
-    counts = (len(doc["valid"]), len(doc["invalid"]), len(doc["invalid_headers"]))
+    for v in doc["fork_choice"]:
+        check_fork_choice(nets[v["network"]], v, fail)
+    counts = (len(doc["valid"]), len(doc["invalid"]), len(doc["invalid_headers"]),
+              len(doc["fork_choice"]))
     covered = {v["reason_name"] for v in doc["invalid"] + doc["invalid_headers"]}
     missing = set(REASONS.values()) - covered
     if missing:
@@ -262,7 +302,8 @@ def main(root):
         m = check_merkle(json.load(f), failures.append)
     for msg in failures:
         print("FAIL", msg)
-    print("blocks.json: %d valid, %d invalid blocks, %d invalid header batches" % b)
+    print("blocks.json: %d valid, %d invalid blocks, %d invalid header batches, "
+          "%d fork-choice sequences" % b)
     print("merkle.json: %d roots, %d proofs, %d invalid proofs" % m)
     print("%s" % ("FAILED" if failures else "all vectors agree with SHA-256 and RFC 6962"))
     return 1 if failures else 0

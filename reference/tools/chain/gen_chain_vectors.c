@@ -427,6 +427,68 @@ static void height0_batch_vectors(const cairn_network *dev, const blk *g)
     }
 }
 
+/*
+ * [FORK-5] [FORK-50] Fork choice: blocks delivered in full, in the order
+ * given (a block whose parent has not arrived waits for it); the active tip
+ * after each arrival. Between equal work the tip received first stays.
+ * Each case is a list of indexes into `fb` (fb[0..1] on genesis, ...).
+ */
+static json_t *fork_choice;
+
+static void fork_choice_vectors(const cairn_network *dev, const blk *g)
+{
+    /* x1, y1: two blocks at height 1 (equal work); x2 on x1, y2 on y1; y3 on y2. */
+    static blk fb[5];
+    cairn_bytes_ref e[5];
+    static const char *const text[5] = {"fork x1", "fork y1", "fork x2", "fork y2", "fork y3"};
+    static const int parent[5] = {-1, -1, 0, 1, 3};
+    for (int i = 0; i < 5; i++) {
+        e[i] = data_entry(text[i]);
+        child(&fb[i], parent[i] < 0 ? g : &fb[parent[i]], &e[i], 1);
+        seal(&fb[i]);
+    }
+    int small1 = memcmp(fb[0].id, fb[1].id, 32) < 0 ? 0 : 1, large1 = 1 - small1;
+    int small2 = memcmp(fb[2].id, fb[3].id, 32) < 0 ? 2 : 3, large2 = 5 - small2;
+    struct {
+        const char *name;
+        int n, order[5];
+    } cases[] = {
+        {"equal work: the larger ID arrived first and stays", 2, {large1, small1}},
+        {"equal work: the smaller ID arrived first and stays", 2, {small1, large1}},
+        {"equal work at height 2 on two branches: the first stays", 4, {0, 1, large2, small2}},
+        {"more work wins whatever the order", 3, {0, 1, 3}},
+        {"more work wins: a reorganisation of depth 2", 5, {0, 2, 1, 3, 4}},
+        {"a child before its parent: linked when the parent arrives, and then first",
+         4,
+         {0, 3, 2, 1}},
+    };
+    cairn_env env = *cairn_port_env();
+    env.wall_ms = fake_wall;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++) {
+        fixed_now = fb[4].h.time_ms + 60000;
+        cairn_chain_config cfg = {.net = dev, .env = &env};
+        cairn_chain *c;
+        if (cairn_chain_new(&c, &cfg) != 0)
+            abort();
+        json_t *blocks = json_array(), *tips = json_array();
+        for (int i = 0; i < cases[k].n; i++) {
+            const blk *b = &fb[cases[k].order[i]];
+            uint32_t why = 0;
+            if (cairn_chain_add_block(c, b->raw, 96, b->e, b->n, NULL, &why) != 0) {
+                fprintf(stderr, "%s: block refused (%u)\n", cases[k].name, why);
+                failures++;
+            }
+            json_array_append_new(blocks, json_pack("{s:o, s:o}", "header_hex", hex(b->raw, 96),
+                                                    "entries_hex", entries_json(b)));
+            json_array_append_new(tips, hex(cairn_chain_tip(c)->id, 32));
+        }
+        cairn_chain_del(c);
+        json_array_append_new(fork_choice,
+                              json_pack("{s:s, s:s, s:o, s:o}", "name", cases[k].name, "network",
+                                        dev->name, "arrivals", blocks, "tips_hex", tips));
+    }
+}
+
 static json_t *blocks_json(void)
 {
     const cairn_network *dev = cairn_network_devnet(), *test = cairn_network_testnet();
@@ -483,6 +545,8 @@ static json_t *blocks_json(void)
     context_vectors(dev, a, &g);
     header_batch_vectors(dev, a);
     height0_batch_vectors(dev, &g);
+    fork_choice = json_array();
+    fork_choice_vectors(dev, &g);
 
     json_t *nets = json_array();
     const cairn_network *all[] = {dev, test};
@@ -495,7 +559,7 @@ static json_t *blocks_json(void)
                                         hex(all[i]->genesis_entry, all[i]->genesis_entry_len),
                                         "genesis_id_hex", hex(all[i]->genesis_id, 32)));
     return json_pack(
-        "{s:s, s:s, s:o, s:o, s:o, s:o}", "description",
+        "{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "description",
         "Cairn v1 blocks (spec §9). header_hex: the 96-byte header (version u32 | height u64 | "
         "time_ms u64 | bits u32 | nonce u64 | prev_id | entries_root, big-endian); id_hex = "
         "SHA-256(header). entries_hex: the block's entries; entries_root is their RFC 6962 MTH. "
@@ -504,10 +568,13 @@ static json_t *blocks_json(void)
         "in that context. invalid: rejected with `reason` (registry §15.4), the checks run in the "
         "spec's order (size, count, version, bits, PoW, genesis, link/height, time, entries, "
         "duplicates, root). invalid_headers: Headers batches rejected with `reason`; the "
-        "validator knows only genesis. Not covered by a vector (too large for a file): entries "
-        "totalling more than 2 MiB (BAD_SIZE).",
+        "validator knows only genesis. fork_choice: valid blocks delivered in full in the order "
+        "of `arrivals` (a block whose parent has not arrived waits for it) to a node that knows "
+        "only genesis; tips_hex[i] is the active tip after arrival i: the most work, and between "
+        "equal work the tip received first (FORK-50). Not covered by a vector (too large for a "
+        "file): entries totalling more than 2 MiB (BAD_SIZE).",
         "generator", "reference/tools/chain/gen_chain_vectors.c", "networks", nets, "valid", valid,
-        "invalid", invalid, "invalid_headers", invalid_headers);
+        "invalid", invalid, "invalid_headers", invalid_headers, "fork_choice", fork_choice);
 }
 
 /* ---- merkle.json ------------------------------------------------------------------------ */
