@@ -107,6 +107,8 @@ static void escape(char *out, size_t cap, const char *in)
 }
 
 static int set_fail(cairn_client *c, int rv, uint32_t code, int by_peer, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int set_fail(cairn_client *c, int rv, uint32_t code, int by_peer, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
