@@ -14,6 +14,7 @@
 
 #include "cairn/base.h"
 #include "run.h"
+#include "paths.h"
 
 #ifndef CAIRN_CONFORM_DIR
 #define CAIRN_CONFORM_DIR "conformance"
@@ -174,8 +175,10 @@ static int run_suite(int role, int argc, char **argv)
     o.fresh_sources = 1;
     o.chain_ready = -1;
     o.files_ready = -1;
-    const char *cases_dir = CAIRN_CONFORM_DIR "/cases", *fix_dir = CAIRN_CONFORM_DIR "/fixtures";
-    const char *spec_file = CAIRN_SPEC_FILE, *junit = NULL, *jsonp = NULL, *known = NULL;
+    const char *cases_dir = conform_data_path("conformance/cases", CAIRN_CONFORM_DIR "/cases");
+    const char *fix_dir = conform_data_path("conformance/fixtures", CAIRN_CONFORM_DIR "/fixtures");
+    const char *spec_file = conform_data_path("spec/cairn-v1.md", CAIRN_SPEC_FILE), *junit = NULL,
+               *jsonp = NULL, *known = NULL;
     const char *files[256];
     int n_files = 0, strict = 0;
     char *sel[256];
@@ -350,7 +353,7 @@ static int run_suite(int role, int argc, char **argv)
 
 static int list_cases(int argc, char **argv)
 {
-    const char *cases_dir = CAIRN_CONFORM_DIR "/cases";
+    const char *cases_dir = conform_data_path("conformance/cases", CAIRN_CONFORM_DIR "/cases");
     int role = 0;
     char *sel[256];
     int n_sel = 0;
@@ -410,7 +413,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "list"))
         return list_cases(argc, argv);
     if (!strcmp(cmd, "coverage")) {
-        const char *spec = CAIRN_SPEC_FILE, *dir = CAIRN_CONFORM_DIR "/cases";
+        const char *spec = conform_data_path("spec/cairn-v1.md", CAIRN_SPEC_FILE);
+        const char *dir = conform_data_path("conformance/cases", CAIRN_CONFORM_DIR "/cases");
         int quiet = 0;
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--spec") && i + 1 < argc)
