@@ -13,7 +13,8 @@
 -- Use (see README.md):
 --   tshark -X lua_script:cairn.lua \
 --          -o 'uat:protobuf_search_paths:"/usr/share/cairn/proto","TRUE"' -r capture.pcap
--- TCP port 7317 is registered; other ports: Decode As... CAIRN, or
+-- TCP port 7317 is registered, and a heuristic claims any TCP stream that
+-- opens with a Cairn header of a registered type; else Decode As... CAIRN, or
 -- -d tcp.port==PORT,cairn. TLS sessions decode with a key log
 -- (SSLKEYLOGFILE, -o tls.keylog_file:FILE); TLS with ALPN "cairn/1" comes
 -- here by itself.
@@ -319,3 +320,15 @@ local alpn = DissectorTable.get("tls.alpn")
 if alpn then
     alpn:add("cairn/1", cairn)
 end
+
+-- Any other port: a TCP stream whose first bytes are a Cairn header of a
+-- registered type (a session starts with Hello) is Cairn, both directions.
+local function heuristic(tvb, pinfo, tree)
+    if tvb:len() < HEADER_LEN or tvb(0, 2):uint() ~= 0xCA1E or not registry[tvb(2, 2):uint()] then
+        return false
+    end
+    pinfo.conversation = cairn
+    cairn.dissector(tvb, pinfo, tree)
+    return true
+end
+cairn:register_heuristic("tcp", heuristic)

@@ -365,8 +365,12 @@ def pcapdir(src, d):
     files = sorted(f for f in os.listdir(d) if f.endswith(".pcap"))
     check(files != [], "pcapdir: captures in %s" % d)
     for name in files:
+        if os.path.getsize(os.path.join(d, name)) == 24:  # the pcap header alone
+            print("ok   pcapdir: %s is empty (the case made no connection: skipped)" % name)
+            continue
+        # no -d: the dissector's heuristic finds Cairn on the IUT's port
         frames = decode(src, os.path.join(d, name))
-        check(frames != [] and all(f.msg or f.experts for f in frames),
+        check(frames != [] and frames[0].msg == "Hello" and all(f.msg or f.experts for f in frames),
               "pcapdir: %s decodes (%s)" % (name, " ".join(f.msg or "?" for f in frames[:12])))
 
 
