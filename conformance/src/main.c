@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
 
 #include "cairn/base.h"
 #include "run.h"
+#include "paths.h"
+#include "capture.h"
+#include "html.h"
 
 #ifndef CAIRN_CONFORM_DIR
 #define CAIRN_CONFORM_DIR "conformance"
@@ -43,6 +47,8 @@ static void usage(FILE *f)
                "  --known-failures FILE    cases (one ID per line) that FAIL for a known reason:\n"
                "                           reported, not counted for the exit status\n"
                "  --junit FILE  --json FILE  reports\n"
+               "  --html DIR               an HTML report: DIR/index.html, a page per case\n"
+               "  --pcap DIR               a capture per case: DIR/CASE.pcap (for Wireshark)\n"
                "  --case FILE              run this case file (repeatable) instead of the suite\n"
                "  --cases DIR  --fixtures DIR  --spec FILE\n"
                "  --iut-handshake-timeout MS  --iut-idle-timeout MS  --iut-ping-interval MS\n"
@@ -174,8 +180,11 @@ static int run_suite(int role, int argc, char **argv)
     o.fresh_sources = 1;
     o.chain_ready = -1;
     o.files_ready = -1;
-    const char *cases_dir = CAIRN_CONFORM_DIR "/cases", *fix_dir = CAIRN_CONFORM_DIR "/fixtures";
-    const char *spec_file = CAIRN_SPEC_FILE, *junit = NULL, *jsonp = NULL, *known = NULL;
+    const char *cases_dir = conform_data_path("conformance/cases", CAIRN_CONFORM_DIR "/cases");
+    const char *fix_dir = conform_data_path("conformance/fixtures", CAIRN_CONFORM_DIR "/fixtures");
+    const char *html_dir = NULL, *pcap_dir = NULL;
+    const char *spec_file = conform_data_path("spec/cairn-v1.md", CAIRN_SPEC_FILE), *junit = NULL,
+               *jsonp = NULL, *known = NULL;
     const char *files[256];
     int n_files = 0, strict = 0;
     char *sel[256];
@@ -199,6 +208,10 @@ static int run_suite(int role, int argc, char **argv)
             junit = argv[++i];
         else if (ARG("--json"))
             jsonp = argv[++i];
+        else if (ARG("--html"))
+            html_dir = argv[++i];
+        else if (ARG("--pcap"))
+            pcap_dir = argv[++i];
         else if (ARG("--case") && n_files < 256)
             files[n_files++] = argv[++i];
         else if (ARG("--cases"))
@@ -236,6 +249,10 @@ static int run_suite(int role, int argc, char **argv)
     if (role == CF_ROLE_SERVER && o.fresh_sources && strncmp(o.target, "127.", 4) &&
         strncmp(o.target, "localhost:", 10))
         o.fresh_sources = 0;
+    if (pcap_dir && mkdir(pcap_dir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "cairn-conform: %s: %s\n", pcap_dir, strerror(errno));
+        return 2;
+    }
     cf_spec spec;
     if (cf_spec_load(&spec, spec_file))
         fprintf(stderr, "cairn-conform: %s: %s (requirement texts will be missing)\n", spec_file,
@@ -297,7 +314,10 @@ static int run_suite(int role, int argc, char **argv)
         }
         if (role == CF_ROLE_SERVER && cf_case_needs(c, "files") && o.files_ready < 0)
             o.files_ready = cf_probe_files(&o) == 0;
+        if (pcap_dir && cf_capture_begin(pcap_dir, c->id))
+            fprintf(stderr, "cairn-conform: no capture for %s\n", c->id);
         cf_run_case(&o, c, &rs[nr]);
+        cf_capture_end();
         cf_report_terminal(&o, &rs[nr], o.verbose);
         int listed = known_text && known_listed(known_text, c->id);
         if (listed && rs[nr].verdict == CF_FAIL) {
@@ -327,6 +347,11 @@ static int run_suite(int role, int argc, char **argv)
         fprintf(stderr, "cairn-conform: cannot write %s\n", junit);
     if (jsonp && cf_report_json(jsonp, &o, rs, nr))
         fprintf(stderr, "cairn-conform: cannot write %s\n", jsonp);
+    char pcap_abs[PATH_MAX];
+    if (html_dir &&
+        cf_report_html(html_dir, pcap_dir && realpath(pcap_dir, pcap_abs) ? pcap_abs : NULL, &o, rs,
+                       nr))
+        fprintf(stderr, "cairn-conform: cannot write %s: %s\n", html_dir, strerror(errno));
     int rv =
         counts[CF_FAIL] || counts[CF_HARNESS_ERROR] || (strict && counts[CF_NON_STRICT]) || nr == 0
             ? 1
@@ -350,7 +375,7 @@ static int run_suite(int role, int argc, char **argv)
 
 static int list_cases(int argc, char **argv)
 {
-    const char *cases_dir = CAIRN_CONFORM_DIR "/cases";
+    const char *cases_dir = conform_data_path("conformance/cases", CAIRN_CONFORM_DIR "/cases");
     int role = 0;
     char *sel[256];
     int n_sel = 0;
@@ -416,7 +441,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "list"))
         return list_cases(argc, argv);
     if (!strcmp(cmd, "coverage")) {
-        const char *spec = CAIRN_SPEC_FILE, *dir = CAIRN_CONFORM_DIR "/cases";
+        const char *spec = conform_data_path("spec/cairn-v1.md", CAIRN_SPEC_FILE);
+        const char *dir = conform_data_path("conformance/cases", CAIRN_CONFORM_DIR "/cases");
         int quiet = 0;
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--spec") && i + 1 < argc)

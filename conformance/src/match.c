@@ -15,6 +15,7 @@
 #include "cairn/json.h"
 #include "match.h"
 
+static int why(char *w, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int why(char *w, size_t n, const char *fmt, ...)
 {
     va_list ap;

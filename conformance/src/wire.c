@@ -14,6 +14,7 @@
 
 #include "cairn/net.h"
 #include "cairn/session.h"
+#include "capture.h"
 #include "wire.h"
 
 static void set_nonblock(int fd)
@@ -286,6 +287,7 @@ int cf_conn_write(cf_conn *c, const uint8_t *p, size_t n)
                 return -1;
             }
         }
+        cf_capture_bytes(c, c->fd, c->initiator, 1, p, (size_t)w); /* --pcap */
         p += w;
         n -= (size_t)w;
     }
@@ -408,6 +410,7 @@ int cf_conn_pump(cf_conn *c, int timeout_ms)
                 return 0;
             }
         }
+        cf_capture_bytes(c, c->fd, c->initiator, 0, c->in + c->in_len, (size_t)n); /* --pcap */
         c->in_len += (size_t)n;
         frame_input(c);
     }

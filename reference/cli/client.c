@@ -11,6 +11,8 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +108,23 @@ static void escape(char *out, size_t cap, const char *in)
     out[o] = '\0';
 }
 
+int cairn_client_keylog(cairn_tls_ctx *tls)
+{
+    static int warned;
+    const char *path = getenv("SSLKEYLOGFILE");
+    if (!path || !*path)
+        return 0;
+    int rv = cairn_tls_ctx_set_keylog(tls, path);
+    if (rv == 0 && !warned++)
+        fprintf(stderr,
+                "cairn: warning: SSLKEYLOGFILE is set: TLS secrets are appended to %s; "
+                "whoever reads it can decrypt this traffic\n",
+                path);
+    return rv;
+}
+
+static int set_fail(cairn_client *c, int rv, uint32_t code, int by_peer, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static int set_fail(cairn_client *c, int rv, uint32_t code, int by_peer, const char *fmt, ...)
 {
     va_list ap;
@@ -422,6 +441,9 @@ int cairn_client_open(cairn_client **out, const cairn_client_config *cfg)
     }
     if (!cfg->plaintext && (rv = cairn_tls_ctx_new(&c->tls, id, 0)) != 0)
         return set_fail(c, rv, 0, 0, "cannot set up TLS: %s", cairn_strerror(rv));
+    if (c->tls && (rv = cairn_client_keylog(c->tls)) != 0)
+        return set_fail(c, rv, 0, 0, "SSLKEYLOGFILE=%s: %s", getenv("SSLKEYLOGFILE"),
+                        strerror(errno));
     int fd = -1;
     if ((rv = connect_tcp(c, &fd)) != 0)
         return rv;

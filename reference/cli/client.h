@@ -109,6 +109,10 @@ typedef struct cairn_client_response {
  * WRONG_NETWORK, BAD_SIGNATURE, ...), CAIRN_ERR_NOMEM or CAIRN_ERR_INVALID_ARG.
  */
 int cairn_client_open(cairn_client **out, const cairn_client_config *cfg);
+/* When $SSLKEYLOGFILE names a file, appends the TLS secrets of `tls` to it
+ * (NSS key log format, for Wireshark) and warns once per process on stderr.
+ * 0 when off or on, or the error of cairn_tls_ctx_set_keylog(). */
+int cairn_client_keylog(cairn_tls_ctx *tls);
 
 /*
  * Closes politely if the session is still open (Error SHUTDOWN [CLOSE-7],

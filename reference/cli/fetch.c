@@ -1322,7 +1322,8 @@ int cmd_fetch(int argc, char **argv)
         goto out;
     rv = CLI_EXIT_FAIL;
     if (cairn_sha256_ctx_new(&ft.sha) != 0 || cairn_identity_generate(&ft.identity, ft.env) != 0 ||
-        (!ft.plaintext && cairn_tls_ctx_new(&ft.tls, ft.identity, 0) != 0)) {
+        (!ft.plaintext &&
+         (cairn_tls_ctx_new(&ft.tls, ft.identity, 0) != 0 || cairn_client_keylog(ft.tls) != 0))) {
         rv = fail(&ft, CLI_EXIT_FAIL, "cannot set up TLS or keys");
         goto out;
     }

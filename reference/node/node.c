@@ -350,6 +350,17 @@ int node_start(node *n)
         LOGE("TLS setup failed");
         return -1;
     }
+    const char *keylog = getenv("SSLKEYLOGFILE");
+    if (n->tls_server && keylog && *keylog) {
+        if (cairn_tls_ctx_set_keylog(n->tls_server, keylog) ||
+            cairn_tls_ctx_set_keylog(n->tls_client, keylog)) {
+            LOGE("SSLKEYLOGFILE=%s: %s", keylog, strerror(errno));
+            return -1;
+        }
+        LOGW("SSLKEYLOGFILE is set: TLS secrets are appended to %s; whoever reads it can "
+             "decrypt this node's traffic",
+             keylog);
+    }
     n->base = event_base_new();
     if (!n->base)
         return -1;

@@ -45,6 +45,12 @@ void cairn_tls_ctx_del(cairn_tls_ctx *ctx);
 /* The OpenSSL SSL_CTX (as void *), for tools that drive TLS themselves with
  * the same profile (the conformance harness sends raw bytes). */
 void *cairn_tls_ctx_openssl(cairn_tls_ctx *ctx);
+/* Appends the secrets of every TLS session of `ctx` to the file at `path`
+ * (created 0600 if missing) in the NSS key log format, so that Wireshark can
+ * decrypt a capture. Programs call it with $SSLKEYLOGFILE and warn that they
+ * do. The file stays open until the context is freed. 0, CAIRN_ERR_INVALID_ARG
+ * when the file cannot be opened (errno says why), or CAIRN_ERR_NOMEM. */
+int cairn_tls_ctx_set_keylog(cairn_tls_ctx *ctx, const char *path);
 
 /* ---- connections ---------------------------------------------------------- */
 

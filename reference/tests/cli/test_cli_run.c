@@ -165,7 +165,7 @@ static void test_block(void **state)
     json_t *e0 = json_array_get(json_object_get(j, "entries"), 0);
     json_t *e1 = json_array_get(json_object_get(j, "entries"), 1);
     assert_string_equal(jstr(e0, "kind"), "data");
-    assert_string_equal(jstr(e0, "text"), FAKE_TEXT_ENTRY + 1);
+    assert_string_equal(jstr(e0, "text"), &FAKE_TEXT_ENTRY[1]); /* after the kind byte */
     assert_string_equal(jstr(e1, "kind"), "manifest");
     assert_string_equal(jstr(e1, "name"), FAKE_MANIFEST_NAME);
     assert_int_equal(jint(e1, "size"), 100000);
