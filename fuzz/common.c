@@ -3,9 +3,55 @@
 
 #include <string.h>
 
+#include <sanitizer/asan_interface.h>
+
 #include "cairn/crypto.h"
 
 /* ---- Environment ------------------------------------------------------------ */
+
+/*
+ * One recycled block for large allocations. A frame header announcing a
+ * 2 MiB payload makes the decoder reserve it all; under ASan every such
+ * malloc/free is an mmap, page faults and a munmap, which was most of
+ * fuzz_frame's time per input. The block stays mapped between inputs, and
+ * its shadow keeps ASan's view exact: [0, n) addressable while handed out,
+ * all of it poisoned while free (use after free and overflow still caught).
+ */
+#define BIG_MIN ((size_t)4096)
+
+static struct {
+    uint8_t *p;
+    size_t cap, used; /* used = the size handed out, 0 = free */
+} big;
+
+static void *big_take(size_t n)
+{
+    if (big.used || n < BIG_MIN)
+        return NULL;
+    if (big.cap < n) {
+        size_t cap = BIG_MIN;
+        while (cap < n)
+            cap *= 2;
+        free(big.p);
+        big.p = malloc(cap);
+        big.cap = big.p ? cap : 0;
+        if (!big.p)
+            return NULL;
+        ASAN_POISON_MEMORY_REGION(big.p, big.cap);
+    }
+    ASAN_UNPOISON_MEMORY_REGION(big.p, n);
+    big.used = n;
+    return big.p;
+}
+
+static int big_give_back(void *p)
+{
+    if (!big.used || p != big.p)
+        return 0;
+    ASAN_POISON_MEMORY_REGION(big.p, big.used);
+    big.used = 0;
+    return 1;
+}
 
 static void *fe_malloc(size_t n, void *ud)
 {
@@ -14,7 +60,9 @@ static void *fe_malloc(size_t n, void *ud)
         e->fail_at = -2; /* fail once; later allocations succeed */
         return NULL;
     }
-    void *p = malloc(n ? n : 1);
+    void *p = big_take(n);
+    if (!p)
+        p = malloc(n ? n : 1);
     if (p) {
         e->allocs++;
         e->live++;
@@ -33,7 +81,19 @@ static void *fe_realloc(void *p, size_t n, void *ud)
         e->fail_at = -2;
         return NULL;
     }
-    void *q = realloc(p, n ? n : 1);
+    void *q;
+    if (p == big.p && big.used) {
+        if (n && n <= big.used) { /* shrinks in place */
+            ASAN_POISON_MEMORY_REGION(big.p + n, big.used - n);
+            big.used = n;
+            q = p;
+        } else if ((q = malloc(n ? n : 1)) != NULL) { /* moves out of the block */
+            memcpy(q, p, n < big.used ? n : big.used);
+            big_give_back(p);
+        }
+    } else {
+        q = realloc(p, n ? n : 1);
+    }
     if (q) {
         e->allocs++;
         if (n > e->largest)
@@ -47,7 +107,8 @@ static void fe_free(void *p, void *ud)
     fuzz_env *e = ud;
     if (p)
         e->live--;
-    free(p);
+    if (!big_give_back(p))
+        free(p);
 }
 
 static uint64_t fe_mono(void *ud)
