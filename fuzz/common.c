@@ -459,6 +459,7 @@ int fuzz_msg_oracle(const cairn_mem *mem, uint16_t type, const uint8_t *p, size_
     cairn_msg_decoder_init(&d, mem);
     ProtobufCMessage *m = NULL;
     int rv = cairn_msg_decode_unchecked(&d, type, p, len, &m);
+    fuzz_check_err(rv, "msg_decode_unchecked");
     int val = 0;
     if (scan) {
         FUZZ_CHECK(rv == scan && m == NULL, "unchecked decode %d, scan %d", rv, scan);
@@ -490,6 +491,7 @@ int fuzz_msg_oracle(const cairn_mem *mem, uint16_t type, const uint8_t *p, size_
     cairn_msg_decoder_init(&d2, mem);
     ProtobufCMessage *m2 = NULL;
     int rv2 = cairn_msg_decode(&d2, type, p, len, &m2);
+    fuzz_check_err(rv2, "msg_decode");
     FUZZ_CHECK(rv2 == (scan ? scan : val), "decode %d, scan %d, validate %d", rv2, scan, val);
     FUZZ_CHECK((rv2 == 0) == (m2 != NULL), "decode %d with message %p", rv2, (void *)m2);
     if (rv2 == 0) {
@@ -640,4 +642,16 @@ size_t fuzz_path(const uint8_t (*leaves)[32], size_t n, size_t m, uint8_t (*out)
         fuzz_mth(leaves, k, out[len]);
     }
     return len + 1;
+}
+
+/* ---- Error descriptions -------------------------------------------------------- */
+
+void fuzz_check_err(int rv, const char *where)
+{
+    if (rv >= 0)
+        return;
+    const char *text = cairn_strerror(rv);
+    FUZZ_CHECK(text && text[0] && strcmp(text, "unknown error") != 0 &&
+                   strcmp(text, "unregistered protocol error") != 0,
+               "%s: error %d has no description", where, rv);
 }

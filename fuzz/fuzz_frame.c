@@ -174,6 +174,7 @@ static void decode_and_compare(const uint8_t *s, size_t len, uint32_t max_len, i
             FUZZ_CHECK(k < want->n, "%s: more events than the model", how);
             const event *w = &want->ev[k++];
             FUZZ_CHECK(rv == w->rv, "%s: event %zu: rv %d, model %d", how, k - 1, rv, w->rv);
+            fuzz_check_err(rv, how);
             if (rv) {
                 cairn_frame g;
                 const uint8_t *q = end;

@@ -102,6 +102,7 @@ static void from_json(const cairn_mem *mem, uint16_t type, const uint8_t *p, siz
     char err[256] = "";
     int rv = cairn_json_to_msg(j, desc, &a, &m, err, sizeof(err));
     FUZZ_CHECK(rv == 0 || rv == CAIRN_ERR_INVALID_ARG, "cairn_json_to_msg returned %d", rv);
+    fuzz_check_err(rv, "json_to_msg");
     if (rv == 0) {
         FUZZ_CHECK(m != NULL && m->descriptor == desc, "accepted without a %s", desc->short_name);
         uint8_t *packed;

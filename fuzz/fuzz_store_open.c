@@ -11,7 +11,8 @@
  * remembered.
  *
  * Input: byte 0 = flags (bit 0: the crashed image; bit 1: the full check;
- * bit 2: mine and store one block after opening), then up to MAX_EDITS
+ * bit 2: mine and store one block after opening; bit 3: then reopen it for
+ * devnet, or testnet with bit 4), then up to MAX_EDITS
  * edits of the image's files, each `kind u8 | file u8 | offset u32 | ...`:
  * truncate, xor a byte, overwrite bytes, zero a 4 KiB page, copy a page over
  * another, append bytes.
@@ -28,6 +29,8 @@
  *    open succeeds and the tip is one the store went through (the newest
  *    when the image is untouched);
  *  - a store that opened takes a new block, or fails with an error;
+ *  - a store is refused to another registered network;
+ *  - every error returned has a description (cairn_strerror);
  *  - no crash, no leak (ASan; the chain's counting allocator).
  */
 #include <errno.h>
@@ -330,6 +333,7 @@ static void check_opened(cairn_store *s, int full, int db_changed, int mine)
     if (mine) {
         rv = mine_one(c, &e, 2);
         FUZZ_CHECK(rv <= 0, "add_block returned %d", rv);
+        fuzz_check_err(rv, "add_block");
         FUZZ_CHECK(rv == 0 || db_changed, "an uncorrupted store does not take a block: %d (%s)", rv,
                    cairn_store_errmsg(s));
     }
@@ -362,6 +366,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cairn_store_open(&s, rundir, &net, full ? CAIRN_STORE_CHECK_FULL : 0, err, sizeof(err));
     if (rv != 0) {
         FUZZ_CHECK(rv < 0, "cairn_store_open returned %d", rv);
+        fuzz_check_err(rv, "store_open");
         FUZZ_CHECK(s == NULL, "a failed open left a store");
         FUZZ_CHECK(err[0] != '\0', "open failed (%d) without a message", rv);
         FUZZ_CHECK(db_changed, "an uncorrupted store (crashed: %d) does not open: %s", flags & 1,
@@ -370,5 +375,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_opened(s, full, db_changed, mine);
     cairn_store_close(s);
+    if (flags & 8) {
+        /* A store of this network is refused to any other network. */
+        const cairn_network *other = cairn_network_by_name(flags & 16 ? "testnet" : "devnet");
+        FUZZ_CHECK(other != NULL && other != &net, "no registered network");
+        s = NULL;
+        rv = cairn_store_open(&s, rundir, other, 0, err, sizeof(err));
+        FUZZ_CHECK(rv < 0 && s == NULL && err[0], "opened for %s: %d", other->name, rv);
+        fuzz_check_err(rv, "store_open(other network)");
+    }
     return 0;
 }
