@@ -34,8 +34,10 @@
  *  - every error returned has a description (cairn_strerror);
  *  - no crash, no leak (ASan; the chain's counting allocator).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,7 +57,7 @@
 static cairn_network net;
 static uint8_t genesis_entry[] = "\0Cairn fuzz store network";
 static cairn_sha256_ctx *sha;
-static char scratch[64], rundir[96];
+static char scratch[96], rundir[128];
 
 typedef struct image {
     uint8_t *file[2]; /* chain.db, chain.db-wal */
@@ -146,15 +148,43 @@ static int mine_one(cairn_chain *c, const fuzz_env *e, int k)
     return rv;
 }
 
+/* Removes the scratch directories of processes that no longer run (killed
+ * or crashed: AFL++'s fork server never exits normally). */
+static void remove_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    if (!d)
+        return;
+    struct dirent *de;
+    char saved[sizeof(scratch)];
+    memcpy(saved, scratch, sizeof(saved));
+    while ((de = readdir(d)) != NULL) {
+        long pid;
+        if (sscanf(de->d_name, "cairn-fuzz-store-%ld-", &pid) != 1 || pid <= 0 ||
+            kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        size_t bl = strlen(base), nl = strlen(de->d_name);
+        if (bl + 1 + nl >= sizeof(scratch))
+            continue;
+        memcpy(scratch, base, bl);
+        scratch[bl] = '/';
+        memcpy(scratch + bl + 1, de->d_name, nl + 1);
+        remove_scratch();
+    }
+    closedir(d);
+    memcpy(scratch, saved, sizeof(saved));
+}
+
 static void init_once(void)
 {
     if (sha)
         return;
     init_network();
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(scratch, sizeof(scratch), "%s/cairn-fuzz-store-XXXXXX", base);
+    remove_stale(base);
+    snprintf(scratch, sizeof(scratch), "%s/cairn-fuzz-store-%ld-XXXXXX", base, (long)getpid());
     FUZZ_CHECK(mkdtemp(scratch) != NULL, "mkdtemp: %s", strerror(errno));
-    char build[96];
+    char build[128];
     snprintf(build, sizeof(build), "%s/build", scratch);
     snprintf(rundir, sizeof(rundir), "%s/run", scratch);
 
@@ -255,6 +285,9 @@ static int edit(fuzz_in *in, image *im)
 static void write_dir(const image *im)
 {
     char path[160];
+    /* Both again each time: under AFL++ each forked child removes the
+     * scratch directory when it exits (atexit), the next one recreates it. */
+    mkdir(scratch, 0700);
     mkdir(rundir, 0700);
     static const char *const all[] = {"chain.db", "chain.db-wal", "chain.db-shm",
                                       "chain.db-journal"};
