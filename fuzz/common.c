@@ -3,9 +3,55 @@
 
 #include <string.h>
 
+#include <sanitizer/asan_interface.h>
+
 #include "cairn/crypto.h"
 
 /* ---- Environment ------------------------------------------------------------ */
+
+/*
+ * One recycled block for large allocations. A frame header announcing a
+ * 2 MiB payload makes the decoder reserve it all; under ASan every such
+ * malloc/free is an mmap, page faults and a munmap, which was most of
+ * fuzz_frame's time per input. The block stays mapped between inputs, and
+ * its shadow keeps ASan's view exact: [0, n) addressable while handed out,
+ * all of it poisoned while free (use after free and overflow still caught).
+ */
+#define BIG_MIN ((size_t)4096)
+
+static struct {
+    uint8_t *p;
+    size_t cap, used; /* used = the size handed out, 0 = free */
+} big;
+
+static void *big_take(size_t n)
+{
+    if (big.used || n < BIG_MIN)
+        return NULL;
+    if (big.cap < n) {
+        size_t cap = BIG_MIN;
+        while (cap < n)
+            cap *= 2;
+        free(big.p);
+        big.p = malloc(cap);
+        big.cap = big.p ? cap : 0;
+        if (!big.p)
+            return NULL;
+        ASAN_POISON_MEMORY_REGION(big.p, big.cap);
+    }
+    ASAN_UNPOISON_MEMORY_REGION(big.p, n);
+    big.used = n;
+    return big.p;
+}
+
+static int big_give_back(void *p)
+{
+    if (!big.used || p != big.p)
+        return 0;
+    ASAN_POISON_MEMORY_REGION(big.p, big.used);
+    big.used = 0;
+    return 1;
+}
 
 static void *fe_malloc(size_t n, void *ud)
 {
@@ -14,7 +60,9 @@ static void *fe_malloc(size_t n, void *ud)
         e->fail_at = -2; /* fail once; later allocations succeed */
         return NULL;
     }
-    void *p = malloc(n ? n : 1);
+    void *p = big_take(n);
+    if (!p)
+        p = malloc(n ? n : 1);
     if (p) {
         e->allocs++;
         e->live++;
@@ -33,7 +81,19 @@ static void *fe_realloc(void *p, size_t n, void *ud)
         e->fail_at = -2;
         return NULL;
     }
-    void *q = realloc(p, n ? n : 1);
+    void *q;
+    if (p == big.p && big.used) {
+        if (n && n <= big.used) { /* shrinks in place */
+            ASAN_POISON_MEMORY_REGION(big.p + n, big.used - n);
+            big.used = n;
+            q = p;
+        } else if ((q = malloc(n ? n : 1)) != NULL) { /* moves out of the block */
+            memcpy(q, p, n < big.used ? n : big.used);
+            big_give_back(p);
+        }
+    } else {
+        q = realloc(p, n ? n : 1);
+    }
     if (q) {
         e->allocs++;
         if (n > e->largest)
@@ -47,7 +107,8 @@ static void fe_free(void *p, void *ud)
     fuzz_env *e = ud;
     if (p)
         e->live--;
-    free(p);
+    if (!big_give_back(p))
+        free(p);
 }
 
 static uint64_t fe_mono(void *ud)
@@ -398,6 +459,7 @@ int fuzz_msg_oracle(const cairn_mem *mem, uint16_t type, const uint8_t *p, size_
     cairn_msg_decoder_init(&d, mem);
     ProtobufCMessage *m = NULL;
     int rv = cairn_msg_decode_unchecked(&d, type, p, len, &m);
+    fuzz_check_err(rv, "msg_decode_unchecked");
     int val = 0;
     if (scan) {
         FUZZ_CHECK(rv == scan && m == NULL, "unchecked decode %d, scan %d", rv, scan);
@@ -429,6 +491,7 @@ int fuzz_msg_oracle(const cairn_mem *mem, uint16_t type, const uint8_t *p, size_
     cairn_msg_decoder_init(&d2, mem);
     ProtobufCMessage *m2 = NULL;
     int rv2 = cairn_msg_decode(&d2, type, p, len, &m2);
+    fuzz_check_err(rv2, "msg_decode");
     FUZZ_CHECK(rv2 == (scan ? scan : val), "decode %d, scan %d, validate %d", rv2, scan, val);
     FUZZ_CHECK((rv2 == 0) == (m2 != NULL), "decode %d with message %p", rv2, (void *)m2);
     if (rv2 == 0) {
@@ -579,4 +642,16 @@ size_t fuzz_path(const uint8_t (*leaves)[32], size_t n, size_t m, uint8_t (*out)
         fuzz_mth(leaves, k, out[len]);
     }
     return len + 1;
+}
+
+/* ---- Error descriptions -------------------------------------------------------- */
+
+void fuzz_check_err(int rv, const char *where)
+{
+    if (rv >= 0)
+        return;
+    const char *text = cairn_strerror(rv);
+    FUZZ_CHECK(text && text[0] && strcmp(text, "unknown error") != 0 &&
+                   strcmp(text, "unregistered protocol error") != 0,
+               "%s: error %d has no description", where, rv);
 }

@@ -51,6 +51,13 @@ typedef struct fuzz_env {
 /* Starts at mono 1000 ms and 2026-01-01T00:00:00Z. */
 void fuzz_env_init(fuzz_env *e, uint64_t seed);
 
+/*
+ * Every error the library returns has a description: cairn_strerror(rv) is
+ * neither "unknown error" nor "unregistered protocol error" (base.h: codes
+ * live in ranges and each one is explained). No-op for rv >= 0.
+ */
+void fuzz_check_err(int rv, const char *where);
+
 /* ---- Input reader ------------------------------------------------------------- */
 
 /* Reads fixed-size values from the front of the input; past the end every

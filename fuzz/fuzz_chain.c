@@ -524,6 +524,24 @@ static void mine(cairn_chain *c, fuzz_in *in, fuzz_env *e)
         submit(c, n_blk - 1, e);
         FUZZ_CHECK(memcmp(cairn_chain_tip(c)->id, b->id, 32) == 0,
                    "a block mined on the tip did not become the tip");
+        /* [REL] the entries of a block that joined the chain leave the pool,
+         * and only they. */
+        size_t before = cairn_mempool_count(pool);
+        FUZZ_CHECK(cairn_mempool_remove(pool, b->e, n) == 0, "mempool_remove");
+        FUZZ_CHECK(cairn_mempool_count(pool) == before - n, "remove: %zu entries left of %zu - %zu",
+                   cairn_mempool_count(pool), before, n);
+        for (size_t i = 0; i < n; i++) {
+            uint8_t id[32];
+            fuzz_hash2(id, 0x00, b->e[i].data, b->e[i].len, NULL, 0);
+            FUZZ_CHECK(!cairn_mempool_contains(pool, id), "a removed entry is still pending");
+        }
+        cairn_bytes_ref rest[8];
+        size_t left = cairn_mempool_select(pool, rest, 8);
+        FUZZ_CHECK(left == cairn_mempool_count(pool), "select gives %zu of %zu", left,
+                   cairn_mempool_count(pool));
+        FUZZ_CHECK(cairn_mempool_remove(pool, b->e, n) == 0 &&
+                       cairn_mempool_count(pool) == before - n,
+                   "removing twice changed the pool");
     }
     cairn_mempool_del(pool);
 }

@@ -21,6 +21,27 @@
 
 #include "common.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FUZZ_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_ASAN 1
+#endif
+#endif
+#ifdef FUZZ_ASAN
+/*
+ * A 16 MiB quarantine instead of ASan's 256 MiB: every input frees what it
+ * allocated within microseconds, so use-after-free is still caught, while
+ * recycling 256 MiB kept faulting fresh pages in (a quarter of the time per
+ * input). ASAN_OPTIONS still overrides it.
+ */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=16";
+}
+#endif
+
 struct spec_type {
     uint16_t type;
     uint32_t cap;
@@ -153,6 +174,7 @@ static void decode_and_compare(const uint8_t *s, size_t len, uint32_t max_len, i
             FUZZ_CHECK(k < want->n, "%s: more events than the model", how);
             const event *w = &want->ev[k++];
             FUZZ_CHECK(rv == w->rv, "%s: event %zu: rv %d, model %d", how, k - 1, rv, w->rv);
+            fuzz_check_err(rv, how);
             if (rv) {
                 cairn_frame g;
                 const uint8_t *q = end;

@@ -444,6 +444,7 @@ static void feed(harness *x, const uint8_t *p, size_t n, int split)
         }
         int was_open = cairn_session_state(x->s) < CAIRN_SS_CLOSING;
         long used = cairn_session_recv(x->s, p + off, piece);
+        fuzz_check_err((int)used, "session_recv");
         check_state(x);
         if (used < 0) {
             FUZZ_CHECK(cairn_session_state(x->s) >= CAIRN_SS_CLOSING,
@@ -631,6 +632,7 @@ static void send_request(harness *x, uint8_t kind, uint64_t rid, int from_app)
     int st = cairn_session_state(x->s);
     unsigned before = cairn_session_in_flight(x->s);
     int rv = cairn_session_request(x->s, m, &id);
+    fuzz_check_err(rv, "session_request");
     if (st != CAIRN_SS_READY)
         FUZZ_CHECK(rv == CAIRN_ERR_STATE, "request in state %d: %d", st, rv);
     else if (before == CAIRN_MAX_IN_FLIGHT)
@@ -766,6 +768,7 @@ static void op_app_resp(harness *x)
         type = cairn_msg_type_of(m);
         rv = cairn_session_respond(x->s, m);
     }
+    fuzz_check_err(rv, "session_respond");
     if (st != CAIRN_SS_READY) {
         FUZZ_CHECK(rv != 0, "respond succeeded in state %d", st);
     } else if (!r || (type != CAIRN_T_ERROR && !answers(r->type, type))) {
@@ -838,6 +841,7 @@ static void op_app_notify(harness *x)
     en.entries = &e;
     int st = cairn_session_state(x->s);
     int rv = cairn_session_notify(x->s, kind & 1 ? &en.base : &an.base);
+    fuzz_check_err(rv, "session_notify");
     if (st != CAIRN_SS_READY)
         FUZZ_CHECK(rv == CAIRN_ERR_STATE, "notify in state %d: %d", st, rv);
     else
@@ -913,6 +917,7 @@ static void run_op(harness *x, uint8_t op)
     case FS_APP_PING: {
         int st = cairn_session_state(x->s);
         int rv = cairn_session_ping(x->s, NULL);
+        fuzz_check_err(rv, "session_ping");
         if (st != CAIRN_SS_READY)
             FUZZ_CHECK(rv == CAIRN_ERR_STATE, "ping in state %d: %d", st, rv);
         drain(x);
@@ -934,6 +939,7 @@ static void run_op(harness *x, uint8_t op)
         int nonfatal = code == 21 || code == 22 || code == 26;
         int st = cairn_session_state(x->s);
         int rv = cairn_session_close(x->s, code, "app close");
+        fuzz_check_err(rv, "session_close");
         check_state(x);
         if (st >= CAIRN_SS_CLOSING) {
             FUZZ_CHECK(rv == CAIRN_ERR_STATE, "close in state %d: %d", st, rv);

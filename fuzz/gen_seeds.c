@@ -23,6 +23,8 @@
 #include "fuzz_session.h"
 #ifdef HAVE_JANSSON
 #include <jansson.h>
+
+#include "cairn/json.h"
 #endif
 
 static const char *outdir;
@@ -283,6 +285,83 @@ static void to_msg_corpus(const uint8_t *f, size_t n, void *ud)
     (void)ud;
     emit("msg", f, n);
 }
+
+#ifdef HAVE_JANSSON
+/* fuzz_json: `index` + the message's JSON print, and `0x80 | index` + its
+ * payload; JSON texts also in the hex-bytes and proto-name spellings. */
+static void to_json_corpus(const uint8_t *f, size_t n, void *ud)
+{
+    (void)ud;
+    uint16_t type = cairn_get_u16(f + 2);
+    size_t idx = 0;
+    while (idx < fuzz_n_msg_types && fuzz_msg_types[idx] != type)
+        idx++;
+    cairn_msg_decoder d;
+    cairn_msg_decoder_init(&d, &heap);
+    ProtobufCMessage *m = NULL;
+    uint8_t *buf = malloc(n + 1);
+    if (!buf || idx == fuzz_n_msg_types ||
+        cairn_msg_decode_unchecked(&d, type, f + CAIRN_FRAME_HEADER_LEN, n - CAIRN_FRAME_HEADER_LEN,
+                                   &m) != 0) {
+        fprintf(stderr, "json seed: frame of type %u does not decode\n", type);
+        exit(1);
+    }
+    buf[0] = (uint8_t)(0x80 | idx);
+    memcpy(buf + 1, f + CAIRN_FRAME_HEADER_LEN, n - CAIRN_FRAME_HEADER_LEN);
+    emit("json", buf, n + 1 - CAIRN_FRAME_HEADER_LEN);
+    free(buf);
+    json_t *j = cairn_json_from_msg(m);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (!text)
+        exit(1);
+    size_t tl = strlen(text);
+    buf = malloc(tl + 1);
+    if (!buf)
+        exit(1);
+    buf[0] = (uint8_t)idx;
+    memcpy(buf + 1, text, tl);
+    emit("json", buf, tl + 1);
+    free(buf);
+    free(text);
+    json_decref(j);
+    cairn_msg_decoder_free(&d);
+}
+
+/* Hand-written JSON spellings the printer never produces. */
+static void json_text_seeds(void)
+{
+    static const struct {
+        uint16_t type;
+        const char *text;
+    } seeds[] = {
+        {0x0004, "{\"nonce\": 18446744073709551615}"},
+        {0x0004, "{\"nonce\": \"42\"}"},
+        {0x0003, "{\"code\": \"MALFORMED\", \"message\": {\"hex\": \"6869\"}}"},
+        {0x0003, "{\"code\": 99, \"request_id\": \"7\"}"},
+        {0x0012, "{\"requestId\": 1, \"blockId\": {\"hex\": "
+                 "\"00000000000000000000000000000000000000000000000000000000000000ff\"}}"},
+        {0x0010, "{\"requestId\": \"3\", \"locator\": [\"AAAA\", {\"hex\": \"00\"}], "
+                 "\"stopId\": \"\"}"},
+        {0x0031,
+         "{\"requestId\": 9, \"peers\": [{\"address\": \"fwAAAQ==\", \"port\": 7317}, {}]}"},
+        {0x0001, "{}"},
+        {0x0001, "[]"},
+    };
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        size_t idx = 0;
+        while (idx < fuzz_n_msg_types && fuzz_msg_types[idx] != seeds[i].type)
+            idx++;
+        size_t tl = strlen(seeds[i].text);
+        uint8_t *buf = malloc(tl + 1);
+        if (!buf)
+            exit(1);
+        buf[0] = (uint8_t)idx;
+        memcpy(buf + 1, seeds[i].text, tl);
+        emit("json", buf, tl + 1);
+        free(buf);
+    }
+}
+#endif
 
 /* Frame streams: [limit | split | frames]. */
 typedef struct stream {
@@ -1055,6 +1134,10 @@ int main(int argc, char **argv)
         regressions();
     } else {
         all_messages(to_msg_corpus, NULL);
+#ifdef HAVE_JANSSON
+        all_messages(to_json_corpus, NULL);
+        json_text_seeds();
+#endif
         frame_seeds();
         session_seeds();
         block_seeds();

@@ -220,10 +220,17 @@ static int store_load(void *ud, cairn_chain_load_fn fn, void *fn_ud, uint8_t tip
     return rv;
 }
 
-/* Calls fn per entry of an encoded body; CAIRN_ERR_INTERNAL on a bad encoding. */
+/*
+ * Calls fn per entry of an encoded body; CAIRN_ERR_INTERNAL on a bad encoding.
+ * `p` may be NULL with `len` 0: SQLite returns NULL for a zero-length blob
+ * (a block without entries), sometimes (fuzz_store_open).
+ */
 int store_body_each(const uint8_t *p, size_t len, sqlite3_int64 n, cairn_store_entry_fn fn,
                     void *ud)
 {
+    static const uint8_t empty[1];
+    if (!p || !len)
+        p = empty, len = 0;
     const uint8_t *end = p + len;
     for (sqlite3_int64 i = 0; i < n; i++) {
         if (end - p < 4)
