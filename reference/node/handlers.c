@@ -28,6 +28,7 @@ static int refuse_service(peer *p, uint64_t rid, uint16_t type, uint64_t service
 static void on_get_headers(peer *p, const Cairn__V1__GetHeaders *m)
 {
     node *n = p->n;
+    node_flush(n); /* [VAL-126] what we serve is on disk */
     uint8_t(*loc)[CAIRN_HASH_LEN] = malloc(m->n_locator * CAIRN_HASH_LEN);
     uint8_t(*out)[CAIRN_BLOCK_HEADER_LEN] = malloc(CAIRN_HEADERS_MAX * CAIRN_BLOCK_HEADER_LEN);
     ProtobufCBinaryData *hv = malloc(CAIRN_HEADERS_MAX * sizeof(*hv));
@@ -88,6 +89,7 @@ static int collect_entry(void *ud, const uint8_t *entry, size_t len)
 static void on_get_block(peer *p, const Cairn__V1__GetBlock *m)
 {
     node *n = p->n;
+    node_flush(n); /* [VAL-126] what we serve is on disk */
     const cairn_chain_block *b = NULL;
     if (m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID)
         b = cairn_chain_find(n->chain, m->block_id.data);

@@ -119,6 +119,11 @@ struct node {
     uint64_t mine_nonce; /* where the nonce search goes on */
     uint64_t next_mine_ms;
     uint64_t blocks_mined;
+    /* progress.c: initial sync */
+    int syncing;          /* far behind the best header since the last catch-up */
+    int announce_pending; /* a tip reached inside a batch waits for its commit */
+    uint64_t sync_start_ms, sync_start_height, sync_bytes;
+    uint64_t sync_last_ms, sync_last_height, sync_last_bytes;
     int stopping;
     int exit_code;
 };
@@ -155,6 +160,12 @@ void relay_entries(node *n, const cairn_bytes_ref *entries, size_t count, peer *
 void mine_step(node *n);
 void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
                  const cairn_chain_block *fork);
+
+/* progress.c: sync-time store batches and the progress line */
+int node_flush(node *n); /* commits the open batch: before a block leaves the node */
+void node_sync_before_block(node *n);
+void node_sync_after_block(node *n, size_t bytes);
+void node_sync_tick(node *n);
 
 /* addrbook.c */
 int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,

@@ -229,10 +229,15 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
         refs[i] = (cairn_bytes_ref){b->entries[i].data, b->entries[i].len};
     cairn_chain_result res;
     uint32_t reason = 0;
+    size_t bytes = b->header.len;
+    for (size_t i = 0; i < b->n_entries; i++)
+        bytes += b->entries[i].len;
+    node_sync_before_block(n); /* [VAL-125] far behind: into a bounded batch */
     int rv = cairn_chain_add_block(n->chain, b->header.data, b->header.len, refs, b->n_entries,
                                    &res, &reason);
     if (refs != stack_refs)
         free(refs);
+    node_sync_after_block(n, bytes);
     if (rv) {
         close_invalid(p, rv, reason, "Block");
         return;
@@ -318,6 +323,8 @@ void sync_tick(node *n)
 
 void sync_announce(node *n, const cairn_chain_block *tip, peer *except)
 {
+    if (node_flush(n)) /* [VAL-126] */
+        return;
     uint8_t raw[CAIRN_BLOCK_HEADER_LEN];
     cairn_block_header_encode(raw, &tip->hdr);
     Cairn__V1__Announce a = CAIRN__V1__ANNOUNCE__INIT;
@@ -382,7 +389,10 @@ void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_bl
     for (const cairn_chain_block *b = new_tip; b && b != fork; b = b->parent)
         cairn_store_get_block(n->store, b->id, NULL, walk_entry, &w);
     n->mine_nonce = 0;
-    sync_announce(n, new_tip, NULL);
+    if (cairn_store_in_batch(n->store))
+        n->announce_pending = 1; /* [VAL-126] announced once the batch is durable */
+    else
+        sync_announce(n, new_tip, NULL);
 }
 
 void mine_step(node *n)

@@ -137,8 +137,12 @@ int cairn_store_begin_batch(cairn_store *s)
     if (s->in_batch)
         return CAIRN_ERR_STATE;
     int rv = store_exec(s, "BEGIN IMMEDIATE");
-    if (rv == 0)
+    if (rv == 0) {
         s->in_batch = 1;
+        s->batch_sync = 0;
+        s->batch_blocks = 0;
+        s->batch_bytes = 0;
+    }
     return rv;
 }
 
@@ -156,6 +160,44 @@ int cairn_store_commit_batch(cairn_store *s)
 int cairn_store_in_batch(const cairn_store *s)
 {
     return s->in_batch;
+}
+
+int cairn_store_sync_open(cairn_store *s, uint64_t now_ms)
+{
+    if (s->in_batch)
+        return 0;
+    int rv = cairn_store_begin_batch(s);
+    if (rv == 0) {
+        s->batch_sync = 1;
+        s->batch_ms = now_ms;
+    }
+    return rv;
+}
+
+int cairn_store_sync_account(cairn_store *s, uint64_t now_ms, size_t bytes)
+{
+    if (!s->in_batch || !s->batch_sync)
+        return 0;
+    s->batch_blocks++;
+    s->batch_bytes += bytes;
+    if (s->batch_blocks < CAIRN_STORE_BATCH_BLOCKS && s->batch_bytes < CAIRN_STORE_BATCH_BYTES &&
+        now_ms - s->batch_ms < CAIRN_STORE_BATCH_MS)
+        return 0;
+    int rv = cairn_store_commit_batch(s);
+    return rv ? rv : 1;
+}
+
+int cairn_store_sync_due(cairn_store *s, uint64_t now_ms)
+{
+    if (!s->in_batch || !s->batch_sync || now_ms - s->batch_ms < CAIRN_STORE_BATCH_MS)
+        return 0;
+    int rv = cairn_store_commit_batch(s);
+    return rv ? rv : 1;
+}
+
+size_t cairn_store_batch_blocks(const cairn_store *s)
+{
+    return s->in_batch ? s->batch_blocks : 0;
 }
 
 /* ---- Reads ------------------------------------------------------------------------- */
