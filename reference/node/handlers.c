@@ -271,11 +271,20 @@ static void on_get_manifest(peer *p, const Cairn__V1__GetManifest *m)
 static void on_get_chunk(peer *p, const Cairn__V1__GetChunk *m)
 {
     Cairn__V1__Chunk r = CAIRN__V1__CHUNK__INIT;
-    int rv = share_chunk(p->n->share, m->file_id.data, m->index, &r);
+    int rv = share_chunk_prepare(p->n->share, m->file_id.data, m->index, &r);
     if (rv == 0) {
+        /* zero-copy: the chunk is read straight into the frame that carries it */
         r.request_id = m->request_id;
-        cairn_session_respond(peer_session(p), &r.base);
-    } else if (rv == 1) {
+        int err;
+        uint8_t *dst = cairn_session_respond_chunk_begin(peer_session(p), &r, &err);
+        if (!dst)
+            return;
+        if ((rv = share_chunk_read(p->n->share, m->file_id.data, m->index, dst)) == 0) {
+            cairn_session_respond_chunk_commit(peer_session(p));
+            return;
+        }
+    }
+    if (rv == 1) {
         Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
         nf.request_id = m->request_id;
         cairn_session_respond(peer_session(p), &nf.base);
