@@ -7,6 +7,8 @@
 
 /* Input is not processed while this much output waits (backpressure). */
 #define OUT_HIGH_WATER (4u * 1024 * 1024)
+/* Output room kept for zero-copy Chunk answers: a burst up to the high water. */
+#define CHUNK_ROOM (OUT_HIGH_WATER + 2 * CAIRN_MAX_CHUNK_LEN)
 /* Our Pings we remember; a Pong for an older one is ignored like a stray. */
 #define MAX_PINGS 64
 
@@ -43,6 +45,7 @@ struct cairn_session {
     size_t chunk_len;   /* a zero-copy Chunk framed past out's end, not yet committed */
     uint64_t chunk_rid; /* its request */
     const uint8_t *chunk_at;
+    uint64_t last_chunk_ms; /* the last one: its room is kept for a second */
 
     uint64_t start_ms, last_recv_ms, last_send_ms;
     uint64_t now; /* the clock, read once at the start of a recv call */
@@ -532,8 +535,9 @@ size_t cairn_session_pending(cairn_session *s, const uint8_t **data)
 void cairn_session_sent(cairn_session *s, size_t n)
 {
     cairn_buf_consume(&s->out, n);
+    /* drained: give the room back, unless Chunk answers still use it */
     if (s->out.len == 0)
-        cairn_buf_reset(&s->out, 256 * 1024);
+        cairn_buf_reset(&s->out, now_ms(s) - s->last_chunk_ms < 1000 ? 2 * CHUNK_ROOM : 256 * 1024);
 }
 
 int cairn_session_want_close(const cairn_session *s)
@@ -655,6 +659,12 @@ uint8_t *cairn_session_respond_chunk_begin(cairn_session *s, const Cairn__V1__Ch
     if (len > cairn_frame_type_cap(CAIRN_T_CHUNK))
         return NULL;
     *err = CAIRN_ERR_NOMEM;
+    /* Chunks come in bursts (a window of GetChunk): room for a whole burst
+     * at once, so the next ones neither grow the buffer (copying what waits)
+     * nor shift it; cairn_session_sent keeps that room while it is in use. */
+    if (s->out.cap < CHUNK_ROOM)
+        cairn_buf_reserve(&s->out, CHUNK_ROOM - s->out.len);
+    s->last_chunk_ms = now_ms(s);
     uint8_t *f = cairn_buf_reserve(&s->out, CAIRN_FRAME_HEADER_LEN + len), *p = f, *data;
     if (!f)
         return NULL;
