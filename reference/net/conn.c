@@ -237,6 +237,8 @@ int cairn_conn_on_readable(cairn_conn *c)
         if (c->ssl) {
             BIO_write(c->rbio, tmp, (int)n);
             tls_progress(c);
+            if (n < READ_CHUNK)
+                break; /* the socket is drained: no read() just to hear EAGAIN */
             continue;
         }
         long used = cairn_session_recv(c->sess, tmp, (size_t)n);
@@ -244,6 +246,8 @@ int cairn_conn_on_readable(cairn_conn *c)
             used = n; /* the session failed and is closing */
         if (used < n && cairn_buf_append(&c->in, tmp + used, (size_t)(n - used)))
             return done(c, "out of memory");
+        if (n < READ_CHUNK)
+            break; /* the socket is drained */
     }
     return c->state;
 }
