@@ -74,7 +74,7 @@ awk -v c1="$c1" -v r1="$r1" -v c16="$c16" -v r16="$r16" -v t1="$t1" -v t16="$t16
   printf "%-34s %12.2f %12s\n", "1 in flight (TLS 1.3)", tc1, "-"
   printf "%-34s %12.2f %12s\n", "16 in flight (TLS 1.3)", tc16, "-"
   a = cc1 / rc1; b = cc16 / rc16
-  printf "cpu ratio: %.2f (cairnd / redis-server CPU per round trip, plaintext, the higher of the two; target <= 1)\n", a > b ? a : b
+  printf "cpu ratio: %.2f (cairnd / redis-server CPU per round trip, plaintext, the higher of the two; target <= 1)\n", (a > b ? a : b)
   a = c1 / r1; b = c16 / r16
   printf "ratio: %.2f\n", a < b ? a : b
 }'
