@@ -385,8 +385,9 @@ void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_bl
     struct entry_walk w = {n, 1};
     for (const cairn_chain_block *b = old_tip; b && b != fork; b = b->parent)
         cairn_store_get_block(n->store, b->id, NULL, walk_entry, &w);
-    w.add = 0;
-    for (const cairn_chain_block *b = new_tip; b && b != fork; b = b->parent)
+    w.add = 0; /* an empty pool (initial sync) has nothing to lose: no store read */
+    for (const cairn_chain_block *b = new_tip; b && b != fork && cairn_mempool_count(n->pool) > 0;
+         b = b->parent)
         cairn_store_get_block(n->store, b->id, NULL, walk_entry, &w);
     n->mine_nonce = 0;
     if (cairn_store_in_batch(n->store))

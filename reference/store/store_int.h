@@ -10,7 +10,17 @@
 
 #define SCHEMA_VERSION 1
 
-enum { ST_INS_HDR, ST_UPSERT_BLOCK, ST_PUT_BODY, ST_SET_TIP, ST_GET_BLOCK, ST_LOAD, ST_N };
+enum {
+    ST_INS_HDR,
+    ST_UPSERT_BLOCK,
+    ST_PUT_BODY,
+    ST_SET_TIP,
+    ST_GET_BLOCK,
+    ST_LOAD,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_N
+};
 
 struct cairn_store {
     sqlite3 *db;
