@@ -164,6 +164,8 @@ void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_bl
 /* progress.c: sync-time store batches and the progress line */
 int node_flush(node *n); /* commits the open batch: before a block leaves the node */
 void node_sync_before_block(node *n);
+void node_sync_before_headers(node *n, size_t count);
+void node_sync_after_headers(node *n);
 void node_sync_after_block(node *n, size_t bytes);
 void node_sync_tick(node *n);
 

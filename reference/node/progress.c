@@ -97,6 +97,29 @@ void node_sync_before_block(node *n)
         store_failed(n, rv);
 }
 
+void node_sync_before_headers(node *n, size_t count)
+{
+    /* a long Headers answer makes us far behind by itself: its records join
+     * the batch (nothing of them is served before they are on disk either:
+     * GetHeaders answers from the active chain, whose blocks commit first) */
+    if (count > SYNC_BEHIND || far_behind(n)) {
+        int rv = cairn_store_sync_open(n->store, node_now(n));
+        if (rv)
+            store_failed(n, rv);
+    }
+}
+
+void node_sync_after_headers(node *n)
+{
+    int rv = cairn_store_sync_due(n->store, node_now(n));
+    if (rv == 0 && !far_behind(n))
+        rv = node_flush(n);
+    else if (rv == 1)
+        committed(n);
+    else if (rv < 0)
+        store_failed(n, rv);
+}
+
 void node_sync_after_block(node *n, size_t bytes)
 {
     uint64_t now = node_now(n);

@@ -142,8 +142,10 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
         refs[i] = (cairn_bytes_ref){h->headers[i].data, h->headers[i].len};
     size_t n_new = 0;
     uint32_t reason = 0;
+    node_sync_before_headers(n, h->n_headers); /* [VAL-125] */
     int rv = cairn_chain_add_headers_limited(n->chain, refs, h->n_headers, &p->low_work_budget,
                                              &n_new, &reason);
+    node_sync_after_headers(n);
     free(refs);
     if (rv) {
         close_invalid(p, rv, reason, "Headers");
