@@ -22,7 +22,15 @@ static const char info_usage[] =
     "JSON: {\"addr\", \"node_id\", \"node_key\", \"network\", \"network_id\", \"version\"\n"
     "(effective), \"user_agent\", \"services\", \"service_names\", \"height\", \"tip\",\n"
     "\"total_work\" (hex), \"listen_port\", \"max_frame_size\", \"time_ms\",\n"
-    "\"tip_header\" (as in `cairn headers`, or null)}\n";
+    "\"tip_header\" (as in `cairn headers`, or null), \"tip_age_ms\" and \"syncing\"}\n"
+    "\n"
+    "syncing: derived, as no message states it: true when the tip's time is more\n"
+    "than 1 hour behind the node's clock (the node is catching up, or its network\n"
+    "has made no block for an hour), false otherwise; tip_age_ms is that\n"
+    "difference (0 when the tip is ahead). Both are null without the tip header.\n";
+
+/* A node that is catching up (VAL-125) serves an old tip. */
+#define SYNCING_TIP_AGE_MS 3600000ull
 
 /* The tip's header by GetBlock, or NULL when the peer cannot give it now. */
 static int fetch_tip(const cli_common *o, cairn_client *c, const uint8_t tip[CAIRN_HASH_LEN],
@@ -56,17 +64,27 @@ static void print_info(const cli_common *o, cairn_client *c, const cairn_peer_in
     cairn_hex_encode(tip, p->tip_id, CAIRN_HASH_LEN);
     cli_format_work(work, sizeof(work), p->total_work);
     cli_format_services(svc, sizeof(svc), p->services);
+    uint64_t age = 0;
+    if (tip_raw) {
+        const uint8_t *hp = tip_raw;
+        cairn_block_header h;
+        cairn_block_header_decode(&hp, tip_raw + CAIRN_BLOCK_HEADER_LEN, &h);
+        age = p->time_ms > h.time_ms ? p->time_ms - h.time_ms : 0;
+    }
     if (o->json) {
         /* [HS-25] the handshake passed, so the peer is on our network */
         cli_emit(json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:s, s:s, s:i, s:o, s:o, s:o}",
+            "{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:s, s:s, s:i, s:o, s:o, s:o, s:o, "
+            "s:o}",
             "addr", cairn_client_addr(c), "node_id", node_id, "node_key", key, "network",
             o->net->name, "network_id", net_id, "version", (int)p->version, "user_agent",
             p->user_agent, "services", cli_json_u64(p->services), "service_names",
             cli_services_json(p->services), "height", cli_json_u64(p->tip_height), "tip", tip,
             "total_work", work, "listen_port", (int)p->listen_port, "max_frame_size",
             cli_json_u64(p->max_frame_size), "time_ms", cli_json_u64(p->time_ms), "tip_header",
-            tip_raw ? cli_header_json(tip_raw) : json_null()));
+            tip_raw ? cli_header_json(tip_raw) : json_null(), "tip_age_ms",
+            tip_raw ? cli_json_u64(age) : json_null(), "syncing",
+            tip_raw ? json_boolean(age > SYNCING_TIP_AGE_MS) : json_null()));
         return;
     }
     char ua[4 * CAIRN_MAX_USER_AGENT + 8];
@@ -83,6 +101,9 @@ static void print_info(const cli_common *o, cairn_client *c, const cairn_peer_in
     printf("listen_port   %u\n", p->listen_port);
     cli_format_time(t, sizeof(t), p->time_ms);
     printf("time          %s (peer clock)\n", t);
+    if (tip_raw)
+        printf("syncing       %s (tip %.0f s old)\n", age > SYNCING_TIP_AGE_MS ? "yes" : "no",
+               (double)age / 1000.0);
     if (tip_raw) {
         printf("\ntip header\n");
         cli_header_print(stdout, tip_raw);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -202,9 +203,13 @@ static int tls_progress(cairn_conn *c)
             tls_error(c, "read");
             return done(c, NULL);
         }
-        if (cairn_buf_append(&c->in, buf, (size_t)n))
+        /* The session takes the plaintext from here; only what it
+         * cannot take yet is copied into c->in */
+        long used = cairn_session_recv(c->sess, buf, (size_t)n);
+        if (used < 0)
+            used = n; /* the session failed and is closing */
+        if (used < n && cairn_buf_append(&c->in, buf + used, (size_t)(n - used)))
             return done(c, "out of memory");
-        feed_session(c);
     }
     return c->state;
 }
@@ -236,6 +241,8 @@ int cairn_conn_on_readable(cairn_conn *c)
         if (c->ssl) {
             BIO_write(c->rbio, tmp, (int)n);
             tls_progress(c);
+            if (n < READ_CHUNK)
+                break; /* the socket is drained: no read() just to hear EAGAIN */
             continue;
         }
         long used = cairn_session_recv(c->sess, tmp, (size_t)n);
@@ -243,6 +250,8 @@ int cairn_conn_on_readable(cairn_conn *c)
             used = n; /* the session failed and is closing */
         if (used < n && cairn_buf_append(&c->in, tmp + used, (size_t)(n - used)))
             return done(c, "out of memory");
+        if (n < READ_CHUNK)
+            break; /* the socket is drained */
     }
     return c->state;
 }
@@ -278,12 +287,14 @@ static int collect(cairn_conn *c)
             c->shutdown_sent = 1;
         }
     }
-    if (c->ssl) {
-        uint8_t buf[16384];
+    if (c->ssl) { /* records go from the write BIO straight into c->out */
+        size_t pend;
+        uint8_t *dst;
         int n;
-        while (BIO_ctrl_pending(c->wbio) && (n = BIO_read(c->wbio, buf, sizeof(buf))) > 0)
-            if (cairn_buf_append(&c->out, buf, (size_t)n))
-                break;
+        while ((pend = BIO_ctrl_pending(c->wbio)) > 0 &&
+               (dst = cairn_buf_reserve(&c->out, pend)) != NULL &&
+               (n = BIO_read(c->wbio, dst, pend > INT_MAX ? INT_MAX : (int)pend)) > 0)
+            cairn_buf_commit(&c->out, (size_t)n);
     }
     return 0;
 }

@@ -30,6 +30,7 @@ static int refuse_service(peer *p, uint64_t rid, uint16_t type, uint64_t service
 static void on_get_headers(peer *p, const Cairn__V1__GetHeaders *m)
 {
     node *n = p->n;
+    node_flush(n); /* [VAL-126] what we serve is on disk */
     uint8_t(*loc)[CAIRN_HASH_LEN] = malloc(m->n_locator * CAIRN_HASH_LEN);
     uint8_t(*out)[CAIRN_BLOCK_HEADER_LEN] = malloc(CAIRN_HEADERS_MAX * CAIRN_BLOCK_HEADER_LEN);
     ProtobufCBinaryData *hv = malloc(CAIRN_HEADERS_MAX * sizeof(*hv));
@@ -90,6 +91,7 @@ static int collect_entry(void *ud, const uint8_t *entry, size_t len)
 static void on_get_block(peer *p, const Cairn__V1__GetBlock *m)
 {
     node *n = p->n;
+    node_flush(n); /* [VAL-126] what we serve is on disk */
     const cairn_chain_block *b = NULL;
     if (m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID)
         b = cairn_chain_find(n->chain, m->block_id.data);
@@ -290,11 +292,20 @@ static void on_get_manifest(peer *p, const Cairn__V1__GetManifest *m)
 static void on_get_chunk(peer *p, const Cairn__V1__GetChunk *m)
 {
     Cairn__V1__Chunk r = CAIRN__V1__CHUNK__INIT;
-    int rv = share_chunk(p->n->share, m->file_id.data, m->index, &r);
+    int rv = share_chunk_prepare(p->n->share, m->file_id.data, m->index, &r);
     if (rv == 0) {
+        /* zero-copy: the chunk is read straight into the frame that carries it */
         r.request_id = m->request_id;
-        cairn_session_respond(peer_session(p), &r.base);
-    } else if (rv == 1) {
+        int err;
+        uint8_t *dst = cairn_session_respond_chunk_begin(peer_session(p), &r, &err);
+        if (!dst)
+            return;
+        if ((rv = share_chunk_read(p->n->share, m->file_id.data, m->index, dst)) == 0) {
+            cairn_session_respond_chunk_commit(peer_session(p));
+            return;
+        }
+    }
+    if (rv == 1) {
         Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
         nf.request_id = m->request_id;
         cairn_session_respond(peer_session(p), &nf.base);

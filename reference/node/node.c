@@ -29,6 +29,7 @@ uint64_t node_wall(const node *n)
 void node_session_config(node *n, cairn_session_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
+    node_flush(n); /* [VAL-126] the Hello names our tip: it is on disk first */
     const cairn_chain_block *tip = cairn_chain_tip(n->chain);
     cfg->identity = n->id;
     memcpy(cfg->network_id, n->cfg.net->genesis_id, CAIRN_HASH_LEN);
@@ -227,6 +228,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         return;
     }
     dial_targets(n);
+    node_sync_tick(n);
     sync_tick(n);
     if (n->share && node_now(n) >= n->next_rescan_ms)
         share_tick(n);
@@ -314,7 +316,10 @@ static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain
         LOGI("reorg: %llu block(s) replaced, fork at height %llu",
              (unsigned long long)(old_tip->hdr.height - fork->hdr.height),
              (unsigned long long)fork->hdr.height);
-    LOGI("tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
+    if (n->syncing) /* the progress line reports sync; one line per block would flood */
+        LOGD("tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
+    else
+        LOGI("tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
     limits_on_tip(n, old_tip, new_tip, fork); /* [REL-85] before entries return to the pool */
     sync_on_tip(n, old_tip, new_tip, fork);
 }

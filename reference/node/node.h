@@ -166,6 +166,11 @@ struct node {
     uint64_t mine_nonce; /* where the nonce search goes on */
     uint64_t next_mine_ms;
     uint64_t blocks_mined;
+    /* progress.c: initial sync */
+    int syncing;          /* far behind the best header since the last catch-up */
+    int announce_pending; /* a tip reached inside a batch waits for its commit */
+    uint64_t sync_start_ms, sync_start_height, sync_bytes;
+    uint64_t sync_last_ms, sync_last_height, sync_last_bytes;
     int stopping;
     int exit_code;
 };
@@ -212,6 +217,13 @@ int limits_entry_ok(peer *p, size_t len);
 void limits_rebuild_recent(node *n);
 void limits_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
                    const cairn_chain_block *fork);
+/* progress.c: sync-time store batches and the progress line */
+int node_flush(node *n); /* commits the open batch: before a block leaves the node */
+void node_sync_before_block(node *n);
+void node_sync_before_headers(node *n, size_t count);
+void node_sync_after_headers(node *n);
+void node_sync_after_block(node *n, size_t bytes);
+void node_sync_tick(node *n);
 
 /* addrbook.c */
 int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,

@@ -826,6 +826,29 @@ int share_manifest(share *s, const uint8_t file_id[CAIRN_HASH_LEN], Cairn__V1__M
 int share_chunk(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
                 Cairn__V1__Chunk *out)
 {
+    int rv = share_chunk_prepare(s, file_id, index, out);
+    if (rv == 0 && (rv = share_chunk_read(s, file_id, index, s->io)) == 0)
+        out->data.data = s->io;
+    return rv;
+}
+
+int share_chunk_read(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index, uint8_t *dst)
+{
+    sfile *f = find_id(s, file_id);
+    if (!f || index >= f->f.geom.n_chunks || open_fds(s, f) != 0)
+        return 1;
+    size_t len = cairn_file_chunk_len(&f->f.geom, index);
+    if (cairn_port_pread_full(f->fd, dst, len, cairn_file_chunk_offset(&f->f.geom, index)) != 0) {
+        set_state(s, f, ST_PENDING);
+        return 1;
+    }
+    s->st.chunks_served++;
+    return 0;
+}
+
+int share_chunk_prepare(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
+                        Cairn__V1__Chunk *out)
+{
     sfile *f = find_id(s, file_id);
     if (!f)
         return 1; /* [CHK-4] */
@@ -838,10 +861,6 @@ int share_chunk(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
         return 1;
     }
     size_t len = cairn_file_chunk_len(&f->f.geom, index);
-    if (cairn_port_pread_full(f->fd, s->io, len, cairn_file_chunk_offset(&f->f.geom, index)) != 0) {
-        set_state(s, f, ST_PENDING);
-        return 1;
-    }
     /* [CHK-5] the audit path, one hash per level from the cached tree */
     cairn_tree_pos pos[CAIRN_MERKLE_MAX_PATH];
     size_t k = cairn_tree_proof_positions(index, f->f.geom.n_chunks, pos);
@@ -869,11 +888,10 @@ int share_chunk(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
         return 1;
     }
     out->index = index;
-    out->data.data = s->io;
+    out->data.data = NULL; /* share_chunk_read brings the bytes */
     out->data.len = len;
     out->n_proof = k;
     out->proof = k ? s->proof_bd : NULL;
-    s->st.chunks_served++;
     return 0;
 }
 

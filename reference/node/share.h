@@ -88,6 +88,15 @@ int share_manifest(share *s, const uint8_t file_id[CAIRN_HASH_LEN], Cairn__V1__M
  */
 int share_chunk(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
                 Cairn__V1__Chunk *out);
+/*
+ * share_chunk in two steps, for a zero-copy answer: prepare fills *out
+ * (index, data.len, proof; data.data NULL) with share_chunk's checks and
+ * returns; read then preads the chunk's data.len bytes to `dst` (the frame
+ * being sent): 0, or 1 when the file cannot be read (NotFound).
+ */
+int share_chunk_prepare(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
+                        Cairn__V1__Chunk *out);
+int share_chunk_read(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index, uint8_t *dst);
 
 /*
  * The manifest entries of the shared files, for publishing on chain (one per

@@ -372,8 +372,10 @@ static int store_headers(peer *p, const Cairn__V1__Headers *h, size_t n, int *he
     for (size_t i = 0; i < n; i++)
         refs[i] = (cairn_bytes_ref){h->headers[i].data, h->headers[i].len};
     uint32_t reason = 0;
+    node_sync_before_headers(nd, n); /* [VAL-125] long answers join the sync batch */
     int rv = pin ? cairn_chain_add_headers_pinned(nd->chain, refs, n, pin, n_new, &reason)
                  : cairn_chain_add_headers(nd->chain, refs, n, n_new, &reason);
+    node_sync_after_headers(nd);
     free(refs);
     if ((*held = too_new(rv, reason)) != 0) { /* [VAL-66] the prefix is kept (SYNC-19) */
         const uint8_t *raw = first_unknown(nd, h);
@@ -587,10 +589,15 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
         return; /* the conformance self-test's "node that never takes a block" */
     cairn_chain_result res;
     uint32_t reason = 0;
+    size_t bytes = b->header.len;
+    for (size_t i = 0; i < b->n_entries; i++)
+        bytes += b->entries[i].len;
+    node_sync_before_block(n); /* [VAL-125] far behind: into a bounded batch */
     int rv = cairn_chain_add_block(n->chain, b->header.data, b->header.len, refs, b->n_entries,
                                    &res, &reason);
     if (refs != stack_refs)
         free(refs);
+    node_sync_after_block(n, bytes);
     if (too_new(rv, reason)) { /* [VAL-66] the body is dropped; fetched again once due */
         defer_header(p, b->header.data);
         return;
@@ -707,6 +714,8 @@ void sync_tick(node *n)
 
 void sync_announce(node *n, const cairn_chain_block *tip, peer *except)
 {
+    if (node_flush(n)) /* [VAL-126] */
+        return;
     uint8_t raw[CAIRN_BLOCK_HEADER_LEN];
     cairn_block_header_encode(raw, &tip->hdr);
     Cairn__V1__Announce a = CAIRN__V1__ANNOUNCE__INIT;
@@ -767,11 +776,15 @@ void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_bl
     struct entry_walk w = {n, 1};
     for (const cairn_chain_block *b = old_tip; b && b != fork; b = b->parent)
         cairn_store_get_block(n->store, b->id, NULL, walk_entry, &w);
-    w.add = 0;
-    for (const cairn_chain_block *b = new_tip; b && b != fork; b = b->parent)
+    w.add = 0; /* an empty pool (initial sync) has nothing to lose: no store read */
+    for (const cairn_chain_block *b = new_tip; b && b != fork && cairn_mempool_count(n->pool) > 0;
+         b = b->parent)
         cairn_store_get_block(n->store, b->id, NULL, walk_entry, &w);
     n->mine_nonce = 0;
-    sync_announce(n, new_tip, NULL);
+    if (cairn_store_in_batch(n->store))
+        n->announce_pending = 1; /* [VAL-126] announced once the batch is durable */
+    else
+        sync_announce(n, new_tip, NULL);
 }
 
 void mine_step(node *n)

@@ -18,6 +18,8 @@ enum {
     ST_GET_BLOCK,
     ST_LOAD,
     ST_DEL_HDR,
+    ST_SAVEPOINT,
+    ST_RELEASE,
     ST_N
 };
 
@@ -28,6 +30,10 @@ struct cairn_store {
     cairn_chain_store iface;
     cairn_sha256_ctx *sha;
     int in_batch;
+    int batch_sync;    /* the open batch is a sync batch (sync_open) */
+    uint64_t batch_ms; /* sync batch: when it opened, its blocks and bytes */
+    size_t batch_blocks;
+    uint64_t batch_bytes;
     uint8_t *buf; /* body encoding, reused */
     size_t buf_cap;
     char err[256];

@@ -299,6 +299,73 @@ static void test_encode_roundtrip(void **state)
     assert_int_equal(t.live, 0);
 }
 
+/* A borrowing decoder's Chunk equals protobuf-c's, with data and proof in the payload. */
+static void test_chunk_borrowed(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1);
+    cairn_buf out;
+    cairn_buf_init(&out, &t.mem);
+    uint8_t data[3000], h[5][32];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7);
+    for (int i = 0; i < 5; i++)
+        memset(h[i], 0x40 + i, 32);
+    ProtobufCBinaryData proof[5];
+    for (int i = 0; i < 5; i++)
+        proof[i] = (ProtobufCBinaryData){32, h[i]};
+    cairn_msg_decoder plain, borrow;
+    cairn_msg_decoder_init(&plain, &t.mem);
+    cairn_msg_decoder_init(&borrow, &t.mem);
+    borrow.borrow = 1;
+    /* with and without index and proof (defaults are omitted on the wire) */
+    const size_t lens[] = {sizeof(data), 1, 17};
+    for (size_t v = 0; v < 3; v++) {
+        Cairn__V1__Chunk c = CAIRN__V1__CHUNK__INIT;
+        c.request_id = 300 + v;
+        c.index = v == 1 ? 0 : 1234567 + v;
+        c.data = (ProtobufCBinaryData){lens[v], lens[v] ? data : NULL};
+        c.n_proof = v == 1 ? 0 : 5 - v;
+        c.proof = c.n_proof ? proof : NULL;
+        cairn_buf_reset(&out, 0);
+        assert_int_equal(cairn_msg_encode(&c.base, &out), 0);
+        const uint8_t *pl = cairn_buf_data(&out) + 8;
+        size_t n = out.len - 8;
+        ProtobufCMessage *ma, *mb;
+        assert_int_equal(cairn_msg_decode(&plain, CAIRN_T_CHUNK, pl, n, &ma), 0);
+        assert_int_equal(cairn_msg_decode(&borrow, CAIRN_T_CHUNK, pl, n, &mb), 0);
+        const Cairn__V1__Chunk *a = (const Cairn__V1__Chunk *)ma, *b = (const Cairn__V1__Chunk *)mb;
+        assert_ptr_equal(b->base.descriptor, &cairn__v1__chunk__descriptor);
+        assert_int_equal(b->request_id, a->request_id);
+        assert_int_equal(b->index, a->index);
+        assert_int_equal(b->data.len, a->data.len);
+        assert_int_equal(b->data.data == NULL, a->data.data == NULL);
+        if (b->data.len) {
+            assert_memory_equal(b->data.data, a->data.data, a->data.len);
+            assert_true(b->data.data > pl && b->data.data + b->data.len <= pl + n); /* borrowed */
+        }
+        assert_int_equal(b->n_proof, a->n_proof);
+        for (size_t i = 0; i < b->n_proof; i++) {
+            assert_int_equal(b->proof[i].len, 32);
+            assert_memory_equal(b->proof[i].data, a->proof[i].data, 32);
+            assert_true(b->proof[i].data > pl && b->proof[i].data + 32 <= pl + n);
+        }
+        uint8_t again[4000]; /* and it packs back to the same bytes */
+        assert_int_equal(protobuf_c_message_pack(mb, again), n);
+        assert_memory_equal(again, pl, n);
+    }
+    /* what the scan refuses is refused the same way: a proof hash of 31 bytes */
+    static const uint8_t bad[] = {0x08, 0x01, 0x22, 0x1f};
+    ProtobufCMessage *m;
+    assert_int_equal(cairn_msg_decode(&borrow, CAIRN_T_CHUNK, bad, sizeof(bad), &m),
+                     cairn_msg_decode(&plain, CAIRN_T_CHUNK, bad, sizeof(bad), &m));
+    cairn_msg_decoder_free(&plain);
+    cairn_msg_decoder_free(&borrow);
+    cairn_buf_free(&out);
+    assert_int_equal(t.live, 0);
+}
+
 static void test_pairing(void **state)
 {
     (void)state;
@@ -362,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_repeated_caps_before_unpack),
         cmocka_unit_test(test_amplification_is_bounded),
         cmocka_unit_test(test_encode_roundtrip),
+        cmocka_unit_test(test_chunk_borrowed),
         cmocka_unit_test(test_pairing),
         cmocka_unit_test(test_failing_allocator_sweep),
     };

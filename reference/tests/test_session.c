@@ -243,6 +243,75 @@ static void test_ping_and_requests(void **state)
     pair_free(&p);
 }
 
+/* A zero-copy Chunk is byte for byte the frame cairn_session_respond would queue. */
+static void test_chunk_zero_copy(void **state)
+{
+    (void)state;
+    pair p;
+    pair_init(&p, 5);
+    pump(&p);
+    Cairn__V1__GetChunk gc = CAIRN__V1__GET_CHUNK__INIT;
+    uint8_t fid[32];
+    memset(fid, 7, sizeof(fid));
+    gc.file_id = (ProtobufCBinaryData){32, fid};
+    uint64_t rid[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cairn_session_request(p.a.s, &gc.base, &rid[i]), 0);
+    pump(&p);
+    uint8_t data[5000], h[2][32];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 13 + 1);
+    memset(h, 0x99, sizeof(h));
+    ProtobufCBinaryData proof[2] = {{32, h[0]}, {32, h[1]}};
+    Cairn__V1__Chunk c = CAIRN__V1__CHUNK__INIT;
+    c.request_id = rid[0];
+    c.index = 0; /* omitted on the wire, as pack omits it */
+    c.data.len = sizeof(data);
+    c.n_proof = 2;
+    c.proof = proof;
+    for (int v = 0; v < 2; v++, c.request_id = rid[1], c.index = 300) {
+        cairn_buf want;
+        cairn_buf_init(&want, &p.t.mem);
+        c.data.data = data;
+        assert_int_equal(cairn_msg_encode(&c.base, &want), 0);
+        c.data.data = NULL;
+        int err = -1;
+        uint8_t *dst = cairn_session_respond_chunk_begin(p.b.s, &c, &err);
+        assert_non_null(dst);
+        assert_int_equal(err, 0);
+        memcpy(dst, data, sizeof(data));
+        const uint8_t *out;
+        assert_int_equal(cairn_session_pending(p.b.s, &out), 0); /* nothing before commit */
+        assert_int_equal(cairn_session_respond_chunk_commit(p.b.s), 0);
+        assert_int_equal(cairn_session_pending(p.b.s, &out), want.len);
+        assert_memory_equal(out, cairn_buf_data(&want), want.len);
+        cairn_buf_free(&want);
+        pump(&p);
+        assert_int_equal(p.a.last_type, CAIRN_T_CHUNK);
+        assert_int_equal(p.a.last_request_id, c.request_id);
+    }
+    /* answered already, or never asked: refused like respond */
+    int err = 0;
+    assert_null(cairn_session_respond_chunk_begin(p.b.s, &c, &err));
+    assert_int_equal(err, CAIRN_ERR_INVALID_ARG);
+    assert_int_equal(cairn_session_respond_chunk_commit(p.b.s), CAIRN_ERR_STATE);
+    /* any other send drops an uncommitted Chunk; its request stays open */
+    c.request_id = rid[2];
+    assert_non_null(cairn_session_respond_chunk_begin(p.b.s, &c, &err));
+    assert_int_equal(cairn_session_ping(p.b.s, NULL), 0);
+    assert_int_equal(cairn_session_respond_chunk_commit(p.b.s), CAIRN_ERR_STATE);
+    Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
+    nf.request_id = rid[2];
+    assert_int_equal(cairn_session_respond(p.b.s, &nf.base), 0);
+    pump(&p);
+    assert_int_equal(p.a.last_type, CAIRN_T_NOT_FOUND); /* after b's Ping, not a Chunk */
+    assert_int_equal(p.b.last_type, CAIRN_T_PONG);
+    assert_int_equal(cairn_session_in_flight(p.a.s), 0);
+    assert_int_equal(cairn_session_state(p.a.s), CAIRN_SS_READY);
+    assert_int_equal(cairn_session_state(p.b.s), CAIRN_SS_READY);
+    pair_free(&p);
+}
+
 static void test_handshake_failures(void **state)
 {
     (void)state;
@@ -706,6 +775,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_ping_and_requests),
+        cmocka_unit_test(test_chunk_zero_copy),
         cmocka_unit_test(test_handshake_failures),
         cmocka_unit_test(test_wrong_state_and_bad_fields),
         cmocka_unit_test(test_error_rules),

@@ -14,14 +14,16 @@
 # nothing. CAIRN_BENCH_FETCH_MB sets the file size (default 1024);
 # CAIRN_SHARE_CHUNK_LOG2=14..20 makes cairnd use that chunk size instead of
 # its default (256 KiB for 1 GiB).
+# The "/floor" column is time / floor time; a "floor ratio" line gives it for
+# one and three seeders (targets: 1.3 plaintext, 1.4 TLS).
 # Last line: ratio: R = nginx pipeline time / cairn time (1 seeder, plaintext).
 set -euo pipefail
 bin=$1
 mb=${CAIRN_BENCH_FETCH_MB:-1024}
 runs=${CAIRN_BENCH_RUNS:-3}
-# the fetch and manifest commands of `cairn` (the same fetch.c), built with
-# this benchmark
-cairn=$bin/files_cairn
+# the cairn binary users run: the Release build's, or CAIRN_BENCH_CAIRN (an
+# installed one)
+cairn=${CAIRN_BENCH_CAIRN:-$bin/cairn}
 
 need=()
 command -v curl >/dev/null || need+=(curl)
@@ -155,4 +157,9 @@ row "cairn fetch, 1 cairnd, plaintext" "$t_p1"
 row "cairn fetch, 3 cairnd, plaintext" "$t_p3"
 row "cairn fetch, 1 cairnd, TLS 1.3" "$t_t1"
 row "cairn fetch, 3 cairnd, TLS 1.3" "$t_t3"
+awk -v f="$t_floor" -v p1="$t_p1" -v p3="$t_p3" -v t1="$t_t1" -v t3="$t_t3" 'BEGIN {
+  printf "floor ratio, 1 seeder: plaintext %.2f (target 1.3), TLS %.2f (target 1.4)\n", p1 / f, t1 / f
+  printf "floor ratio, 3 seeders: plaintext %.2f (target 1.3), TLS %.2f (target 1.4)\n", p3 / f, t3 / f
+}'
+echo "cairn: $cairn"
 awk -v g="$t_nginx" -v c="$t_p1" 'BEGIN { printf "ratio: %.2f\n", g / c }'

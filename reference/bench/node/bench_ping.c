@@ -4,12 +4,16 @@
  * prints round trips per second. Used by reference/bench/run ping, which
  * runs redis-benchmark against redis-server in the same run as the baseline.
  *   bench_ping HOST:PORT CONNS IN_FLIGHT SECONDS [--tls]
+ * With CAIRN_BENCH_SERVER_PID set, also prints the server process's CPU time
+ * (utime + stime from /proc/PID/stat) per round trip over the counted
+ * interval, in microseconds: "RATE CPU_US".
  */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cairn/chain.h"
 #include "cairn/net.h"
@@ -63,6 +67,27 @@ static int fast_random(uint8_t *buf, size_t len, void *ud)
         buf[i] = (uint8_t)rng;
     }
     return 0;
+}
+
+/* utime + stime of process `pid` in microseconds, or -1. */
+static double proc_cpu_us(const char *pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut, st;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+     */
+    if (!p ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
 }
 
 static uint64_t mono(void *ud)
@@ -144,11 +169,14 @@ int main(int argc, char **argv)
     uint64_t start = cairn_port_mono_ms(), warm = start + (uint64_t)(seconds * 100);
     uint64_t end = warm + (uint64_t)(seconds * 1000);
     uint64_t t0 = 0;
+    const char *server = getenv("CAIRN_BENCH_SERVER_PID");
+    double cpu0 = 0;
     for (;;) {
         uint64_t now = cairn_port_mono_ms();
         if (!counting && now >= warm) {
             counting = 1;
             t0 = now;
+            cpu0 = server ? proc_cpu_us(server) : 0;
         }
         if (now >= end)
             break;
@@ -170,7 +198,13 @@ int main(int argc, char **argv)
         }
     }
     double secs = (double)(cairn_port_mono_ms() - t0) / 1000.0;
-    printf("%.0f\n", (double)pongs / secs);
+    if (server) {
+        double cpu1 = proc_cpu_us(server);
+        printf("%.0f %.3f\n", (double)pongs / secs,
+               cpu0 >= 0 && cpu1 >= 0 && pongs ? (cpu1 - cpu0) / (double)pongs : -1.0);
+    } else {
+        printf("%.0f\n", (double)pongs / secs);
+    }
     for (int i = 0; i < n; i++)
         cairn_conn_del(cls[i].c);
     free(cls);

@@ -88,10 +88,18 @@ void cairn_arena_reset(cairn_arena *a, size_t budget);
 void cairn_arena_free(cairn_arena *a);
 void *cairn_arena_alloc(cairn_arena *a, size_t n);
 
-/* Decoder state: the arena and its protobuf-c allocator adaptor. */
+/*
+ * Decoder state: the arena and its protobuf-c allocator adaptor. With
+ * `borrow` set, a decoded Chunk's data and proof point into the payload
+ * instead of into copies in the arena (protobuf-c copies every bytes field;
+ * a Chunk is decoded here instead, after the scan has admitted it): the
+ * message then lives only as long as the payload does. The session sets it,
+ * since its messages live only during the on_message callback anyway.
+ */
 typedef struct cairn_msg_decoder {
     cairn_arena arena;
     ProtobufCAllocator pa;
+    int borrow;
 } cairn_msg_decoder;
 
 void cairn_msg_decoder_init(cairn_msg_decoder *d, const cairn_mem *mem);

@@ -188,6 +188,16 @@ int cairn_session_tick(cairn_session *s);
 int cairn_session_request(cairn_session *s, ProtobufCMessage *m, uint64_t *id);
 /* Sends the response to a peer's outstanding request (request_id set). */
 int cairn_session_respond(cairn_session *s, const ProtobufCMessage *m);
+/*
+ * Zero-copy Chunk: answers a GetChunk with `m` (request_id, index, proof and
+ * data.len set; data.data unused) framed in the output buffer around room
+ * for the data, and returns where the caller writes data.len bytes (a pread
+ * straight into the frame), or NULL with *err set (the errors of respond).
+ * Nothing is sent until cairn_session_respond_chunk_commit(); any other
+ * send, or not committing, drops the frame. The data is never copied.
+ */
+uint8_t *cairn_session_respond_chunk_begin(cairn_session *s, const Cairn__V1__Chunk *m, int *err);
+int cairn_session_respond_chunk_commit(cairn_session *s);
 /* Answers a peer's request with a non-fatal Error (BUSY, RATE_LIMITED, INVALID_ENTRY). */
 int cairn_session_respond_error(cairn_session *s, uint64_t request_id, uint32_t code,
                                 uint32_t detail, const char *text);

@@ -54,6 +54,31 @@ int cairn_store_begin_batch(cairn_store *s);
 int cairn_store_commit_batch(cairn_store *s);
 int cairn_store_in_batch(const cairn_store *s);
 
+/*
+ * [VAL-125..VAL-127] Sync-time batches with bounds: a node that is far
+ * behind its best header opens a batch (sync_open) and counts each block it
+ * adds (sync_account); the batch commits by itself once it is
+ * CAIRN_STORE_BATCH_MS old or holds CAIRN_STORE_BATCH_BLOCKS blocks or
+ * CAIRN_STORE_BATCH_BYTES bytes, so a crash loses at most that much. The
+ * caller commits it earlier (commit_batch) before it reveals a block of the
+ * batch to anyone, and calls sync_due from a timer so that a stalled
+ * download does not keep a batch open. Times are the caller's monotonic ms.
+ */
+#define CAIRN_STORE_BATCH_MS     1000u
+#define CAIRN_STORE_BATCH_BLOCKS 16384u
+#define CAIRN_STORE_BATCH_BYTES  (64u << 20)
+
+/* Opens a batch unless one is open; 0 or an error. */
+int cairn_store_sync_open(cairn_store *s, uint64_t now_ms);
+/* Counts a block of `bytes` into the open batch and commits the batch when a
+ * bound is reached: 1 when it committed, 0 when not (or no batch), or the
+ * commit's error. */
+int cairn_store_sync_account(cairn_store *s, uint64_t now_ms, size_t bytes);
+/* Commits the open batch when it is CAIRN_STORE_BATCH_MS old: 1, 0 or an error. */
+int cairn_store_sync_due(cairn_store *s, uint64_t now_ms);
+/* Blocks in the open batch (0 when none). */
+size_t cairn_store_batch_blocks(const cairn_store *s);
+
 /* Called for each entry of a block, in order; nonzero stops. */
 typedef int (*cairn_store_entry_fn)(void *ud, const uint8_t *entry, size_t len);
 

@@ -290,6 +290,7 @@ void cairn_msg_decoder_init(cairn_msg_decoder *d, const cairn_mem *mem)
     d->pa.alloc = pa_alloc;
     d->pa.free = pa_free;
     d->pa.allocator_data = &d->arena;
+    d->borrow = 0;
 }
 
 void cairn_msg_decoder_free(cairn_msg_decoder *d)
@@ -309,6 +310,71 @@ size_t cairn_msg_budget(size_t len, size_t occurrences)
     return len + 176 * occurrences + 4096;
 }
 
+/* A varint of a payload the scan admitted (well formed, at most 10 bytes). */
+static uint64_t admitted_varint(const uint8_t **p)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 10; i++) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80))
+            break;
+    }
+    return x;
+}
+
+/* A length-delimited field as protobuf-c fills it (data NULL when empty), borrowed. */
+static ProtobufCBinaryData admitted_bytes(const uint8_t **p)
+{
+    size_t n = (size_t)admitted_varint(p);
+    ProtobufCBinaryData b = {n, n ? (uint8_t *)*p : NULL};
+    *p += n;
+    return b;
+}
+
+/*
+ * A Chunk the scan admitted, with data and proof borrowed from the payload:
+ * the 256 KiB of a chunk are not copied (protobuf-c would copy them). The
+ * scan has checked everything protobuf-c would: fields 1-4 only, each with
+ * its wire type, in ascending order, proof within its count cap.
+ */
+static ProtobufCMessage *chunk_borrowed(cairn_msg_decoder *d, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    Cairn__V1__Chunk *c = cairn_arena_alloc(&d->arena, sizeof(*c));
+    if (!c)
+        return NULL;
+    cairn__v1__chunk__init(c);
+    size_t n_proof = 0;
+    for (const uint8_t *q = p; q < end;) { /* count the proof hashes first */
+        uint64_t key = admitted_varint(&q);
+        if ((key & 7) == 0)
+            admitted_varint(&q);
+        else
+            admitted_bytes(&q);
+        n_proof += key >> 3 == 4;
+    }
+    if (n_proof && !(c->proof = cairn_arena_alloc(&d->arena, n_proof * sizeof(*c->proof))))
+        return NULL;
+    while (p < end) {
+        uint64_t key = admitted_varint(&p);
+        switch (key >> 3) {
+        case 1:
+            c->request_id = admitted_varint(&p);
+            break;
+        case 2:
+            c->index = admitted_varint(&p);
+            break;
+        case 3:
+            c->data = admitted_bytes(&p);
+            break;
+        default:
+            c->proof[c->n_proof++] = admitted_bytes(&p);
+        }
+    }
+    return &c->base;
+}
+
 int cairn_msg_decode_unchecked(cairn_msg_decoder *d, uint16_t type, const uint8_t *payload,
                                size_t len, ProtobufCMessage **out)
 {
@@ -321,7 +387,9 @@ int cairn_msg_decode_unchecked(cairn_msg_decoder *d, uint16_t type, const uint8_
     if (rv)
         return rv;
     cairn_arena_reset(&d->arena, cairn_msg_budget(len, occurrences));
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &d->pa, len, payload);
+    ProtobufCMessage *m = d->borrow && type == CAIRN_T_CHUNK
+                              ? chunk_borrowed(d, payload, len)
+                              : protobuf_c_message_unpack(desc, &d->pa, len, payload);
     if (!m) {
         /* The scan admitted it, so only memory can have failed. */
         if (d->arena.failed == 1)

@@ -8,6 +8,8 @@
 /* [SEC-68] a held request still waiting after this long is answered BUSY,
  * well inside REQUEST_DEADLINE [REQ-79] */
 #define HELD_BUSY_MS 30000
+/* Output room kept for zero-copy Chunk answers: a burst up to the queue bound [SEC-67]. */
+#define CHUNK_ROOM (CAIRN_OUTPUT_QUEUE_MAX + 2 * CAIRN_MAX_CHUNK_LEN)
 /* Our Pings we remember; a Pong for an older one is ignored like a stray. */
 #define MAX_PINGS 64
 
@@ -51,6 +53,10 @@ struct cairn_session {
     cairn_frame_decoder frames;
     cairn_msg_decoder msgs;
     cairn_buf out;
+    size_t chunk_len;   /* a zero-copy Chunk framed past out's end, not yet committed */
+    uint64_t chunk_rid; /* its request */
+    const uint8_t *chunk_at;
+    uint64_t last_chunk_ms; /* the last one: its room is kept for a second */
 
     uint64_t start_ms, last_recv_ms, last_send_ms;
     uint64_t now; /* the clock, read once at the start of a recv call */
@@ -88,6 +94,7 @@ static uint64_t random_u64(const cairn_session *s, int *rv)
 /* Frames and queues `m`; `checked` selects validation. */
 static int queue(cairn_session *s, const ProtobufCMessage *m, int checked)
 {
+    s->chunk_len = 0; /* an uncommitted zero-copy Chunk is overwritten: dropped */
     size_t before = s->out.len;
     int rv = checked ? cairn_msg_encode(m, &s->out)
                      : cairn_msg_encode_unchecked(cairn_msg_type_of(m), m, &s->out);
@@ -607,8 +614,9 @@ size_t cairn_session_pending(cairn_session *s, const uint8_t **data)
 void cairn_session_sent(cairn_session *s, size_t n)
 {
     cairn_buf_consume(&s->out, n);
+    /* drained: give the room back, unless Chunk answers still use it */
     if (s->out.len == 0)
-        cairn_buf_reset(&s->out, 256 * 1024);
+        cairn_buf_reset(&s->out, now_ms(s) - s->last_chunk_ms < 1000 ? 2 * CHUNK_ROOM : 256 * 1024);
 }
 
 int cairn_session_want_close(const cairn_session *s)
@@ -739,6 +747,92 @@ int cairn_session_respond(cairn_session *s, const ProtobufCMessage *m)
     return 0;
 }
 
+/* ---- zero-copy Chunk ---------------------------------------------------------- */
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+uint8_t *cairn_session_respond_chunk_begin(cairn_session *s, const Cairn__V1__Chunk *m, int *err)
+{
+    s->chunk_len = 0;
+    *err = CAIRN_ERR_STATE;
+    if (s->state != CAIRN_SS_READY)
+        return NULL;
+    struct req_slot *r = slot_find(s->theirs, s->n_theirs, m->request_id);
+    *err = CAIRN_ERR_INVALID_ARG;
+    if (!r || !cairn_msg_answers(r->type, CAIRN_T_CHUNK))
+        return NULL;
+    if ((*err = cairn_msg_validate(CAIRN_T_CHUNK, &m->base)) != 0)
+        return NULL;
+    /* the canonical encoding of §5.2, as protobuf_c_message_pack writes it:
+     * fields in order, zero scalars and empty bytes omitted */
+    size_t len = protobuf_c_message_get_packed_size(&m->base);
+    *err = CAIRN_ERR_INVALID_ARG;
+    if (len > cairn_frame_type_cap(CAIRN_T_CHUNK))
+        return NULL;
+    *err = CAIRN_ERR_NOMEM;
+    /* Chunks come in bursts (a window of GetChunk): room for a whole burst
+     * at once, so the next ones neither grow the buffer (copying what waits)
+     * nor shift it; cairn_session_sent keeps that room while it is in use. */
+    if (s->out.cap < CHUNK_ROOM)
+        cairn_buf_reserve(&s->out, CHUNK_ROOM - s->out.len);
+    s->last_chunk_ms = now_ms(s);
+    uint8_t *f = cairn_buf_reserve(&s->out, CAIRN_FRAME_HEADER_LEN + len), *p = f, *data;
+    if (!f)
+        return NULL;
+    cairn_frame_header_encode(p, CAIRN_T_CHUNK, (uint32_t)len);
+    p += CAIRN_FRAME_HEADER_LEN;
+    if (m->request_id)
+        p = put_varint(put_varint(p, 1 << 3), m->request_id);
+    if (m->index)
+        p = put_varint(put_varint(p, 2 << 3), m->index);
+    p = put_varint(put_varint(p, 3 << 3 | 2), m->data.len);
+    data = p;
+    p += m->data.len;
+    for (size_t i = 0; i < m->n_proof; i++) {
+        p = put_varint(put_varint(p, 4 << 3 | 2), m->proof[i].len);
+        memcpy(p, m->proof[i].data, m->proof[i].len);
+        p += m->proof[i].len;
+    }
+    s->chunk_len = (size_t)(p - f);
+    s->chunk_rid = m->request_id;
+    s->chunk_at = f;
+    *err = 0;
+    return data;
+}
+
+int cairn_session_respond_chunk_commit(cairn_session *s)
+{
+    /* the reserved bytes must still be where begin put them, past out's end */
+    int intact = s->chunk_len && s->chunk_at == cairn_buf_data(&s->out) + s->out.len &&
+                 s->out.cap - s->out.off - s->out.len >= s->chunk_len;
+    struct req_slot *r = intact && s->state == CAIRN_SS_READY
+                             ? slot_find(s->theirs, s->n_theirs, s->chunk_rid)
+                             : NULL;
+    if (!r) {
+        s->chunk_len = 0;
+        return CAIRN_ERR_STATE;
+    }
+    size_t before = s->out.len;
+    cairn_buf_commit(&s->out, s->chunk_len);
+    s->chunk_len = 0;
+    s->last_send_ms = now_ms(s);
+    if (s->cb.on_frame) {
+        const uint8_t *f = cairn_buf_data(&s->out) + before;
+        s->cb.on_frame(s, 1, CAIRN_T_CHUNK, f + CAIRN_FRAME_HEADER_LEN,
+                       s->out.len - before - CAIRN_FRAME_HEADER_LEN, s->ud);
+    }
+    slot_remove(s->theirs, &s->n_theirs, r);
+    return 0;
+}
+
 int cairn_session_respond_error(cairn_session *s, uint64_t request_id, uint32_t code,
                                 uint32_t detail, const char *text)
 {
@@ -857,6 +951,7 @@ int cairn_session_new(cairn_session **out, const cairn_session_config *cfg,
     s->frames.on_header = check_header;
     s->frames.on_header_ud = s;
     cairn_msg_decoder_init(&s->msgs, env->mem);
+    s->msgs.borrow = 1; /* a Chunk's data is not copied: m lives only during on_message */
     cairn_buf_init(&s->out, env->mem);
     s->state = CAIRN_SS_AWAIT_HELLO;
 

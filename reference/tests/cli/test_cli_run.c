@@ -88,6 +88,11 @@ static void test_info(void **state)
     assert_string_equal(jstr(th, "id"), jstr(j, "tip"));
     assert_int_equal(jint(th, "height"), 4);
     assert_string_equal(jstr(j, "total_work"), "0x5000"); /* 5 blocks of 2^12 */
+    /* syncing: derived from how far the tip's time is behind the node's clock */
+    long long age = jint(j, "time_ms") - jint(th, "time_ms");
+    assert_int_equal(jint(j, "tip_age_ms"), age > 0 ? age : 0);
+    assert_true(json_is_boolean(json_object_get(j, "syncing")));
+    assert_int_equal(json_is_true(json_object_get(j, "syncing")), age > 3600000);
     json_decref(j);
     proc_result_free(&r);
     /* global options may come before the command; text output */
@@ -97,6 +102,7 @@ static void test_info(void **state)
     assert_int_equal(proc_run(use_tls ? tls_argv : plain_argv, 20000, &r), 0);
     j = parse_json(r.out);
     assert_true(json_is_null(json_object_get(j, "tip_header")));
+    assert_true(json_is_null(json_object_get(j, "syncing")));
     json_decref(j);
     proc_result_free(&r);
     assert_int_equal(run(&r, "info", a, NULL), 0);
