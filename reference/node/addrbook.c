@@ -11,24 +11,12 @@
 
 int addr_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-    if (a->ss_family != b->ss_family)
-        return 0;
-    if (a->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                  &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+    return netaddr_same_ip(a, b);
 }
 
 static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-    if (!addr_same_ip(a, b))
-        return 0;
-    if (a->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_port ==
-               ((const struct sockaddr_in *)b)->sin_port;
-    return ((const struct sockaddr_in6 *)a)->sin6_port ==
-           ((const struct sockaddr_in6 *)b)->sin6_port;
+    return netaddr_same(a, b);
 }
 
 /* Returns 1 when added, 0 when known (updated), -1 when refused. */
@@ -108,11 +96,7 @@ void addrbook_save(node *n)
 
 static void ip_bytes(const struct sockaddr_storage *sa, uint8_t out[16])
 {
-    memset(out, 0, 16);
-    if (sa->ss_family == AF_INET)
-        memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    else
-        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    netaddr_ip16(sa, out); /* [ADDR-1] one form for IPv4, mapped or not */
 }
 
 int addrbook_is_discouraged(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id)
@@ -150,4 +134,65 @@ void addrbook_discourage(node *n, const struct sockaddr_storage *sa, const uint8
         d->has_id = 1;
     }
     d->until_ms = node_now(n) + n->cfg.discourage_ms;
+    n->disc_dirty = 1;
+}
+
+/* [MIS-93] DATADIR/discouraged.txt: "IP NODE_ID|- EXPIRY_UNIX_MS", one a line.
+ * Expiry is kept in wall-clock time on disk, monotonic time in memory. */
+void addrbook_disc_save(node *n)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/discouraged.txt", n->cfg.datadir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    uint64_t now = node_now(n), wall = node_wall(n);
+    fprintf(f, "# ip node_id expiry_unix_ms\n");
+    for (int i = 0; i < n->n_disc; i++) {
+        const discouraged *d = &n->disc[i];
+        if (d->until_ms <= now)
+            continue;
+        char ip[33], id[65] = "-";
+        cairn_hex_encode(ip, d->ip, 16);
+        if (d->has_id)
+            cairn_hex_encode(id, d->node_id, CAIRN_HASH_LEN);
+        fprintf(f, "%s %s %llu\n", ip, id, (unsigned long long)(wall + (d->until_ms - now)));
+    }
+    if (fclose(f) == 0 && rename(tmp, path) == 0)
+        n->disc_dirty = 0;
+}
+
+void addrbook_disc_load(node *n)
+{
+    char path[4096], line[256];
+    snprintf(path, sizeof(path), "%s/discouraged.txt", n->cfg.datadir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    uint64_t now = node_now(n), wall = node_wall(n);
+    while (fgets(line, sizeof(line), f) && n->n_disc < NODE_MAX_DISCOURAGED) {
+        char ip[40], id[80];
+        unsigned long long until;
+        if (line[0] == '#' || sscanf(line, "%39s %79s %llu", ip, id, &until) != 3 || until <= wall)
+            continue; /* a comment, a damaged line, or expired */
+        discouraged d;
+        memset(&d, 0, sizeof(d));
+        if (cairn_hex_decode(d.ip, 16, ip) != 0)
+            continue;
+        if (strcmp(id, "-") != 0) {
+            if (cairn_hex_decode(d.node_id, CAIRN_HASH_LEN, id) != 0)
+                continue;
+            d.has_id = 1;
+        }
+        uint64_t left = until - wall;
+        if (left > n->cfg.discourage_ms) /* never longer than this run's setting */
+            left = n->cfg.discourage_ms;
+        if (!left)
+            continue;
+        d.until_ms = now + left;
+        n->disc[n->n_disc++] = d;
+    }
+    fclose(f);
+    LOGD("discouragement: %d entries from %s", n->n_disc, path);
 }

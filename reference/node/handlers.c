@@ -6,6 +6,8 @@
 #include "node.h"
 #include "share.h"
 
+static void handle_one(peer *p, uint16_t type, const ProtobufCMessage *m);
+
 /* [REQ-15] a request for a service we did not advertise */
 static int refuse_service(peer *p, uint64_t rid, uint16_t type, uint64_t service)
 {
@@ -285,7 +287,26 @@ static void on_get_chunk(peer *p, const Cairn__V1__GetChunk *m)
     }
 }
 
+/* [ADM-5] what eviction protection looks at: who last gave us something new
+ * (a block that became the tip, a new entry). */
+static void note_usefulness(peer *p, const cairn_chain_block *tip_before, size_t pool_before)
+{
+    node *n = p->n;
+    if (cairn_chain_tip(n->chain) != tip_before)
+        p->last_block_ms = node_now(n);
+    if (cairn_mempool_count(n->pool) > pool_before)
+        p->last_entry_ms = node_now(n);
+}
+
 void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m)
+{
+    const cairn_chain_block *tip_before = cairn_chain_tip(p->n->chain);
+    size_t pool_before = cairn_mempool_count(p->n->pool);
+    handle_one(p, type, m);
+    note_usefulness(p, tip_before, pool_before);
+}
+
+static void handle_one(peer *p, uint16_t type, const ProtobufCMessage *m)
 {
     uint64_t *rid = cairn_msg_request_id((ProtobufCMessage *)m);
     switch (type) {
@@ -342,6 +363,8 @@ void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m)
 
 void handle_ready(peer *p)
 {
+    /* [ADM-5] the handshake's duration stands for the round-trip time */
+    p->rtt_ms = node_now(p->n) - p->connected_ms;
     /* [DISC] learn addresses from peers we dialled */
     if (p->outbound && (p->info.services & CAIRN_SERVICE_PEERS)) {
         Cairn__V1__GetPeers gp = CAIRN__V1__GET_PEERS__INIT;

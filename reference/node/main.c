@@ -27,7 +27,11 @@ static void usage(FILE *f)
             "  --max-inbound N        inbound connections (default 117)\n"
             "  --max-per-ip N         inbound connections per address (default 4)\n"
             "  --outbound N           outbound target from the address book (default 8)\n"
-            "  --discourage-ms MS     refuse a misbehaving peer for MS (default 3600000; 0 = off)\n"
+            "  --discourage-ms MS     discourage a misbehaving peer for MS (default 3600000;\n"
+            "                         0 = off): it is let in only while inbound slots are free\n"
+            "                         and is the first evicted; kept in DIR/discouraged.txt\n"
+            "  --noban CIDR           never discourage or evict addresses in CIDR, e.g.\n"
+            "                         127.0.0.1 or 10.0.0.0/8 (repeatable)\n"
             "  --handshake-timeout-ms, --idle-timeout-ms, --ping-interval-ms MS\n"
             "                         session timers (defaults: the spec's 10000, 90000, 30000)\n"
             "  --log-level LEVEL      error, warn, info (default) or debug\n"
@@ -44,6 +48,7 @@ enum {
     OPT_IDLE_TIMEOUT,
     OPT_PING_INTERVAL,
     OPT_LOG_LEVEL,
+    OPT_NOBAN,
 };
 
 static int number(const char *opt, const char *arg, long max, long *out)
@@ -77,6 +82,7 @@ int main(int argc, char **argv)
         {"idle-timeout-ms", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"ping-interval-ms", required_argument, NULL, OPT_PING_INTERVAL},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"noban", required_argument, NULL, OPT_NOBAN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -129,6 +135,15 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cairnd: --log-level %s: use error, warn, info or debug\n", optarg);
                 return 2;
             }
+            break;
+        case OPT_NOBAN:
+            if (n.cfg.n_noban == (int)(sizeof(n.cfg.noban) / sizeof(n.cfg.noban[0])) ||
+                netaddr_cidr_parse(optarg, &n.cfg.noban[n.cfg.n_noban]) != 0) {
+                fprintf(stderr, "cairnd: --noban %s: not an address or CIDR range (at most %d)\n",
+                        optarg, (int)(sizeof(n.cfg.noban) / sizeof(n.cfg.noban[0])));
+                return 2;
+            }
+            n.cfg.n_noban++;
             break;
         case 'h':
             usage(stdout);

@@ -56,8 +56,10 @@ static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *info, void
     for (peer *q = p->n->peers; q; q = q->next)
         if (q != p && q->ready && memcmp(q->info.node_id, info->node_id, CAIRN_HASH_LEN) == 0)
             return CAIRN_E_DUPLICATE_PEER;
-    if (addrbook_is_discouraged(p->n, NULL, info->node_id))
-        return CAIRN_E_DISCOURAGED;
+    /* [MIS-90] a discouraged node ID holds a slot like anyone while slots are
+     * free (admission counted it already); it is the first to be evicted */
+    if (!p->noban && addrbook_is_discouraged(p->n, NULL, info->node_id))
+        p->discouraged = 1;
     return 0;
 }
 
@@ -117,7 +119,9 @@ static void on_close(cairn_session *s, const cairn_close_info *ci, void *ud)
     LOGI("peer %s: closed %s %s%s%s", p->addr, ci->by_peer ? "by peer" : "by us",
          name ? name : (ci->code ? "(unknown code)" : "without error"), ci->message[0] ? ": " : "",
          ci->message);
-    if (!ci->by_peer && discourages(ci->code) && !p->no_discourage) {
+    int configured = p->outbound && p->addr_slot >= 0 && p->n->addrs[p->addr_slot].configured;
+    /* [MIS-9] --noban addresses and configured peers are never discouraged */
+    if (!ci->by_peer && discourages(ci->code) && !p->no_discourage && !p->noban && !configured) {
         const cairn_peer_info *info = cairn_session_peer(s);
         addrbook_discourage(p->n, &p->sa, info ? info->node_id : NULL);
         LOGI("peer %s: discouraged for %u s", p->addr, p->n->cfg.discourage_ms / 1000);
@@ -171,13 +175,15 @@ static void dial_targets(node *n)
     /* configured peers always; others from the book up to the target */
     for (int i = 0; i < n->n_addrs; i++) {
         addr_entry *a = &n->addrs[i];
-        if (a->connected || a->next_try_ms > now || addrbook_is_discouraged(n, &a->sa, NULL))
+        /* [MIS-92] configured peers are dialled whatever happened before */
+        if (a->connected || a->next_try_ms > now ||
+            (!a->configured && addrbook_is_discouraged(n, &a->sa, NULL)))
             continue;
         if (!a->configured && n->n_outbound >= n->cfg.outbound_target)
             continue;
         int busy = 0; /* already connected to that address, either way */
         for (peer *q = n->peers; q && !busy; q = q->next)
-            busy = q->ready && q->info.listen_port && addr_same_ip(&q->sa, &a->sa) &&
+            busy = q->ready && q->info.listen_port && netaddr_same_ip(&q->sa, &a->sa) &&
                    q->info.listen_port == ntohs(((struct sockaddr_in *)&a->sa)->sin_port);
         if (busy) {
             a->next_try_ms = now + 5000;
@@ -232,6 +238,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         share_tick(n);
     if (n->addrs_dirty)
         addrbook_save(n);
+    if (n->disc_dirty)
+        addrbook_disc_save(n);
 }
 
 static void on_mine(evutil_socket_t fd, short what, void *arg)
@@ -376,6 +384,8 @@ int node_start(node *n)
         }
     }
     addrbook_load(n);
+    addrbook_disc_load(n);
+    n->env->random((uint8_t *)&n->evict_key, sizeof(n->evict_key), n->env->ud);
     for (int i = 0; i < n->cfg.n_peers; i++) {
         struct sockaddr_storage sa;
         socklen_t len;
@@ -421,6 +431,8 @@ void node_free(node *n)
         peer_free(n->peers);
     if (n->addrs_dirty)
         addrbook_save(n);
+    if (n->disc_dirty)
+        addrbook_disc_save(n);
     if (n->ev_listen)
         event_free(n->ev_listen);
     if (n->listen_fd >= 0)

@@ -13,6 +13,7 @@
 #include "cairn/chain.h"
 #include "cairn/net.h"
 #include "cairn/store.h"
+#include "netaddr.h"
 
 #define NODE_BODY_WINDOW          16    /* [SYNC] body requests in flight per peer */
 #define NODE_STALL_MIN_MS         2000  /* [SYNC] first stall timeout */
@@ -22,6 +23,15 @@
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
+#define NODE_RATE_TABLE           1024  /* [ADM-5] addresses whose accept rate is tracked */
+#define NODE_MAX_INBOUND_HARD     1024  /* --max-inbound is at most this */
+#define ADM_PENDING_PER_GROUP     16    /* [ADM-3] pre-handshake inbound per network group */
+#define ADM_ACCEPT_BURST          20    /* [ADM-5] connections an address may open at once */
+#define ADM_ACCEPT_PER_S          10    /* [ADM-5] and then per second */
+#define ADM_PROTECT_GROUPS        4     /* [ADM-4] protected: distinct network groups */
+#define ADM_PROTECT_RTT           8     /*         lowest round-trip time */
+#define ADM_PROTECT_BLOCKS        4     /*         most recent new block */
+#define ADM_PROTECT_ENTRIES       4     /*         most recent new entry */
 
 typedef struct node node;
 
@@ -48,6 +58,15 @@ typedef struct peer {
     size_t low_work_budget; /* [SYNC-22] low-work headers this peer may still make us keep */
     cairn_peer_info info;
     uint64_t connected_ms;
+    /* admission (§12.3, §12.4) */
+    uint64_t group;         /* network group of sa */
+    int noban;              /* --noban: never discouraged, never evicted */
+    int discouraged;        /* [MIS-91] let in while slots were free: evicted first */
+    int evicted;            /* closing to make room: holds no slot */
+    int heard;              /* it has sent at least one byte */
+    uint64_t rtt_ms;        /* accept to READY; UINT64_MAX before */
+    uint64_t last_block_ms; /* when it last gave us a new best block, 0 = never */
+    uint64_t last_entry_ms; /* when it last gave us a new entry, 0 = never */
     /* sync */
     uint64_t headers_rid; /* outstanding GetHeaders, 0 = none */
     body_req bodies[NODE_BODY_WINDOW];
@@ -76,6 +95,13 @@ typedef struct discouraged {
     uint64_t until_ms;
 } discouraged;
 
+typedef struct admit_rate {
+    uint8_t ip[16];
+    int used;
+    uint32_t tokens_milli;
+    uint64_t last_ms;
+} admit_rate;
+
 typedef struct node_config {
     const char *datadir;
     const char *listen;
@@ -89,6 +115,8 @@ typedef struct node_config {
     int max_inbound, max_per_ip, outbound_target;
     uint32_t discourage_ms;
     uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms;
+    netaddr_cidr noban[32]; /* --noban CIDR */
+    int n_noban;
 } node_config;
 
 struct node {
@@ -114,6 +142,9 @@ struct node {
     int addrs_dirty;
     discouraged disc[NODE_MAX_DISCOURAGED];
     int n_disc;
+    int disc_dirty;
+    admit_rate rate[NODE_RATE_TABLE];
+    uint64_t evict_key; /* keys the network-group ranking of eviction protection */
     uint8_t failed[NODE_FAILED_IDS][CAIRN_HASH_LEN]; /* ring of failed header IDs */
     size_t n_failed;
     uint64_t mine_nonce; /* where the nonce search goes on */
@@ -137,6 +168,11 @@ void peer_update_events(peer *p);
 void peer_close(peer *p, uint32_t code, const char *why);
 void peer_free(peer *p);
 cairn_session *peer_session(peer *p);
+
+/* admit.c: inbound admission and eviction */
+int admit_is_noban(const node *n, const struct sockaddr_storage *sa);
+/* 0 to admit, else the code to refuse with; *drop = close without a session. May evict. */
+uint32_t admit_inbound(node *n, const struct sockaddr_storage *sa, int *drop);
 
 /* handlers.c: messages */
 void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m);
@@ -163,6 +199,8 @@ void addrbook_load(node *n);
 void addrbook_save(node *n);
 int addrbook_is_discouraged(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id);
 void addrbook_discourage(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id);
+void addrbook_disc_load(node *n);
+void addrbook_disc_save(node *n);
 int addr_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
 uint64_t node_now(const node *n);

@@ -23,6 +23,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     peer *p = arg;
+    p->heard = 1; /* [ADM-3] it has sent something */
     cairn_conn_on_readable(p->conn);
     after_io(p);
 }
@@ -138,6 +139,9 @@ static peer *peer_new(node *n, int fd, const struct sockaddr_storage *sa, sockle
     p->stall_ms = NODE_STALL_MIN_MS;
     p->low_work_budget = 20000; /* [SYNC-22] */
     p->connected_ms = node_now(n);
+    p->group = netaddr_group(sa);
+    p->noban = admit_is_noban(n, sa);
+    p->rtt_ms = UINT64_MAX;
     cairn_net_format_addr((const struct sockaddr *)sa, p->addr, sizeof(p->addr));
     p->ev_read = event_new(n->base, fd, EV_READ | EV_PERSIST, on_read, p);
     p->ev_write = event_new(n->base, fd, EV_WRITE | EV_PERSIST, on_write, p);
@@ -193,20 +197,16 @@ void peer_free(peer *p)
     free(p);
 }
 
-int peer_accept(node *n, int fd, const struct sockaddr_storage *sa, socklen_t len)
+int peer_accept(node *n, int fd, const struct sockaddr_storage *sa_in, socklen_t len)
 {
-    /* Who may connect: discouraged addresses, the inbound cap and the
-     * per-address cap get a session that says why and closes ([MIS], [DISC]). */
-    uint32_t refuse = 0;
-    int same_ip = 0;
-    for (peer *q = n->peers; q; q = q->next)
-        same_ip += !q->outbound && addr_same_ip(&q->sa, sa);
-    if (addrbook_is_discouraged(n, sa, NULL))
-        refuse = CAIRN_E_DISCOURAGED;
-    else if (n->n_inbound >= n->cfg.max_inbound || same_ip >= n->cfg.max_per_ip)
-        refuse = CAIRN_E_TOO_MANY_PEERS;
-    if (n->stopping || (refuse && n->n_inbound >= n->cfg.max_inbound + 16)) {
-        close(fd); /* far over the cap: not even a session */
+    /* Who may connect (§12.3, admit.c): a refused connection gets a session
+     * that says why and closes, unless it is over its accept rate. */
+    struct sockaddr_storage norm = *sa_in, *sa = &norm;
+    netaddr_normalise(sa, &len); /* [ADDR-1] */
+    int drop = 0;
+    uint32_t refuse = n->stopping ? CAIRN_E_SHUTDOWN : admit_inbound(n, sa, &drop);
+    if (n->stopping || drop || (refuse && n->n_inbound >= n->cfg.max_inbound + 16)) {
+        close(fd); /* far over the cap, or too fast: not even a session */
         return -1;
     }
     peer *p = peer_new(n, fd, sa, len, 0);
@@ -215,6 +215,7 @@ int peer_accept(node *n, int fd, const struct sockaddr_storage *sa, socklen_t le
         return -1;
     }
     p->refuse = refuse;
+    p->discouraged = !p->noban && addrbook_is_discouraged(n, sa, NULL); /* [MIS-91] */
     cairn_session_config cfg;
     node_session_config(n, &cfg);
     if (cairn_conn_new(&p->conn, fd, 0, n->cfg.plaintext ? NULL : n->tls_server, &cfg,
