@@ -19,12 +19,34 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_sto
     return netaddr_same(a, b);
 }
 
-/* Returns 1 when added, 0 when known (updated), -1 when refused. */
-int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,
-                 uint64_t services, uint64_t last_seen_ms)
+int addrbook_parse_peer(const char *text, struct sockaddr_storage *sa, socklen_t *len,
+                        uint8_t node_id[CAIRN_HASH_LEN], int *has_id)
 {
-    int port = sa->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)sa)->sin_port)
-                                        : ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    const char *at = strchr(text, '@');
+    *has_id = 0;
+    if (at) { /* [ADDR-4] NODEID@HOST:PORT */
+        char hex[2 * CAIRN_HASH_LEN + 1];
+        if (at - text != 2 * CAIRN_HASH_LEN)
+            return -1;
+        memcpy(hex, text, sizeof(hex) - 1);
+        hex[sizeof(hex) - 1] = '\0';
+        if (cairn_hex_decode(node_id, CAIRN_HASH_LEN, hex) != 0)
+            return -1;
+        *has_id = 1;
+        text = at + 1;
+    }
+    if (cairn_net_parse_addr(text, sa, len) != 0)
+        return -1;
+    netaddr_normalise(sa, len); /* [ADDR-1] */
+    return 0;
+}
+
+int addrbook_add(node *n, const struct sockaddr_storage *sa_in, socklen_t len, int configured,
+                 uint64_t services, uint64_t last_seen_ms, const uint8_t *node_id)
+{
+    struct sockaddr_storage norm = *sa_in, *sa = &norm;
+    netaddr_normalise(sa, &len); /* [ADDR-1] before the self and duplicate checks */
+    int port = netaddr_port(sa);
     if (port == 0)
         return -1;
     /* ourselves: same port on a loopback or unspecified address we listen on */
@@ -33,22 +55,31 @@ int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int 
         return -1;
     for (int i = 0; i < n->n_addrs; i++)
         if (same_addr(&n->addrs[i].sa, sa)) {
-            n->addrs[i].configured |= configured;
+            addr_entry *a = &n->addrs[i];
+            a->configured |= configured;
             if (services)
-                n->addrs[i].services = services;
-            return 0;
+                a->services = services;
+            if (node_id && configured) { /* the operator's word wins */
+                memcpy(a->node_id, node_id, CAIRN_HASH_LEN);
+                a->has_id = 1;
+            }
+            return -2;
         }
     if (n->n_addrs == NODE_MAX_ADDRS) /* [DISC-10] full: new addresses are refused */
         return -1;
-    addr_entry *a = &n->addrs[n->n_addrs++];
+    addr_entry *a = &n->addrs[n->n_addrs];
     memset(a, 0, sizeof(*a));
     a->sa = *sa;
     a->salen = len;
     a->configured = configured;
     a->services = services;
     a->last_seen_ms = last_seen_ms;
+    if (node_id) {
+        memcpy(a->node_id, node_id, CAIRN_HASH_LEN);
+        a->has_id = 1;
+    }
     n->addrs_dirty = 1;
-    return 1;
+    return n->n_addrs++;
 }
 
 void addrbook_load(node *n)
@@ -60,14 +91,17 @@ void addrbook_load(node *n)
         return;
     int loaded = 0;
     while (fgets(line, sizeof(line), f)) {
-        char addr[128];
+        char addr[128], id_hex[80] = "-";
         unsigned long long seen = 0, services = 0;
-        if (sscanf(line, "%127s %llu %llu", addr, &seen, &services) < 1 || addr[0] == '#')
+        if (sscanf(line, "%127s %llu %llu %79s", addr, &seen, &services, id_hex) < 1 ||
+            addr[0] == '#')
             continue;
         struct sockaddr_storage sa;
         socklen_t len;
+        uint8_t id[CAIRN_HASH_LEN];
+        int has_id = strlen(id_hex) == 64 && cairn_hex_decode(id, CAIRN_HASH_LEN, id_hex) == 0;
         if (cairn_net_parse_addr(addr, &sa, &len) == 0 &&
-            addrbook_add(n, &sa, len, 0, services, seen) == 1)
+            addrbook_add(n, &sa, len, 0, services, seen, has_id ? id : NULL) >= 0)
             loaded++;
     }
     fclose(f);
@@ -83,12 +117,15 @@ void addrbook_save(node *n)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return;
-    fprintf(f, "# address last_seen_ms services\n");
+    fprintf(f, "# address last_seen_ms services node_id\n");
     for (int i = 0; i < n->n_addrs; i++) {
-        char addr[64];
-        cairn_net_format_addr((const struct sockaddr *)&n->addrs[i].sa, addr, sizeof(addr));
-        fprintf(f, "%s %llu %llu\n", addr, (unsigned long long)n->addrs[i].last_seen_ms,
-                (unsigned long long)n->addrs[i].services);
+        char addr[64], id[65] = "-";
+        const addr_entry *a = &n->addrs[i];
+        cairn_net_format_addr((const struct sockaddr *)&a->sa, addr, sizeof(addr));
+        if (a->has_id)
+            cairn_hex_encode(id, a->node_id, CAIRN_HASH_LEN);
+        fprintf(f, "%s %llu %llu %s\n", addr, (unsigned long long)a->last_seen_ms,
+                (unsigned long long)a->services, id);
     }
     if (fclose(f) == 0 && rename(tmp, path) == 0)
         n->addrs_dirty = 0;

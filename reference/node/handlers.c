@@ -195,7 +195,8 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
     static Cairn__V1__PeerAddress *pp[NODE_MAX_ADDRS];
     static uint8_t ips[NODE_MAX_ADDRS][16];
     size_t k = 0;
-    for (int i = 0; i < n->n_addrs && k < CAIRN_MAX_PEERS; i++) {
+    /* [ADDR-6] with node IDs an address takes up to 80 bytes: 800 fit the Peers cap */
+    for (int i = 0; i < n->n_addrs && k < NODE_PEERS_ANSWER_MAX; i++) {
         addr_entry *a = &n->addrs[i];
         if (!a->last_seen_ms) /* [DISC] only addresses we have reached */
             continue;
@@ -213,6 +214,8 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
         }
         pa[k].services = a->services;
         pa[k].last_seen_ms = a->last_seen_ms;
+        if (a->has_id) /* [ADDR-7] */
+            pa[k].node_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, a->node_id};
         pp[k] = &pa[k];
         k++;
     }
@@ -248,7 +251,8 @@ static void on_peers(peer *p, const Cairn__V1__Peers *m)
             v6->sin6_port = htons((uint16_t)a->port);
             len = sizeof(*v6);
         }
-        added += addrbook_add(n, &sa, len, 0, a->services, 0) == 1;
+        added += addrbook_add(n, &sa, len, 0, a->services, 0,
+                              a->node_id.len == CAIRN_HASH_LEN ? a->node_id.data : NULL) >= 0;
     }
     if (added)
         LOGD("peer %s: %zu new addresses", p->addr, added);

@@ -10,7 +10,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairnd --datadir DIR [--listen HOST:PORT] [--peer HOST:PORT]...\n"
+            "usage: cairnd --datadir DIR [--listen HOST:PORT] [--peer [NODEID@]HOST:PORT]...\n"
             "              [--network devnet|testnet] [--mine] [--plaintext] [--share DIR]\n"
             "\n"
             "Runs a Cairn node: keeps the chain of DIR in sync with its peers over TLS 1.3,\n"
@@ -18,7 +18,10 @@ static void usage(FILE *f)
             "\n"
             "  --datadir DIR          chain store, node key, address book (created if missing)\n"
             "  --listen HOST:PORT     accept peers here (port 0 picks a free one)\n"
-            "  --peer HOST:PORT       keep a connection to this peer (repeatable)\n"
+            "  --peer [NODEID@]HOST:PORT\n"
+            "                         keep a connection to this peer (repeatable); with NODEID\n"
+            "                         (64 hex digits) a peer proving another ID is refused\n"
+            "                         with WRONG_NODE_ID\n"
             "  --network NAME         devnet (default) or testnet\n"
             "  --mine                 mine blocks with the pending entries\n"
             "  --mine-interval MS     at most one block per MS (default 1000; 0 = no pause)\n"

@@ -52,6 +52,14 @@ static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *info, void
 {
     (void)s;
     peer *p = ud;
+    /* [ADDR-3] an address whose node ID we know must prove that ID */
+    if (p->outbound && p->addr_slot >= 0 && p->n->addrs[p->addr_slot].has_id &&
+        memcmp(p->n->addrs[p->addr_slot].node_id, info->node_id, CAIRN_HASH_LEN) != 0) {
+        p->no_discourage = 1; /* [MIS-95] another node, not a misbehaving one */
+        if (++p->n->addrs[p->addr_slot].id_mismatches >= 3 && !p->n->addrs[p->addr_slot].configured)
+            p->n->addrs[p->addr_slot].next_try_ms = UINT64_MAX; /* the address changed hands */
+        return CAIRN_E_WRONG_NODE_ID;
+    }
     /* [HS] a node already connected (either direction) is a duplicate */
     for (peer *q = p->n->peers; q; q = q->next)
         if (q != p && q->ready && memcmp(q->info.node_id, info->node_id, CAIRN_HASH_LEN) == 0)
@@ -79,6 +87,11 @@ static void on_ready(cairn_session *s, const cairn_peer_info *info, void *ud)
         a->backoff_ms = 0;
         a->last_seen_ms = node_wall(p->n);
         a->services = info->services;
+        a->id_mismatches = 0;
+        if (!a->has_id) { /* [ADDR-5] the ID proven here is the one expected next time */
+            memcpy(a->node_id, info->node_id, CAIRN_HASH_LEN);
+            a->has_id = 1;
+        }
         p->n->addrs_dirty = 1;
     }
     handle_ready(p);
@@ -105,6 +118,7 @@ static int discourages(uint32_t code)
     case CAIRN_E_IDLE_TIMEOUT:
     case CAIRN_E_DISCOURAGED:
     case CAIRN_E_INTERNAL_ERROR:
+    case CAIRN_E_WRONG_NODE_ID: /* [MIS-95] */
         return 0;
     default:
         return 1;
@@ -389,11 +403,13 @@ int node_start(node *n)
     for (int i = 0; i < n->cfg.n_peers; i++) {
         struct sockaddr_storage sa;
         socklen_t len;
-        if (cairn_net_parse_addr(n->cfg.peers[i], &sa, &len)) {
-            LOGE("--peer %s: not HOST:PORT", n->cfg.peers[i]);
+        uint8_t id[CAIRN_HASH_LEN];
+        int has_id;
+        if (addrbook_parse_peer(n->cfg.peers[i], &sa, &len, id, &has_id)) {
+            LOGE("--peer %s: not [NODEID@]HOST:PORT (NODEID: 64 hex digits)", n->cfg.peers[i]);
             return -1;
         }
-        addrbook_add(n, &sa, len, 1, 0, 0);
+        addrbook_add(n, &sa, len, 1, 0, 0, has_id ? id : NULL);
     }
     struct timeval tick = {0, TICK_MS * 1000};
     n->ev_tick = event_new(n->base, -1, EV_PERSIST, on_tick, n);

@@ -21,6 +21,7 @@
 #define NODE_MAX_ADDRS            4096  /* [DISC-10] address book size */
 #define NODE_MAX_DISCOURAGED      4096
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
+#define NODE_PEERS_ANSWER_MAX     800   /* [ADDR-6] addresses per Peers answer we send */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
 #define NODE_RATE_TABLE           1024  /* [ADM-5] addresses whose accept rate is tracked */
@@ -84,8 +85,11 @@ typedef struct addr_entry {
     uint64_t next_try_ms;  /* monotonic */
     uint32_t backoff_ms;
     uint64_t services;
-    int configured; /* from --peer: always a target */
-    int connected;  /* an outbound peer uses it now */
+    int configured;                  /* from --peer: always a target */
+    uint8_t node_id[CAIRN_HASH_LEN]; /* [ADDR-3] who must answer here, when has_id */
+    int has_id;
+    int id_mismatches; /* consecutive WRONG_NODE_ID closes */
+    int connected;     /* an outbound peer uses it now */
 } addr_entry;
 
 typedef struct discouraged {
@@ -193,8 +197,13 @@ void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_bl
                  const cairn_chain_block *fork);
 
 /* addrbook.c */
+/* node_id: the node ID expected at the address ([ADDR-3]), or NULL. Returns the
+ * entry's index when added, -2 when known (updated), -1 when refused. */
 int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,
-                 uint64_t services, uint64_t last_seen_ms);
+                 uint64_t services, uint64_t last_seen_ms, const uint8_t *node_id);
+/* "[NODEID@]HOST:PORT" into an address and, when given, a node ID. 0 or -1. */
+int addrbook_parse_peer(const char *text, struct sockaddr_storage *sa, socklen_t *len,
+                        uint8_t node_id[CAIRN_HASH_LEN], int *has_id);
 void addrbook_load(node *n);
 void addrbook_save(node *n);
 int addrbook_is_discouraged(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id);

@@ -230,6 +230,67 @@ static void test_slot_flood_from_many_addresses(void **state)
     assert_int_equal(nh_stop(&v), 0);
 }
 
+static void hex_id(char out[65], const uint8_t id[32])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+/*
+ * [ADDR-3] A relay between two nodes that know each other's IDs: M accepts
+ * both nodes' connections and answers as itself (the relaying man-in-the-middle
+ * of spec §14.2 that terminates each leg). A and B each dial M believing it is
+ * the other, and each refuses it with WRONG_NODE_ID; neither reaches READY
+ * with M. The same IDs at the right addresses connect.
+ */
+static void test_relay_refused_by_node_id(void **state)
+{
+    (void)state;
+    nh_node a = {0}, b = {0}, m = {0};
+    nh_view va, vb;
+    assert_int_equal(nh_start(&a, "relay-a", 0, NULL), 0);
+    assert_int_equal(nh_start(&b, "relay-b", 0, NULL), 0);
+    assert_int_equal(nh_start(&m, "relay-m", 0, "--mine", "--mine-interval", "200", NULL), 0);
+    assert_int_equal(nh_probe(&a, &va), 0);
+    assert_int_equal(nh_probe(&b, &vb), 0);
+    assert_int_equal(nh_stop(&a), 0);
+    assert_int_equal(nh_stop(&b), 0);
+    char ida[65], idb[65], a_via_m[160], b_via_m[160];
+    hex_id(ida, va.node_id);
+    hex_id(idb, vb.node_id);
+    snprintf(a_via_m, sizeof(a_via_m), "%s@127.0.0.1:%d", ida, m.port);
+    snprintf(b_via_m, sizeof(b_via_m), "%s@127.0.0.1:%d", idb, m.port);
+    assert_int_equal(nh_start(&a, "relay-a", 0, "--peer", b_via_m, NULL), 0);
+    assert_int_equal(nh_start(&b, "relay-b", 0, "--peer", a_via_m, NULL), 0);
+    int refused = 0;
+    for (int i = 0; i < 200 && !refused; i++) {
+        refused =
+            count_lines(a.log, "WRONG_NODE_ID") >= 2 && count_lines(b.log, "WRONG_NODE_ID") >= 2;
+        nh_pause(100);
+    }
+    assert_true(refused); /* refused, and refused again when re-dialled */
+    assert_int_equal(count_lines(a.log, "ready, outbound to"), 0);
+    assert_int_equal(count_lines(b.log, "ready, outbound to"), 0);
+    assert_int_equal(nh_probe(&m, &vb), 0);
+    assert_true(vb.height >= 1);
+    assert_int_equal(nh_probe(&a, &va), 0);
+    assert_int_equal(va.height, 0); /* nothing came through the relay */
+
+    /* the relay is not M's fault in the sense of misbehaviour: nobody discouraged it */
+    assert_int_equal(count_lines(a.log, "discouraged for"), 0);
+    /* and the right node at the right address is welcome */
+    assert_int_equal(nh_stop(&b), 0);
+    char b_direct[160];
+    assert_int_equal(nh_probe(&m, &vb), 0);
+    hex_id(idb, vb.node_id);
+    snprintf(b_direct, sizeof(b_direct), "%s@127.0.0.1:%d", idb, m.port);
+    assert_int_equal(nh_start(&b, "relay-b2", 0, "--peer", b_direct, NULL), 0);
+    assert_int_equal(nh_wait_height(&b, 1, 30000, &vb), 0);
+    assert_int_equal(nh_stop(&b), 0);
+    assert_int_equal(nh_stop(&a), 0);
+    assert_int_equal(nh_stop(&m), 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -244,6 +305,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discouraged_host_not_locked_out),
         cmocka_unit_test(test_slot_flood_from_many_addresses),
+        cmocka_unit_test(test_relay_refused_by_node_id),
     };
     int rv = cmocka_run_group_tests_name("admission", tests, NULL, NULL);
     if (rv == 0) {
