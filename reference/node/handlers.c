@@ -198,7 +198,7 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
     /* [ADDR-6] with node IDs an address takes up to 80 bytes: 800 fit the Peers cap */
     for (int i = 0; i < n->n_addrs && k < NODE_PEERS_ANSWER_MAX; i++) {
         addr_entry *a = &n->addrs[i];
-        if (!a->last_seen_ms) /* [DISC] only addresses we have reached */
+        if (!a->used || !a->last_seen_ms) /* [DISC] only addresses we have reached */
             continue;
         cairn__v1__peer_address__init(&pa[k]);
         if (a->sa.ss_family == AF_INET) {
@@ -251,8 +251,9 @@ static void on_peers(peer *p, const Cairn__V1__Peers *m)
             v6->sin6_port = htons((uint16_t)a->port);
             len = sizeof(*v6);
         }
-        added += addrbook_add(n, &sa, len, 0, a->services, 0,
-                              a->node_id.len == CAIRN_HASH_LEN ? a->node_id.data : NULL) >= 0;
+        added += addrbook_add_from(n, &sa, len, a->services,
+                                   a->node_id.len == CAIRN_HASH_LEN ? a->node_id.data : NULL,
+                                   &p->sa) >= 0;
     }
     if (added)
         LOGD("peer %s: %zu new addresses", p->addr, added);

@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "  --discourage-ms MS     discourage a misbehaving peer for MS (default 3600000;\n"
             "                         0 = off): it is let in only while inbound slots are free\n"
             "                         and is the first evicted; kept in DIR/discouraged.txt\n"
+            "  --local-network        accept loopback, private and link-local addresses from\n"
+            "                         peers (implied when --listen is such an address)\n"
             "  --noban CIDR           never discourage or evict addresses in CIDR, e.g.\n"
             "                         127.0.0.1 or 10.0.0.0/8 (repeatable)\n"
             "  --handshake-timeout-ms, --idle-timeout-ms, --ping-interval-ms MS\n"
@@ -52,6 +54,7 @@ enum {
     OPT_PING_INTERVAL,
     OPT_LOG_LEVEL,
     OPT_NOBAN,
+    OPT_LOCAL_NETWORK,
 };
 
 static int number(const char *opt, const char *arg, long max, long *out)
@@ -86,6 +89,7 @@ int main(int argc, char **argv)
         {"ping-interval-ms", required_argument, NULL, OPT_PING_INTERVAL},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"noban", required_argument, NULL, OPT_NOBAN},
+        {"local-network", no_argument, NULL, OPT_LOCAL_NETWORK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -138,6 +142,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cairnd: --log-level %s: use error, warn, info or debug\n", optarg);
                 return 2;
             }
+            break;
+        case OPT_LOCAL_NETWORK:
+            n.cfg.local_network = 1;
             break;
         case OPT_NOBAN:
             if (n.cfg.n_noban == (int)(sizeof(n.cfg.noban) / sizeof(n.cfg.noban[0])) ||

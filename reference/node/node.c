@@ -84,7 +84,7 @@ static void on_ready(cairn_session *s, const cairn_peer_info *info, void *ud)
          (unsigned long long)info->tip_height);
     if (p->outbound && p->addr_slot >= 0) {
         addr_entry *a = &p->n->addrs[p->addr_slot];
-        a->backoff_ms = 0;
+        addrbook_good(p->n, p->addr_slot); /* [ADDR-10] to the tried table */
         a->last_seen_ms = node_wall(p->n);
         a->services = info->services;
         a->id_mismatches = 0;
@@ -186,19 +186,17 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 static void dial_targets(node *n)
 {
     uint64_t now = node_now(n);
-    /* configured peers always; others from the book up to the target */
-    for (int i = 0; i < n->n_addrs; i++) {
+    /* configured peers always; others from the book up to the target, one
+     * network group each ([DISC-17], addrbook_select) */
+    for (int k = 0; k < NODE_MAX_CONFIGURED + 1; k++) {
+        int i = addrbook_select(n);
+        if (i < 0)
+            return;
         addr_entry *a = &n->addrs[i];
-        /* [MIS-92] configured peers are dialled whatever happened before */
-        if (a->connected || a->next_try_ms > now ||
-            (!a->configured && addrbook_is_discouraged(n, &a->sa, NULL)))
-            continue;
-        if (!a->configured && n->n_outbound >= n->cfg.outbound_target)
-            continue;
         int busy = 0; /* already connected to that address, either way */
         for (peer *q = n->peers; q && !busy; q = q->next)
             busy = q->ready && q->info.listen_port && netaddr_same_ip(&q->sa, &a->sa) &&
-                   q->info.listen_port == ntohs(((struct sockaddr_in *)&a->sa)->sin_port);
+                   q->info.listen_port == netaddr_port(&a->sa);
         if (busy) {
             a->next_try_ms = now + 5000;
             continue;
@@ -326,6 +324,29 @@ static int load_identity(node *n)
     return 0;
 }
 
+/* [ADDR-10] The bucket key is the node's secret and stays the same across
+ * restarts, so that peers.txt's placement keeps its meaning. */
+static int load_book_key(node *n)
+{
+    char path[4096], hex[40] = {0};
+    snprintf(path, sizeof(path), "%s/book.key", n->cfg.datadir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        int ok = fgets(hex, sizeof(hex), f) &&
+                 cairn_hex_decode((uint8_t *)&n->book_key, sizeof(n->book_key), hex) == 0;
+        fclose(f);
+        if (ok)
+            return 0;
+    }
+    cairn_hex_encode(hex, (const uint8_t *)&n->book_key, sizeof(n->book_key));
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", hex) < 0 || fclose(f) != 0) {
+        LOGE("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
                    const cairn_chain_block *fork)
 {
@@ -386,6 +407,15 @@ int node_start(node *n)
             return -1;
         }
         n->listen_port = (uint16_t)cairn_net_local_port(n->listen_fd);
+        n->listen_sa = sa;
+        netaddr_normalise(&n->listen_sa, &len);
+        static const uint8_t any[16] = {0};
+        uint8_t ip[16];
+        netaddr_ip16(&n->listen_sa, ip);
+        /* [ADDR-9] a node listening on a loopback or private address is on such a network */
+        if (!netaddr_routable(&n->listen_sa) && memcmp(ip, any, 16) &&
+            !(ip[10] == 0xff && ip[11] == 0xff && !memcmp(ip + 12, any, 4)))
+            n->cfg.local_network = 1;
         n->ev_listen = event_new(n->base, n->listen_fd, EV_READ | EV_PERSIST, on_accept, n);
         event_add(n->ev_listen, NULL);
     }
@@ -397,6 +427,9 @@ int node_start(node *n)
             return -1;
         }
     }
+    n->env->random((uint8_t *)&n->book_key, sizeof(n->book_key), n->env->ud);
+    if (load_book_key(n))
+        return -1;
     addrbook_load(n);
     addrbook_disc_load(n);
     n->env->random((uint8_t *)&n->evict_key, sizeof(n->evict_key), n->env->ud);

@@ -15,10 +15,17 @@
 #include "cairn/store.h"
 #include "netaddr.h"
 
-#define NODE_BODY_WINDOW          16    /* [SYNC] body requests in flight per peer */
-#define NODE_STALL_MIN_MS         2000  /* [SYNC] first stall timeout */
-#define NODE_STALL_MAX_MS         64000 /* [SYNC] stall timeouts double up to this */
-#define NODE_MAX_ADDRS            4096  /* [DISC-10] address book size */
+#define NODE_BODY_WINDOW     16    /* [SYNC] body requests in flight per peer */
+#define NODE_STALL_MIN_MS    2000  /* [SYNC] first stall timeout */
+#define NODE_STALL_MAX_MS    64000 /* [SYNC] stall timeouts double up to this */
+#define ADDR_NEW_BUCKETS     256   /* [ADDR-10] the "new" table: 256 buckets */
+#define ADDR_TRIED_BUCKETS   64    /* [ADDR-10] the "tried" table: 64 buckets */
+#define ADDR_BUCKET_SIZE     16    /*           of 16 entries each */
+#define ADDR_NEW_PER_SOURCE  16    /* [ADDR-10] new buckets one source group can reach */
+#define ADDR_TRIED_PER_GROUP 8     /* [ADDR-10] tried buckets one address group can reach */
+#define NODE_MAX_CONFIGURED  64
+#define NODE_MAX_ADDRS                                                                             \
+    ((ADDR_NEW_BUCKETS + ADDR_TRIED_BUCKETS) * ADDR_BUCKET_SIZE + NODE_MAX_CONFIGURED)
 #define NODE_MAX_DISCOURAGED      4096
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
 #define NODE_PEERS_ANSWER_MAX     800   /* [ADDR-6] addresses per Peers answer we send */
@@ -89,7 +96,12 @@ typedef struct addr_entry {
     uint8_t node_id[CAIRN_HASH_LEN]; /* [ADDR-3] who must answer here, when has_id */
     int has_id;
     int id_mismatches; /* consecutive WRONG_NODE_ID closes */
-    int connected;     /* an outbound peer uses it now */
+    int used;          /* the slot holds an address */
+    int table;         /* [ADDR-10] 0: configured only, 1: new, 2: tried */
+    int bucket, pos;
+    uint64_t src_group; /* network group of the peer that told us (new table) */
+    int failures;       /* dial attempts since the last success */
+    int connected;      /* an outbound peer uses it now */
 } addr_entry;
 
 typedef struct discouraged {
@@ -121,6 +133,7 @@ typedef struct node_config {
     uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms;
     netaddr_cidr noban[32]; /* --noban CIDR */
     int n_noban;
+    int local_network; /* [ADDR-9] --local-network, or listening on a non-routable address */
 } node_config;
 
 struct node {
@@ -138,11 +151,16 @@ struct node {
     uint64_t next_rescan_ms, share_generation;
     int listen_fd;
     uint16_t listen_port;
+    struct sockaddr_storage listen_sa; /* what --listen says (normalised) */
     struct event *ev_listen, *ev_tick, *ev_mine, *ev_sigint, *ev_sigterm;
     peer *peers;
     int n_inbound, n_outbound;
     addr_entry addrs[NODE_MAX_ADDRS];
-    int n_addrs;
+    int n_addrs; /* high-water mark of addrs[]; slots below may be unused */
+    int new_tab[ADDR_NEW_BUCKETS][ADDR_BUCKET_SIZE];     /* entry index + 1, 0 = empty */
+    int tried_tab[ADDR_TRIED_BUCKETS][ADDR_BUCKET_SIZE]; /* entry index + 1, 0 = empty */
+    uint64_t book_key;                                   /* keys the bucket hashes */
+    uint64_t next_dial_ms;                               /* [ADDR-11] pace of new dials */
     int addrs_dirty;
     discouraged disc[NODE_MAX_DISCOURAGED];
     int n_disc;
@@ -201,6 +219,16 @@ void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_bl
  * entry's index when added, -2 when known (updated), -1 when refused. */
 int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,
                  uint64_t services, uint64_t last_seen_ms, const uint8_t *node_id);
+/* An address learned from the peer at `src` (a Peers answer): non-routable
+ * ones refused unless local_network ([ADDR-9]), placed by source group. */
+int addrbook_add_from(node *n, const struct sockaddr_storage *sa, socklen_t len, uint64_t services,
+                      const uint8_t *node_id, const struct sockaddr_storage *src);
+/* [ADDR-10] a READY outbound session: the entry moves to the tried table. */
+void addrbook_good(node *n, int slot);
+/* [ADDR-11] a failed dial: back off. */
+void addrbook_failed(node *n, int slot);
+/* [DISC-17] [ADDR-11] the next address to dial, or -1. */
+int addrbook_select(node *n);
 /* "[NODEID@]HOST:PORT" into an address and, when given, a node ID. 0 or -1. */
 int addrbook_parse_peer(const char *text, struct sockaddr_storage *sa, socklen_t *len,
                         uint8_t node_id[CAIRN_HASH_LEN], int *has_id);

@@ -176,12 +176,10 @@ void peer_free(peer *p)
         if (p->addr_slot >= 0 && p->addr_slot < n->n_addrs) {
             addr_entry *a = &n->addrs[p->addr_slot];
             a->connected = 0;
-            if (!p->ready) { /* [DISC] back off from addresses that fail */
-                a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : 1000;
-                if (a->backoff_ms > 60000)
-                    a->backoff_ms = 60000;
-            }
-            a->next_try_ms = node_now(n) + a->backoff_ms;
+            if (!p->ready) /* [ADDR-11] back off from addresses that fail */
+                addrbook_failed(n, p->addr_slot);
+            else
+                a->next_try_ms = node_now(n) + a->backoff_ms;
         }
     } else {
         n->n_inbound--;
@@ -236,10 +234,7 @@ int peer_dial(node *n, int slot)
     addr_entry *a = &n->addrs[slot];
     int fd = cairn_net_connect((const struct sockaddr *)&a->sa, a->salen);
     if (fd < 0) {
-        a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : 1000;
-        if (a->backoff_ms > 60000)
-            a->backoff_ms = 60000;
-        a->next_try_ms = node_now(n) + a->backoff_ms;
+        addrbook_failed(n, slot);
         return -1;
     }
     peer *p = peer_new(n, fd, &a->sa, a->salen, 1);
