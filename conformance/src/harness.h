@@ -38,7 +38,7 @@ typedef struct hx {
     cf_opts *o;
     const cf_case *c;
     cf_result *r;
-    hconn *conns[16];
+    hconn *conns[32];
     size_t n_conns;
     hconn *cur;
     json_t *vars;
@@ -50,7 +50,7 @@ typedef struct hx {
     struct {
         char name[32];
         struct in_addr a;
-    } srcs[8];
+    } srcs[32];
     size_t n_srcs;
     uint16_t allow[64];
     size_t n_allow;

@@ -415,6 +415,14 @@ static void expand(hx *x, const char *tpl, char *out, size_t n)
             }
         } else if (!strcmp(key, "out")) {
             append_str(out, n, &o, x->outpath);
+        } else if (!strncmp(key, "nodeid:", 7)) { /* the node ID of the harness key NAME */
+            const cairn_identity *id = hx_key(x, key + 7);
+            uint8_t nid[CAIRN_HASH_LEN];
+            char hex[2 * CAIRN_HASH_LEN + 1];
+            if (id && cairn_identity_node_id(id, nid) == 0) {
+                cairn_hex_encode(hex, nid, CAIRN_HASH_LEN);
+                append_str(out, n, &o, hex);
+            }
         } else if (!strncmp(key, "fileid:", 7) || !strncmp(key, "blockid:", 8)) {
             char var[96];
             if (key[0] == 'f')

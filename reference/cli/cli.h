@@ -29,6 +29,7 @@ enum {
     CLI_EXIT_FAIL = 1,      /* protocol or connection failure, timeout */
     CLI_EXIT_USAGE = 2,     /* bad command line */
     CLI_EXIT_NOT_FOUND = 3, /* the peer answered NotFound */
+    CLI_EXIT_WRONG_ID = 4,  /* [ADDR-3] the peer proved another node ID (WRONG_NODE_ID) */
     CLI_EXIT_UNAVAILABLE = 127,
 };
 
@@ -40,6 +41,8 @@ typedef struct cli_common {
     int plaintext, json, trace, help;
     uint64_t timeout_ms;
     const char *key_file;
+    uint8_t node_id[32]; /* --node-id HEX: the node ID the peer must prove */
+    int has_node_id;
     uint64_t start_ms; /* monotonic ms when the command started: the deadline base */
     char error[256];   /* set by cli_parse on a usage error */
 } cli_common;

@@ -53,6 +53,8 @@ struct cairn_client {
     int pong_seen;
     cairn_msg_decoder dec;
     cairn_client_error fail;
+    uint8_t want_id[CAIRN_HASH_LEN]; /* [ADDR-3] the node ID the peer must prove */
+    int has_want_id;
 };
 
 /* ---- failures in words ------------------------------------------------------ */
@@ -85,6 +87,7 @@ static const char *const explain[] = {
     [CAIRN_E_DISCOURAGED] = "the peer refuses us for a while",
     [CAIRN_E_INVALID_ENTRY] = "the entry was rejected",
     [CAIRN_E_INTERNAL_ERROR] = "the peer failed internally",
+    [CAIRN_E_WRONG_NODE_ID] = "the peer proved another node ID than the one expected",
 };
 
 const char *cairn_client_explain(uint32_t code)
@@ -198,6 +201,16 @@ static void drop_req(cairn_client *c, pending *p)
 {
     cairn_mem_free(c->env->mem, p->payload);
     *p = c->req[--c->n_req];
+}
+
+/* [ADDR-3] the peer at a NODEID@HOST:PORT address must prove that node ID */
+static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *peer, void *ud)
+{
+    (void)s;
+    cairn_client *c = ud;
+    if (c->has_want_id && memcmp(peer->node_id, c->want_id, CAIRN_HASH_LEN) != 0)
+        return CAIRN_E_WRONG_NODE_ID;
+    return 0;
 }
 
 static void on_ready(cairn_session *s, const cairn_peer_info *peer, void *ud)
@@ -356,6 +369,19 @@ static int connect_tcp(cairn_client *c, int *fd_out)
 {
     char text[300];
     const char *a = c->cfg.addr ? c->cfg.addr : "";
+    const char *at = strchr(a, '@');
+    if (at) { /* [ADDR-4] NODEID@HOST:PORT */
+        char hex[80];
+        snprintf(hex, sizeof(hex), "%.*s", (int)(at - a < 79 ? at - a : 79), a);
+        if (at - a != 2 * CAIRN_HASH_LEN || cairn_hex_decode(c->want_id, CAIRN_HASH_LEN, hex)) {
+            snprintf(c->addr, sizeof(c->addr), "%.63s", a);
+            return set_fail(c, CAIRN_CLIENT_ERR_CONNECT, 0, 0,
+                            "%s: not an address (expected [NODEID@]HOST:PORT, NODEID in 64 hex)",
+                            a);
+        }
+        c->has_want_id = 1;
+        a = at + 1;
+    }
     /* [TLS-3] default port for "host", "[v6]" and a bare IPv6 literal */
     size_t colons = 0;
     for (const char *q = a; *q; q++)
@@ -455,8 +481,14 @@ int cairn_client_open(cairn_client **out, const cairn_client_config *cfg)
         default_hello(&sc, c->cfg.net);
     sc.identity = id;
     memcpy(sc.network_id, c->cfg.net->genesis_id, CAIRN_HASH_LEN);
-    static const cairn_session_callbacks cbs = {
-        .on_ready = on_ready, .on_message = on_message, .on_frame = on_frame};
+    if (cfg->node_id) {
+        memcpy(c->want_id, cfg->node_id, CAIRN_HASH_LEN);
+        c->has_want_id = 1;
+    }
+    static const cairn_session_callbacks cbs = {.on_peer_auth = on_peer_auth,
+                                                .on_ready = on_ready,
+                                                .on_message = on_message,
+                                                .on_frame = on_frame};
     if ((rv = cairn_conn_new(&c->conn, fd, 1, c->tls, &sc, &cbs, c, env)) != 0)
         return set_fail(c, rv, 0, 0, "%s: %s", c->addr, cairn_strerror(rv));
     while (!c->ready && alive(c))

@@ -59,6 +59,9 @@ typedef struct cairn_client_config {
     /* "HOST:PORT", "[V6]:PORT"; without a port, 7317 ([TLS-3]). Numeric hosts
      * and "localhost" only (no DNS). */
     const char *addr;
+    /* The node ID the peer must prove ([ADDR-3]); NULL: any (also set by an
+     * "NODEID@HOST:PORT" addr). A mismatch closes with WRONG_NODE_ID. */
+    const uint8_t *node_id;
     const cairn_network *net; /* NULL: devnet */
     int plaintext;            /* 1: no TLS ([TLS-19]: both sides configured so) */
     /* Our node key; NULL: a fresh random identity for this client. Must

@@ -60,6 +60,10 @@ static int global_option(cli_common *o, const char *name, const char *value)
             return parse_error(o, "--timeout wants seconds (0 < s <= 86400), not '%s'", value);
     } else if (strcmp(name, "key") == 0) {
         o->key_file = value;
+    } else if (strcmp(name, "node-id") == 0) {
+        if (strlen(value) != 64 || cairn_hex_decode(o->node_id, 32, value) != 0)
+            return parse_error(o, "--node-id wants 64 hex digits, not '%s'", value);
+        o->has_node_id = 1;
     } else if (strcmp(name, "plaintext") == 0) {
         o->plaintext = 1;
     } else if (strcmp(name, "json") == 0) {
@@ -74,7 +78,8 @@ static int global_option(cli_common *o, const char *name, const char *value)
 
 static int global_takes_value(const char *name)
 {
-    return !strcmp(name, "network") || !strcmp(name, "timeout") || !strcmp(name, "key");
+    return !strcmp(name, "network") || !strcmp(name, "timeout") || !strcmp(name, "key") ||
+           !strcmp(name, "node-id");
 }
 
 static int global_is_flag(const char *name)
@@ -152,11 +157,15 @@ static const char common_help[] =
     "  --timeout SECONDS   bound on the whole command (default 10)\n"
     "  --key FILE          node key: 64 hex digits, like cairnd's DATADIR/node.key\n"
     "                      (default: a fresh identity for each run)\n"
+    "  --node-id HEX       the node ID the peer must prove (as NODEID@ADDR); another\n"
+    "                      one closes the session with WRONG_NODE_ID, exit 4\n"
     "  --json              one JSON object on stdout\n"
     "  --trace             log every frame to stderr\n"
     "  -h, --help          this text\n"
-    "\nExit status: 0 ok, 1 protocol or connection failure, 2 usage, 3 not found.\n"
-    "ADDR is HOST:PORT with a numeric host or localhost; the port defaults to 7317.\n";
+    "\nExit status: 0 ok, 1 protocol or connection failure, 2 usage, 3 not found,\n"
+    "4 the peer proved another node ID than the one given.\n"
+    "ADDR is [NODEID@]HOST:PORT with a numeric host or localhost; the port defaults\n"
+    "to 7317; NODEID (64 hex digits) is the node ID the peer must prove.\n";
 
 int cli_help(const char *usage)
 {
@@ -217,7 +226,9 @@ int cli_client_fail(const cli_common *o, cairn_client *c, int rv, const cairn_cl
                         msg[0] ? "; it said " : "", msg);
     }
     const cairn_client_error *f = cairn_client_last_error(c);
-    return cli_fail(o, CLI_EXIT_FAIL, f->code, f->by_peer, "%s", f->text);
+    return cli_fail(
+        o, f->code == CAIRN_E_WRONG_NODE_ID && !f->by_peer ? CLI_EXIT_WRONG_ID : CLI_EXIT_FAIL,
+        f->code, f->by_peer, "%s", f->text);
 }
 
 /* ---- connecting -------------------------------------------------------------------- */
@@ -278,6 +289,7 @@ int cli_open(const cli_common *o, cairn_client **out)
     uint64_t now = cairn_port_mono_ms(), end = o->start_ms + o->timeout_ms;
     cairn_client_config cfg = {
         .addr = o->addr,
+        .node_id = o->has_node_id ? o->node_id : NULL,
         .net = o->net,
         .plaintext = o->plaintext,
         .identity = key_identity,

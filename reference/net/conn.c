@@ -22,7 +22,9 @@
 /* [SEC-67] TLS records are made from session output only while fewer than
  * this many encrypted bytes wait for the socket, so what a non-reading peer
  * pins stays in the session's bounded queue. */
-#define TLS_OUT_LOW (64 * 1024)
+#define TLS_OUT_LOW    (64 * 1024)
+#define RECORD_WINDOW  1024 /* [SEC-87] records per window */
+#define RECORD_MIN_AVG 8    /* [SEC-87] least average plaintext bytes per record */
 
 struct cairn_conn {
     int fd, initiator, state, shutdown_sent;
@@ -36,6 +38,8 @@ struct cairn_conn {
     cairn_buf in;  /* plaintext read but not yet taken by the session */
     cairn_buf out; /* bytes for the socket (TLS records, or plaintext) */
     char err[160];
+    uint32_t win_records; /* [SEC-87] TLS records in the current window */
+    uint64_t win_bytes;   /* and their plaintext bytes */
 };
 
 static int done(cairn_conn *c, const char *why)
@@ -202,6 +206,19 @@ static int tls_progress(cairn_conn *c)
                 return done(c, "peer sent close_notify");
             tls_error(c, "read");
             return done(c, NULL);
+        }
+        /* [SEC-87] SSL_read returns one record at most: a peer whose records
+         * carry less than a frame header on average spends our CPU, not its data */
+        c->win_bytes += (uint64_t)n;
+        if (++c->win_records == RECORD_WINDOW) {
+            int tiny = c->win_bytes < (uint64_t)RECORD_WINDOW * RECORD_MIN_AVG;
+            c->win_records = 0;
+            c->win_bytes = 0;
+            if (tiny) {
+                cairn_session_close(c->sess, CAIRN_E_PROTOCOL_VIOLATION,
+                                    "TLS records below 8 bytes on average");
+                return c->state;
+            }
         }
         /* The session takes the plaintext from here; only what it
          * cannot take yet is copied into c->in */

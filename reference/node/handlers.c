@@ -7,6 +7,7 @@
 #include "share.h"
 
 static void dispatch(peer *p, uint16_t type, const ProtobufCMessage *m, uint64_t *rid);
+static void handle_one(peer *p, uint16_t type, const ProtobufCMessage *m);
 
 /* [REQ-15] a request for a service we did not advertise */
 static int refuse_service(peer *p, uint64_t rid, uint16_t type, uint64_t service)
@@ -216,9 +217,10 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
     static Cairn__V1__PeerAddress *pp[NODE_MAX_ADDRS];
     static uint8_t ips[NODE_MAX_ADDRS][16];
     size_t k = 0;
-    for (int i = 0; i < n->n_addrs && k < CAIRN_MAX_PEERS; i++) {
+    /* [ADDR-6] with node IDs an address takes up to 80 bytes: 800 fit the Peers cap */
+    for (int i = 0; i < n->n_addrs && k < NODE_PEERS_ANSWER_MAX; i++) {
         addr_entry *a = &n->addrs[i];
-        if (!a->last_seen_ms) /* [DISC] only addresses we have reached */
+        if (!a->used || !a->last_seen_ms) /* [DISC] only addresses we have reached */
             continue;
         cairn__v1__peer_address__init(&pa[k]);
         if (a->sa.ss_family == AF_INET) {
@@ -234,6 +236,8 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
         }
         pa[k].services = a->services;
         pa[k].last_seen_ms = a->last_seen_ms;
+        if (a->has_id) /* [ADDR-7] */
+            pa[k].node_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, a->node_id};
         pp[k] = &pa[k];
         k++;
     }
@@ -269,7 +273,9 @@ static void on_peers(peer *p, const Cairn__V1__Peers *m)
             v6->sin6_port = htons((uint16_t)a->port);
             len = sizeof(*v6);
         }
-        added += addrbook_add(n, &sa, len, 0, a->services, 0) == 1;
+        added += addrbook_add_from(n, &sa, len, a->services,
+                                   a->node_id.len == CAIRN_HASH_LEN ? a->node_id.data : NULL,
+                                   &p->sa) >= 0;
     }
     if (added)
         LOGD("peer %s: %zu new addresses", p->addr, added);
@@ -327,7 +333,26 @@ static int rate_limited(peer *p, uint16_t type, uint64_t rid)
     return 1;
 }
 
+/* [ADM-5] what eviction protection looks at: who last gave us something new
+ * (a block that became the tip, a new entry). */
+static void note_usefulness(peer *p, const cairn_chain_block *tip_before, size_t pool_before)
+{
+    node *n = p->n;
+    if (cairn_chain_tip(n->chain) != tip_before)
+        p->last_block_ms = node_now(n);
+    if (cairn_mempool_count(n->pool) > pool_before)
+        p->last_entry_ms = node_now(n);
+}
+
 void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m)
+{
+    const cairn_chain_block *tip_before = cairn_chain_tip(p->n->chain);
+    size_t pool_before = cairn_mempool_count(p->n->pool);
+    handle_one(p, type, m);
+    note_usefulness(p, tip_before, pool_before);
+}
+
+static void handle_one(peer *p, uint16_t type, const ProtobufCMessage *m)
 {
     uint64_t *rid = cairn_msg_request_id((ProtobufCMessage *)m);
     if (rate_limited(p, type, rid ? *rid : 0))
@@ -397,6 +422,8 @@ static void dispatch(peer *p, uint16_t type, const ProtobufCMessage *m, uint64_t
 
 void handle_ready(peer *p)
 {
+    /* [ADM-5] the handshake's duration stands for the round-trip time */
+    p->rtt_ms = node_now(p->n) - p->connected_ms;
     /* [DISC] learn addresses from peers we dialled */
     if (p->outbound && (p->info.services & CAIRN_SERVICE_PEERS)) {
         Cairn__V1__GetPeers gp = CAIRN__V1__GET_PEERS__INIT;

@@ -10,7 +10,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairnd --datadir DIR [--listen HOST:PORT] [--peer HOST:PORT]...\n"
+            "usage: cairnd --datadir DIR [--listen HOST:PORT] [--peer [NODEID@]HOST:PORT]...\n"
             "              [--network devnet|testnet] [--mine] [--plaintext] [--share DIR]\n"
             "\n"
             "Runs a Cairn node: keeps the chain of DIR in sync with its peers over TLS 1.3,\n"
@@ -18,7 +18,10 @@ static void usage(FILE *f)
             "\n"
             "  --datadir DIR          chain store, node key, address book (created if missing)\n"
             "  --listen HOST:PORT     accept peers here (port 0 picks a free one)\n"
-            "  --peer HOST:PORT       keep a connection to this peer (repeatable)\n"
+            "  --peer [NODEID@]HOST:PORT\n"
+            "                         keep a connection to this peer (repeatable); with NODEID\n"
+            "                         (64 hex digits) a peer proving another ID is refused\n"
+            "                         with WRONG_NODE_ID\n"
             "  --network NAME         devnet (default) or testnet\n"
             "  --mine                 mine blocks with the pending entries\n"
             "  --mine-interval MS     at most one block per MS (default 1000; 0 = no pause)\n"
@@ -27,7 +30,13 @@ static void usage(FILE *f)
             "  --max-inbound N        inbound connections (default 117)\n"
             "  --max-per-ip N         inbound connections per address (default 4)\n"
             "  --outbound N           outbound target from the address book (default 8)\n"
-            "  --discourage-ms MS     refuse a misbehaving peer for MS (default 3600000; 0 = off)\n"
+            "  --discourage-ms MS     discourage a misbehaving peer for MS (default 3600000;\n"
+            "                         0 = off): it is let in only while inbound slots are free\n"
+            "                         and is the first evicted; kept in DIR/discouraged.txt\n"
+            "  --local-network        accept loopback, private and link-local addresses from\n"
+            "                         peers (implied when --listen is such an address)\n"
+            "  --noban CIDR           never discourage or evict addresses in CIDR, e.g.\n"
+            "                         127.0.0.1 or 10.0.0.0/8 (repeatable)\n"
             "  --handshake-timeout-ms, --idle-timeout-ms, --ping-interval-ms MS\n"
             "                         session timers (defaults: the spec's 10000, 90000, 30000)\n"
             "  --max-low-work-headers N  low-work headers kept at most (default 20000)\n"
@@ -46,6 +55,8 @@ enum {
     OPT_PING_INTERVAL,
     OPT_LOG_LEVEL,
     OPT_MAX_LOW_WORK,
+    OPT_NOBAN,
+    OPT_LOCAL_NETWORK,
 };
 
 static int number(const char *opt, const char *arg, long max, long *out)
@@ -80,6 +91,8 @@ int main(int argc, char **argv)
         {"ping-interval-ms", required_argument, NULL, OPT_PING_INTERVAL},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"max-low-work-headers", required_argument, NULL, OPT_MAX_LOW_WORK},
+        {"noban", required_argument, NULL, OPT_NOBAN},
+        {"local-network", no_argument, NULL, OPT_LOCAL_NETWORK},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -137,6 +150,18 @@ int main(int argc, char **argv)
             if (number("--max-low-work-headers", optarg, 100000000L, &v))
                 return 2;
             n.cfg.max_low_work = (size_t)v;
+            break;
+        case OPT_LOCAL_NETWORK:
+            n.cfg.local_network = 1;
+            break;
+        case OPT_NOBAN:
+            if (n.cfg.n_noban == (int)(sizeof(n.cfg.noban) / sizeof(n.cfg.noban[0])) ||
+                netaddr_cidr_parse(optarg, &n.cfg.noban[n.cfg.n_noban]) != 0) {
+                fprintf(stderr, "cairnd: --noban %s: not an address or CIDR range (at most %d)\n",
+                        optarg, (int)(sizeof(n.cfg.noban) / sizeof(n.cfg.noban[0])));
+                return 2;
+            }
+            n.cfg.n_noban++;
             break;
         case 'h':
             usage(stdout);

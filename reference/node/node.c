@@ -53,12 +53,22 @@ static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *info, void
 {
     (void)s;
     peer *p = ud;
+    /* [ADDR-3] an address whose node ID we know must prove that ID */
+    if (p->outbound && p->addr_slot >= 0 && p->n->addrs[p->addr_slot].has_id &&
+        memcmp(p->n->addrs[p->addr_slot].node_id, info->node_id, CAIRN_HASH_LEN) != 0) {
+        p->no_discourage = 1; /* [MIS-95] another node, not a misbehaving one */
+        if (++p->n->addrs[p->addr_slot].id_mismatches >= 3 && !p->n->addrs[p->addr_slot].configured)
+            p->n->addrs[p->addr_slot].next_try_ms = UINT64_MAX; /* the address changed hands */
+        return CAIRN_E_WRONG_NODE_ID;
+    }
     /* [HS] a node already connected (either direction) is a duplicate */
     for (peer *q = p->n->peers; q; q = q->next)
         if (q != p && q->ready && memcmp(q->info.node_id, info->node_id, CAIRN_HASH_LEN) == 0)
             return CAIRN_E_DUPLICATE_PEER;
-    if (addrbook_is_discouraged(p->n, NULL, info->node_id))
-        return CAIRN_E_DISCOURAGED;
+    /* [MIS-90] a discouraged node ID holds a slot like anyone while slots are
+     * free (admission counted it already); it is the first to be evicted */
+    if (!p->noban && addrbook_is_discouraged(p->n, NULL, info->node_id))
+        p->discouraged = 1;
     return 0;
 }
 
@@ -75,9 +85,14 @@ static void on_ready(cairn_session *s, const cairn_peer_info *info, void *ud)
          (unsigned long long)info->tip_height);
     if (p->outbound && p->addr_slot >= 0) {
         addr_entry *a = &p->n->addrs[p->addr_slot];
-        a->backoff_ms = 0;
+        addrbook_good(p->n, p->addr_slot); /* [ADDR-10] to the tried table */
         a->last_seen_ms = node_wall(p->n);
         a->services = info->services;
+        a->id_mismatches = 0;
+        if (!a->has_id) { /* [ADDR-5] the ID proven here is the one expected next time */
+            memcpy(a->node_id, info->node_id, CAIRN_HASH_LEN);
+            a->has_id = 1;
+        }
         p->n->addrs_dirty = 1;
     }
     handle_ready(p);
@@ -104,6 +119,7 @@ static int discourages(uint32_t code)
     case CAIRN_E_IDLE_TIMEOUT:
     case CAIRN_E_DISCOURAGED:
     case CAIRN_E_INTERNAL_ERROR:
+    case CAIRN_E_WRONG_NODE_ID: /* [MIS-95] */
         return 0;
     default:
         return 1;
@@ -118,7 +134,9 @@ static void on_close(cairn_session *s, const cairn_close_info *ci, void *ud)
     LOGI("peer %s: closed %s %s%s%s", p->addr, ci->by_peer ? "by peer" : "by us",
          name ? name : (ci->code ? "(unknown code)" : "without error"), ci->message[0] ? ": " : "",
          ci->message);
-    if (!ci->by_peer && discourages(ci->code) && !p->no_discourage) {
+    int configured = p->outbound && p->addr_slot >= 0 && p->n->addrs[p->addr_slot].configured;
+    /* [MIS-9] --noban addresses and configured peers are never discouraged */
+    if (!ci->by_peer && discourages(ci->code) && !p->no_discourage && !p->noban && !configured) {
         const cairn_peer_info *info = cairn_session_peer(s);
         addrbook_discourage(p->n, &p->sa, info ? info->node_id : NULL);
         LOGI("peer %s: discouraged for %u s", p->addr, p->n->cfg.discourage_ms / 1000);
@@ -169,17 +187,17 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 static void dial_targets(node *n)
 {
     uint64_t now = node_now(n);
-    /* configured peers always; others from the book up to the target */
-    for (int i = 0; i < n->n_addrs; i++) {
+    /* configured peers always; others from the book up to the target, one
+     * network group each ([DISC-17], addrbook_select) */
+    for (int k = 0; k < NODE_MAX_CONFIGURED + 1; k++) {
+        int i = addrbook_select(n);
+        if (i < 0)
+            return;
         addr_entry *a = &n->addrs[i];
-        if (a->connected || a->next_try_ms > now || addrbook_is_discouraged(n, &a->sa, NULL))
-            continue;
-        if (!a->configured && n->n_outbound >= n->cfg.outbound_target)
-            continue;
         int busy = 0; /* already connected to that address, either way */
         for (peer *q = n->peers; q && !busy; q = q->next)
-            busy = q->ready && q->info.listen_port && addr_same_ip(&q->sa, &a->sa) &&
-                   q->info.listen_port == ntohs(((struct sockaddr_in *)&a->sa)->sin_port);
+            busy = q->ready && q->info.listen_port && netaddr_same_ip(&q->sa, &a->sa) &&
+                   q->info.listen_port == netaddr_port(&a->sa);
         if (busy) {
             a->next_try_ms = now + 5000;
             continue;
@@ -234,6 +252,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         share_tick(n);
     if (n->addrs_dirty)
         addrbook_save(n);
+    if (n->disc_dirty)
+        addrbook_disc_save(n);
 }
 
 static void on_mine(evutil_socket_t fd, short what, void *arg)
@@ -303,6 +323,29 @@ static int load_identity(node *n)
         return -1;
     }
     close(fd);
+    return 0;
+}
+
+/* [ADDR-10] The bucket key is the node's secret and stays the same across
+ * restarts, so that peers.txt's placement keeps its meaning. */
+static int load_book_key(node *n)
+{
+    char path[4096], hex[40] = {0};
+    snprintf(path, sizeof(path), "%s/book.key", n->cfg.datadir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        int ok = fgets(hex, sizeof(hex), f) &&
+                 cairn_hex_decode((uint8_t *)&n->book_key, sizeof(n->book_key), hex) == 0;
+        fclose(f);
+        if (ok)
+            return 0;
+    }
+    cairn_hex_encode(hex, (const uint8_t *)&n->book_key, sizeof(n->book_key));
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", hex) < 0 || fclose(f) != 0) {
+        LOGE("%s: %s", path, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -383,6 +426,15 @@ int node_start(node *n)
             return -1;
         }
         n->listen_port = (uint16_t)cairn_net_local_port(n->listen_fd);
+        n->listen_sa = sa;
+        netaddr_normalise(&n->listen_sa, &len);
+        static const uint8_t any[16] = {0};
+        uint8_t ip[16];
+        netaddr_ip16(&n->listen_sa, ip);
+        /* [ADDR-9] a node listening on a loopback or private address is on such a network */
+        if (!netaddr_routable(&n->listen_sa) && memcmp(ip, any, 16) &&
+            !(ip[10] == 0xff && ip[11] == 0xff && !memcmp(ip + 12, any, 4)))
+            n->cfg.local_network = 1;
         n->ev_listen = event_new(n->base, n->listen_fd, EV_READ | EV_PERSIST, on_accept, n);
         event_add(n->ev_listen, NULL);
     }
@@ -394,15 +446,22 @@ int node_start(node *n)
             return -1;
         }
     }
+    n->env->random((uint8_t *)&n->book_key, sizeof(n->book_key), n->env->ud);
+    if (load_book_key(n))
+        return -1;
     addrbook_load(n);
+    addrbook_disc_load(n);
+    n->env->random((uint8_t *)&n->evict_key, sizeof(n->evict_key), n->env->ud);
     for (int i = 0; i < n->cfg.n_peers; i++) {
         struct sockaddr_storage sa;
         socklen_t len;
-        if (cairn_net_parse_addr(n->cfg.peers[i], &sa, &len)) {
-            LOGE("--peer %s: not HOST:PORT", n->cfg.peers[i]);
+        uint8_t id[CAIRN_HASH_LEN];
+        int has_id;
+        if (addrbook_parse_peer(n->cfg.peers[i], &sa, &len, id, &has_id)) {
+            LOGE("--peer %s: not [NODEID@]HOST:PORT (NODEID: 64 hex digits)", n->cfg.peers[i]);
             return -1;
         }
-        addrbook_add(n, &sa, len, 1, 0, 0);
+        addrbook_add(n, &sa, len, 1, 0, 0, has_id ? id : NULL);
     }
     struct timeval tick = {0, TICK_MS * 1000};
     n->ev_tick = event_new(n->base, -1, EV_PERSIST, on_tick, n);
@@ -440,6 +499,8 @@ void node_free(node *n)
         peer_free(n->peers);
     if (n->addrs_dirty)
         addrbook_save(n);
+    if (n->disc_dirty)
+        addrbook_disc_save(n);
     if (n->ev_listen)
         event_free(n->ev_listen);
     if (n->listen_fd >= 0)

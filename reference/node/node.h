@@ -13,13 +13,22 @@
 #include "cairn/chain.h"
 #include "cairn/net.h"
 #include "cairn/store.h"
+#include "netaddr.h"
 
-#define NODE_BODY_WINDOW          16    /* [SYNC] body requests in flight per peer */
-#define NODE_STALL_MIN_MS         2000  /* [SYNC] first stall timeout */
-#define NODE_STALL_MAX_MS         64000 /* [SYNC] stall timeouts double up to this */
-#define NODE_MAX_ADDRS            4096  /* [DISC-10] address book size */
+#define NODE_BODY_WINDOW     16    /* [SYNC] body requests in flight per peer */
+#define NODE_STALL_MIN_MS    2000  /* [SYNC] first stall timeout */
+#define NODE_STALL_MAX_MS    64000 /* [SYNC] stall timeouts double up to this */
+#define ADDR_NEW_BUCKETS     256   /* [ADDR-10] the "new" table: 256 buckets */
+#define ADDR_TRIED_BUCKETS   64    /* [ADDR-10] the "tried" table: 64 buckets */
+#define ADDR_BUCKET_SIZE     16    /*           of 16 entries each */
+#define ADDR_NEW_PER_SOURCE  16    /* [ADDR-10] new buckets one source group can reach */
+#define ADDR_TRIED_PER_GROUP 8     /* [ADDR-10] tried buckets one address group can reach */
+#define NODE_MAX_CONFIGURED  64
+#define NODE_MAX_ADDRS                                                                             \
+    ((ADDR_NEW_BUCKETS + ADDR_TRIED_BUCKETS) * ADDR_BUCKET_SIZE + NODE_MAX_CONFIGURED)
 #define NODE_MAX_DISCOURAGED      4096
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
+#define NODE_PEERS_ANSWER_MAX     800   /* [ADDR-6] addresses per Peers answer we send */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
 /* Per-session rates (spec §13.2): [REQ-81] requests and upload, [REL-82] entries. */
@@ -35,6 +44,15 @@
 #define NODE_ENTRY_COUNT_BURST 256
 #define NODE_DEFERRED_MAX      64   /* [VAL-68] headers held for TIME_TOO_NEW */
 #define NODE_RUN_COMMITS_MAX   4096 /* [SYNC-86] unstored responses one run may follow */
+#define NODE_RATE_TABLE        1024 /* [ADM-5] addresses whose accept rate is tracked */
+#define NODE_MAX_INBOUND_HARD  1024 /* --max-inbound is at most this */
+#define ADM_PENDING_PER_GROUP  16   /* [ADM-3] pre-handshake inbound per network group */
+#define ADM_ACCEPT_BURST       20   /* [ADM-5] connections an address may open at once */
+#define ADM_ACCEPT_PER_S       10   /* [ADM-5] and then per second */
+#define ADM_PROTECT_GROUPS     4    /* [ADM-4] protected: distinct network groups */
+#define ADM_PROTECT_RTT        8    /*         lowest round-trip time */
+#define ADM_PROTECT_BLOCKS     4    /*         most recent new block */
+#define ADM_PROTECT_ENTRIES    4    /*         most recent new entry */
 
 typedef struct node node;
 
@@ -80,6 +98,15 @@ typedef struct peer {
     uint64_t closing_ms; /* when the session started closing, 0 = not closing */
     cairn_peer_info info;
     uint64_t connected_ms;
+    /* admission (§12.3, §12.4) */
+    uint64_t group;         /* network group of sa */
+    int noban;              /* --noban: never discouraged, never evicted */
+    int discouraged;        /* [MIS-91] let in while slots were free: evicted first */
+    int evicted;            /* closing to make room: holds no slot */
+    int heard;              /* it has sent at least one byte */
+    uint64_t rtt_ms;        /* accept to READY; UINT64_MAX before */
+    uint64_t last_block_ms; /* when it last gave us a new best block, 0 = never */
+    uint64_t last_entry_ms; /* when it last gave us a new entry, 0 = never */
     /* sync */
     uint64_t headers_rid;              /* outstanding GetHeaders, 0 = none */
     uint64_t headers_wait_ms;          /* [VAL-69] no GetHeaders before this wall-clock time */
@@ -107,8 +134,16 @@ typedef struct addr_entry {
     uint64_t next_try_ms;  /* monotonic */
     uint32_t backoff_ms;
     uint64_t services;
-    int configured; /* from --peer: always a target */
-    int connected;  /* an outbound peer uses it now */
+    int configured;                  /* from --peer: always a target */
+    uint8_t node_id[CAIRN_HASH_LEN]; /* [ADDR-3] who must answer here, when has_id */
+    int has_id;
+    int id_mismatches; /* consecutive WRONG_NODE_ID closes */
+    int used;          /* the slot holds an address */
+    int table;         /* [ADDR-10] 0: configured only, 1: new, 2: tried */
+    int bucket, pos;
+    uint64_t src_group; /* network group of the peer that told us (new table) */
+    int failures;       /* dial attempts since the last success */
+    int connected;      /* an outbound peer uses it now */
 } addr_entry;
 
 typedef struct discouraged {
@@ -117,6 +152,13 @@ typedef struct discouraged {
     int has_id;
     uint64_t until_ms;
 } discouraged;
+
+typedef struct admit_rate {
+    uint8_t ip[16];
+    int used;
+    uint32_t tokens_milli;
+    uint64_t last_ms;
+} admit_rate;
 
 typedef struct node_config {
     const char *datadir;
@@ -131,7 +173,10 @@ typedef struct node_config {
     int max_inbound, max_per_ip, outbound_target;
     uint32_t discourage_ms;
     uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms;
-    size_t max_low_work; /* [SYNC-85] 0: the chain's default, 20000 */
+    size_t max_low_work;    /* [SYNC-85] 0: the chain's default, 20000 */
+    netaddr_cidr noban[32]; /* --noban CIDR */
+    int n_noban;
+    int local_network; /* [ADDR-9] --local-network, or listening on a non-routable address */
 } node_config;
 
 struct node {
@@ -149,14 +194,22 @@ struct node {
     uint64_t next_rescan_ms, share_generation;
     int listen_fd;
     uint16_t listen_port;
+    struct sockaddr_storage listen_sa; /* what --listen says (normalised) */
     struct event *ev_listen, *ev_tick, *ev_mine, *ev_sigint, *ev_sigterm;
     peer *peers;
     int n_inbound, n_outbound;
     addr_entry addrs[NODE_MAX_ADDRS];
-    int n_addrs;
+    int n_addrs; /* high-water mark of addrs[]; slots below may be unused */
+    int new_tab[ADDR_NEW_BUCKETS][ADDR_BUCKET_SIZE];     /* entry index + 1, 0 = empty */
+    int tried_tab[ADDR_TRIED_BUCKETS][ADDR_BUCKET_SIZE]; /* entry index + 1, 0 = empty */
+    uint64_t book_key;                                   /* keys the bucket hashes */
+    uint64_t next_dial_ms;                               /* [ADDR-11] pace of new dials */
     int addrs_dirty;
     discouraged disc[NODE_MAX_DISCOURAGED];
     int n_disc;
+    int disc_dirty;
+    admit_rate rate[NODE_RATE_TABLE];
+    uint64_t evict_key; /* keys the network-group ranking of eviction protection */
     uint8_t failed[NODE_FAILED_IDS][CAIRN_HASH_LEN]; /* ring of failed header IDs */
     size_t n_failed;
     uint8_t fetch_best[CAIRN_HASH_LEN];       /* [SYNC-33] best header the body window is for */
@@ -189,6 +242,11 @@ void peer_update_events(peer *p);
 void peer_close(peer *p, uint32_t code, const char *why);
 void peer_free(peer *p);
 cairn_session *peer_session(peer *p);
+
+/* admit.c: inbound admission and eviction */
+int admit_is_noban(const node *n, const struct sockaddr_storage *sa);
+/* 0 to admit, else the code to refuse with; *drop = close without a session. May evict. */
+uint32_t admit_inbound(node *n, const struct sockaddr_storage *sa, int *drop);
 
 /* handlers.c: messages */
 void handle_message(peer *p, uint16_t type, const ProtobufCMessage *m);
@@ -226,12 +284,29 @@ void node_sync_after_block(node *n, size_t bytes);
 void node_sync_tick(node *n);
 
 /* addrbook.c */
+/* node_id: the node ID expected at the address ([ADDR-3]), or NULL. Returns the
+ * entry's index when added, -2 when known (updated), -1 when refused. */
 int addrbook_add(node *n, const struct sockaddr_storage *sa, socklen_t len, int configured,
-                 uint64_t services, uint64_t last_seen_ms);
+                 uint64_t services, uint64_t last_seen_ms, const uint8_t *node_id);
+/* An address learned from the peer at `src` (a Peers answer): non-routable
+ * ones refused unless local_network ([ADDR-9]), placed by source group. */
+int addrbook_add_from(node *n, const struct sockaddr_storage *sa, socklen_t len, uint64_t services,
+                      const uint8_t *node_id, const struct sockaddr_storage *src);
+/* [ADDR-10] a READY outbound session: the entry moves to the tried table. */
+void addrbook_good(node *n, int slot);
+/* [ADDR-11] a failed dial: back off. */
+void addrbook_failed(node *n, int slot);
+/* [DISC-17] [ADDR-11] the next address to dial, or -1. */
+int addrbook_select(node *n);
+/* "[NODEID@]HOST:PORT" into an address and, when given, a node ID. 0 or -1. */
+int addrbook_parse_peer(const char *text, struct sockaddr_storage *sa, socklen_t *len,
+                        uint8_t node_id[CAIRN_HASH_LEN], int *has_id);
 void addrbook_load(node *n);
 void addrbook_save(node *n);
 int addrbook_is_discouraged(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id);
 void addrbook_discourage(node *n, const struct sockaddr_storage *sa, const uint8_t *node_id);
+void addrbook_disc_load(node *n);
+void addrbook_disc_save(node *n);
 int addr_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
 uint64_t node_now(const node *n);

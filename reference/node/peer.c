@@ -23,6 +23,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     peer *p = arg;
+    p->heard = 1; /* [ADM-3] it has sent something */
     cairn_conn_on_readable(p->conn);
     after_io(p);
 }
@@ -137,6 +138,9 @@ static peer *peer_new(node *n, int fd, const struct sockaddr_storage *sa, sockle
     p->salen = len;
     p->stall_ms = NODE_STALL_MIN_MS;
     p->connected_ms = node_now(n);
+    p->group = netaddr_group(sa);
+    p->noban = admit_is_noban(n, sa);
+    p->rtt_ms = UINT64_MAX;
     cairn_net_format_addr((const struct sockaddr *)sa, p->addr, sizeof(p->addr));
     p->ev_read = event_new(n->base, fd, EV_READ | EV_PERSIST, on_read, p);
     p->ev_write = event_new(n->base, fd, EV_WRITE | EV_PERSIST, on_write, p);
@@ -171,12 +175,10 @@ void peer_free(peer *p)
         if (p->addr_slot >= 0 && p->addr_slot < n->n_addrs) {
             addr_entry *a = &n->addrs[p->addr_slot];
             a->connected = 0;
-            if (!p->ready) { /* [DISC] back off from addresses that fail */
-                a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : 1000;
-                if (a->backoff_ms > 60000)
-                    a->backoff_ms = 60000;
-            }
-            a->next_try_ms = node_now(n) + a->backoff_ms;
+            if (!p->ready) /* [ADDR-11] back off from addresses that fail */
+                addrbook_failed(n, p->addr_slot);
+            else
+                a->next_try_ms = node_now(n) + a->backoff_ms;
         }
     } else {
         n->n_inbound--;
@@ -192,20 +194,16 @@ void peer_free(peer *p)
     free(p);
 }
 
-int peer_accept(node *n, int fd, const struct sockaddr_storage *sa, socklen_t len)
+int peer_accept(node *n, int fd, const struct sockaddr_storage *sa_in, socklen_t len)
 {
-    /* Who may connect: discouraged addresses, the inbound cap and the
-     * per-address cap get a session that says why and closes ([MIS], [DISC]). */
-    uint32_t refuse = 0;
-    int same_ip = 0;
-    for (peer *q = n->peers; q; q = q->next)
-        same_ip += !q->outbound && addr_same_ip(&q->sa, sa);
-    if (addrbook_is_discouraged(n, sa, NULL))
-        refuse = CAIRN_E_DISCOURAGED;
-    else if (n->n_inbound >= n->cfg.max_inbound || same_ip >= n->cfg.max_per_ip)
-        refuse = CAIRN_E_TOO_MANY_PEERS;
-    if (n->stopping || (refuse && n->n_inbound >= n->cfg.max_inbound + 16)) {
-        close(fd); /* far over the cap: not even a session */
+    /* Who may connect (§12.3, admit.c): a refused connection gets a session
+     * that says why and closes, unless it is over its accept rate. */
+    struct sockaddr_storage norm = *sa_in, *sa = &norm;
+    netaddr_normalise(sa, &len); /* [ADDR-1] */
+    int drop = 0;
+    uint32_t refuse = n->stopping ? CAIRN_E_SHUTDOWN : admit_inbound(n, sa, &drop);
+    if (n->stopping || drop || (refuse && n->n_inbound >= n->cfg.max_inbound + 16)) {
+        close(fd); /* far over the cap, or too fast: not even a session */
         return -1;
     }
     peer *p = peer_new(n, fd, sa, len, 0);
@@ -214,6 +212,7 @@ int peer_accept(node *n, int fd, const struct sockaddr_storage *sa, socklen_t le
         return -1;
     }
     p->refuse = refuse;
+    p->discouraged = !p->noban && addrbook_is_discouraged(n, sa, NULL); /* [MIS-91] */
     cairn_session_config cfg;
     node_session_config(n, &cfg);
     if (cairn_conn_new(&p->conn, fd, 0, n->cfg.plaintext ? NULL : n->tls_server, &cfg,
@@ -234,10 +233,7 @@ int peer_dial(node *n, int slot)
     addr_entry *a = &n->addrs[slot];
     int fd = cairn_net_connect((const struct sockaddr *)&a->sa, a->salen);
     if (fd < 0) {
-        a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : 1000;
-        if (a->backoff_ms > 60000)
-            a->backoff_ms = 60000;
-        a->next_try_ms = node_now(n) + a->backoff_ms;
+        addrbook_failed(n, slot);
         return -1;
     }
     peer *p = peer_new(n, fd, &a->sa, a->salen, 1);

@@ -5,12 +5,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "cairn/net.h"
 #include "cairn/port.h"
+#include "../net/tls_internal.h"
 
 typedef struct peer {
     cairn_identity *id;
@@ -104,6 +107,69 @@ static void run_pair(int use_tls)
     cairn_identity_del(b.id);
 }
 
+/* [SEC-87] A TLS client that sends one byte per record (a Hello header, then
+ * its payload byte by byte) is closed with PROTOCOL_VIOLATION after one window
+ * of 1024 records, before the frame is even complete. */
+static void test_tiny_records_closed(void **state)
+{
+    (void)state;
+    const cairn_env *env = cairn_port_env();
+    peer b = {0};
+    cairn_identity *cid;
+    uint8_t seed[32];
+    memset(seed, 3, 32);
+    assert_int_equal(cairn_identity_from_seed(&cid, seed), 0);
+    memset(seed, 4, 32);
+    assert_int_equal(cairn_identity_from_seed(&b.id, seed), 0);
+    cairn_tls_ctx *ctx_c = NULL, *ctx_s = NULL;
+    assert_int_equal(cairn_tls_ctx_new(&ctx_c, cid, 0), 0);
+    assert_int_equal(cairn_tls_ctx_new(&ctx_s, b.id, 1), 0);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cairn_session_config cfg = {0};
+    memset(cfg.network_id, 7, 32);
+    cfg.identity = b.id;
+    assert_int_equal(cairn_conn_new(&b.c, sv[1], 0, ctx_s, &cfg, &cbs, &b, env), 0);
+    SSL *ssl = SSL_new(ctx_c->ssl_ctx);
+    assert_non_null(ssl);
+    SSL_set_fd(ssl, sv[0]);
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    int r = 0;
+    for (int i = 0; i < 400 && (r = SSL_connect(ssl)) != 1; i++)
+        cairn_conn_poll(b.c, 5);
+    assert_int_equal(r, 1);
+    uint8_t frame[8 + 1024] = {0xca, 0x1e, 0x00, 0x01, 0x00, 0x00, 0x04, 0x00}; /* Hello, 1024 */
+    size_t sent = 0;
+    for (int i = 0; i < 20000 && sent < sizeof(frame) && cairn_conn_state(b.c) != CAIRN_CONN_DONE;
+         i++) {
+        if (SSL_write(ssl, frame + sent, 1) == 1) /* one record each */
+            sent++;
+        if (i % 16 == 0)
+            cairn_conn_poll(b.c, 0);
+        char sink[4096];
+        while (SSL_read(ssl, sink, sizeof(sink)) > 0) {
+        }
+    }
+    for (int i = 0; i < 400 && cairn_conn_state(b.c) != CAIRN_CONN_DONE; i++) {
+        cairn_conn_poll(b.c, 5);
+        char sink[4096];
+        while (SSL_read(ssl, sink, sizeof(sink)) > 0) {
+        }
+    }
+    const cairn_close_info *ci = cairn_session_close_info(cairn_conn_session(b.c));
+    assert_non_null(ci);
+    assert_int_equal(ci->code, CAIRN_E_PROTOCOL_VIOLATION);
+    assert_false(ci->by_peer);
+    assert_true(sent < sizeof(frame)); /* closed before the frame was complete */
+    SSL_free(ssl);
+    close(sv[0]);
+    cairn_conn_del(b.c);
+    cairn_tls_ctx_del(ctx_c);
+    cairn_tls_ctx_del(ctx_s);
+    cairn_identity_del(cid);
+    cairn_identity_del(b.id);
+}
+
 static void test_plaintext(void **state)
 {
     (void)state;
@@ -140,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_plaintext),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_tiny_records_closed),
     };
     return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

@@ -70,7 +70,8 @@ enum cairn_wire_error {
     CAIRN_E_DISCOURAGED = 25,
     CAIRN_E_INVALID_ENTRY = 26,
     CAIRN_E_INTERNAL_ERROR = 27,
-    CAIRN_E_MAX = 27
+    CAIRN_E_WRONG_NODE_ID = 28, /* [ADDR-3] the peer proved another node ID than expected */
+    CAIRN_E_MAX = 28
 };
 
 /* The library error that carries wire code `code`. */

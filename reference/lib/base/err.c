@@ -29,6 +29,7 @@ static const char *const wire_names[CAIRN_E_MAX + 1] = {
     [CAIRN_E_DISCOURAGED] = "DISCOURAGED",
     [CAIRN_E_INVALID_ENTRY] = "INVALID_ENTRY",
     [CAIRN_E_INTERNAL_ERROR] = "INTERNAL_ERROR",
+    [CAIRN_E_WRONG_NODE_ID] = "WRONG_NODE_ID",
 };
 
 const char *cairn_wire_error_name(uint32_t code)

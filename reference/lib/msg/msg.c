@@ -187,6 +187,8 @@ static int validate_peers(const Cairn__V1__Peers *m)
         const Cairn__V1__PeerAddress *a = m->peers[i];
         if ((a->ip.len != 4 && a->ip.len != 16) || a->port < 1 || a->port > 65535)
             return INVALID_FIELD;
+        if (a->node_id.len != 0 && a->node_id.len != 32) /* [ADDR-2] */
+            return INVALID_FIELD;
     }
     return 0;
 }

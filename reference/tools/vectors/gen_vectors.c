@@ -339,6 +339,14 @@ static void valid_frames(void)
     ps2.n_peers = 2;
     ps2.peers = pas;
     add_valid("Peers: one IPv4, one IPv6 address", &ps2.base);
+    Cairn__V1__PeerAddress pa_id = pa4; /* [ADDR-7] the node ID known at the address */
+    pa_id.node_id = fill(0x1d, 32);
+    Cairn__V1__PeerAddress *pas_id[1] = {&pa_id};
+    Cairn__V1__Peers ps3 = CAIRN__V1__PEERS__INIT;
+    ps3.request_id = 16;
+    ps3.n_peers = 1;
+    ps3.peers = pas_id;
+    add_valid("Peers: an IPv4 address with its node ID", &ps3.base);
 }
 
 static void invalid_frames(void)
@@ -383,6 +391,8 @@ static void invalid_frames(void)
     /* semantic rules */
     add_invalid("unknown field number 2^29-1", CAIRN_T_PING, "f8ffffff0f01", "INVALID_FIELD");
     add_invalid("unknown field inside a PeerAddress", CAIRN_T_PEERS,
+                "0801120c0a047f00000110e539320108", "INVALID_FIELD");
+    add_invalid("PeerAddress node_id of 1 byte (ADDR-2)", CAIRN_T_PEERS,
                 "0801120c0a047f00000110e5392a0108", "INVALID_FIELD");
     add_invalid("request_id 0 on a request", CAIRN_T_GET_PEERS, "", "INVALID_FIELD");
     add_invalid("Error with code 0", CAIRN_T_ERROR, "120141", "INVALID_FIELD");

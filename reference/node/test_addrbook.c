@@ -1,0 +1,251 @@
+/*
+ * Unit tests of the address book (spec §12.2): buckets keyed by source and
+ * address network groups, new and tried tables, eviction of the least useful
+ * entry, non-routable addresses, IPv4-mapped forms, dial selection across
+ * network groups and backoff. The module is included whole so that the tests
+ * can reach its bucket functions.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "addrbook.c"
+#include "cairn/port.h"
+
+static uint64_t fake_now = 1000000;
+
+uint64_t node_now(const node *n)
+{
+    (void)n;
+    return fake_now;
+}
+
+uint64_t node_wall(const node *n)
+{
+    (void)n;
+    return 1767225600000ULL + fake_now;
+}
+
+static node *fresh(void)
+{
+    static node n;
+    memset(&n, 0, sizeof(n));
+    n.env = cairn_port_env();
+    n.book_key = 0x0123456789abcdefULL;
+    n.listen_port = 7317;
+    n.cfg.outbound_target = 8;
+    n.cfg.datadir = "/nonexistent";
+    return &n;
+}
+
+static struct sockaddr_storage v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+    s->sin_family = AF_INET;
+    s->sin_port = htons(port);
+    uint8_t ip[4] = {a, b, c, d};
+    memcpy(&s->sin_addr, ip, 4);
+    return ss;
+}
+
+static struct sockaddr_storage v6(const char *text, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+    s->sin6_family = AF_INET6;
+    s->sin6_port = htons(port);
+    assert_int_equal(inet_pton(AF_INET6, text, &s->sin6_addr), 1);
+    return ss;
+}
+
+static int count_from(const node *n, uint64_t src_group)
+{
+    int k = 0;
+    for (int i = 0; i < n->n_addrs; i++)
+        k += n->addrs[i].used && n->addrs[i].table == 1 && n->addrs[i].src_group == src_group;
+    return k;
+}
+
+static int count_used(const node *n)
+{
+    int k = 0;
+    for (int i = 0; i < n->n_addrs; i++)
+        k += n->addrs[i].used;
+    return k;
+}
+
+/* [ADDR-10] 16 identities in one /16 each answer with 1,000 addresses: the
+ * attacker's source group fills at most 16 buckets of 16, and honest
+ * addresses from other sources still find room. */
+static void test_poisoning_is_bounded(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    uint64_t attacker = 0;
+    for (int id = 0; id < 16; id++) {
+        struct sockaddr_storage src = v4(44, 44, 0, (uint8_t)(1 + id), 7317);
+        attacker = netaddr_group(&src);
+        for (int i = 0; i < 1000; i++) { /* addresses spread over 250 groups */
+            struct sockaddr_storage a =
+                v4((uint8_t)(45 + i % 50), (uint8_t)(id * 13 + i / 50), (uint8_t)i, 9, 7317);
+            addrbook_add_from(n, &a, sizeof(struct sockaddr_in), 1, NULL, &src);
+        }
+    }
+    int from_attacker = count_from(n, attacker);
+    fprintf(stderr, "# poisoning: %d of %d entries from the attacker's source group\n",
+            from_attacker, count_used(n));
+    assert_true(from_attacker > 0);
+    assert_true(from_attacker <= ADDR_NEW_PER_SOURCE * ADDR_BUCKET_SIZE); /* 256 of 4096 */
+    int honest = 0;
+    for (int g = 0; g < 50; g++) {
+        struct sockaddr_storage src = v4(80, (uint8_t)g, 0, 1, 7317);
+        struct sockaddr_storage a = v4(81, (uint8_t)g, 1, 1, 7317);
+        honest += addrbook_add_from(n, &a, sizeof(struct sockaddr_in), 1, NULL, &src) >= 0;
+    }
+    assert_true(honest >= 45); /* a collision with an earlier entry may drop a few */
+    assert_true(count_used(n) <= (ADDR_NEW_BUCKETS + ADDR_TRIED_BUCKETS) * ADDR_BUCKET_SIZE);
+}
+
+/* [ADDR-9] non-routable addresses and port 0 are not taken from the network,
+ * unless the node is on such a network. */
+static void test_non_routable_refused(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    struct sockaddr_storage src = v4(44, 1, 1, 1, 7317);
+    struct sockaddr_storage bad[] = {
+        v4(127, 0, 0, 1, 7317),  v4(10, 1, 2, 3, 7317),       v4(192, 168, 1, 1, 7317),
+        v4(172, 16, 0, 1, 7317), v4(169, 254, 1, 1, 7317),    v4(0, 0, 0, 0, 7317),
+        v4(8, 8, 8, 8, 0),       v6("fe80::1", 7317),         v6("fc00::1", 7317),
+        v6("::1", 7317),         v6("::ffff:10.0.0.1", 7317),
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(addrbook_add_from(n, &bad[i], sizeof(bad[i]), 1, NULL, &src), -1);
+    struct sockaddr_storage good = v4(8, 8, 8, 8, 7317);
+    assert_true(addrbook_add_from(n, &good, sizeof(good), 1, NULL, &src) >= 0);
+    n->cfg.local_network = 1;
+    assert_true(addrbook_add_from(n, &bad[1], sizeof(bad[1]), 1, NULL, &src) >= 0);
+    assert_int_equal(addrbook_add_from(n, &bad[6], sizeof(bad[6]), 1, NULL, &src), -1); /* port 0 */
+}
+
+/* [ADDR-1] ::ffff:a.b.c.d is a.b.c.d: one entry, and our own address either way. */
+static void test_mapped_forms_normalised(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    struct sockaddr_storage plain = v4(8, 8, 4, 4, 7000), mapped = v6("::ffff:8.8.4.4", 7000);
+    assert_true(addrbook_add(n, &plain, sizeof(struct sockaddr_in), 0, 0, 0, NULL) >= 0);
+    assert_int_equal(addrbook_add(n, &mapped, sizeof(struct sockaddr_in6), 0, 0, 0, NULL), -2);
+    assert_int_equal(count_used(n), 1);
+    struct sockaddr_storage self = v6("::ffff:127.0.0.1", 7317);
+    n->cfg.local_network = 1;
+    struct sockaddr_storage src = v4(44, 1, 1, 1, 7317);
+    assert_int_equal(addrbook_add_from(n, &self, sizeof(self), 0, NULL, &src), -1);
+    assert_int_equal(count_used(n), 1);
+}
+
+/* [ADDR-10] a full cell keeps its useful entry and gives way to a terrible one's successor. */
+static void test_eviction_of_least_useful(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    struct sockaddr_storage src = v4(44, 2, 2, 2, 7317);
+    struct sockaddr_storage first = v4(50, 1, 1, 1, 7317);
+    int i0 = addrbook_add_from(n, &first, sizeof(struct sockaddr_in), 1, NULL, &src);
+    assert_true(i0 >= 0);
+    /* find another address of the same source that lands in the same cell */
+    struct sockaddr_storage other;
+    int found = 0;
+    for (int k = 0; k < 200000 && !found; k++) {
+        other = v4(50, (uint8_t)(k >> 16), (uint8_t)(k >> 8), (uint8_t)k, 7318);
+        int b = new_bucket(n, netaddr_group(&src), &other);
+        found = b == n->addrs[i0].bucket && bucket_pos(n, 1, b, &other) == n->addrs[i0].pos;
+    }
+    assert_true(found);
+    n->addrs[i0].last_seen_ms = node_wall(n); /* useful: recently seen */
+    assert_int_equal(addrbook_add_from(n, &other, sizeof(struct sockaddr_in), 1, NULL, &src), -1);
+    n->addrs[i0].last_seen_ms = 0;
+    n->addrs[i0].failures = 3; /* never reached, failed three times: terrible */
+    assert_true(addrbook_add_from(n, &other, sizeof(struct sockaddr_in), 1, NULL, &src) >= 0);
+    assert_int_equal(count_used(n), 1);
+}
+
+/* [ADDR-10] a good session moves an entry to the tried table; [ADDR-11] failures back off. */
+static void test_tried_and_backoff(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    struct sockaddr_storage src = v4(44, 3, 3, 3, 7317), a = v4(60, 1, 1, 1, 7317);
+    int i = addrbook_add_from(n, &a, sizeof(struct sockaddr_in), 1, NULL, &src);
+    assert_true(i >= 0);
+    assert_int_equal(n->addrs[i].table, 1);
+    addrbook_good(n, i);
+    assert_int_equal(n->addrs[i].table, 2);
+    assert_int_equal(n->tried_tab[n->addrs[i].bucket][n->addrs[i].pos], i + 1);
+    uint32_t prev = 0;
+    for (int k = 0; k < 30; k++) {
+        addrbook_failed(n, i);
+        assert_true(n->addrs[i].backoff_ms >= prev);
+        prev = n->addrs[i].backoff_ms;
+    }
+    assert_int_equal(prev, 3600000);
+    assert_int_equal(n->addrs[i].next_try_ms, fake_now + 3600000);
+    n->addrs[i].configured = 1; /* [MIS-94] configured peers are retried within a minute */
+    addrbook_failed(n, i);
+    assert_int_equal(n->addrs[i].backoff_ms, 60000);
+}
+
+/* [DISC-17] outbound peers come from distinct network groups. */
+static void test_select_distinct_groups(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    struct sockaddr_storage src = v4(44, 4, 4, 4, 7317);
+    for (int i = 0; i < 200; i++) { /* 200 addresses of one /16, 5 of another */
+        struct sockaddr_storage a = v4(70, 70, (uint8_t)(i / 250), (uint8_t)(1 + i % 250), 7317);
+        addrbook_add_from(n, &a, sizeof(struct sockaddr_in), 1, NULL, &src);
+    }
+    struct sockaddr_storage src2 = v4(44, 5, 5, 5, 7317);
+    for (int i = 0; i < 5; i++) {
+        struct sockaddr_storage a = v4(71, 71, 0, (uint8_t)(1 + i), 7317);
+        addrbook_add_from(n, &a, sizeof(struct sockaddr_in), 1, NULL, &src2);
+    }
+    static peer out;
+    memset(&out, 0, sizeof(out));
+    out.outbound = 1;
+    out.sa = v4(70, 70, 9, 9, 7317); /* an outbound peer in 70.70/16 already */
+    n->peers = &out;
+    n->n_outbound = 1;
+    int picked = 0;
+    for (int k = 0; k < 50; k++) {
+        fake_now += 1000; /* past the dial pace */
+        int i = addrbook_select(n);
+        if (i < 0)
+            continue;
+        picked++;
+        assert_true(netaddr_group(&n->addrs[i].sa) != netaddr_group(&out.sa));
+    }
+    assert_true(picked > 0);
+    n->peers = NULL;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_poisoning_is_bounded),
+        cmocka_unit_test(test_non_routable_refused),
+        cmocka_unit_test(test_mapped_forms_normalised),
+        cmocka_unit_test(test_eviction_of_least_useful),
+        cmocka_unit_test(test_tried_and_backoff),
+        cmocka_unit_test(test_select_distinct_groups),
+    };
+    return cmocka_run_group_tests_name("addrbook", tests, NULL, NULL);
+}
