@@ -25,7 +25,7 @@
  * failed parent, link/height, time, entries, duplicates, root), including
  * orphans released when their parent arrives and blocks remembered as
  * failed; after every operation the tip is the linked, non-failed block of
- * most work (ties: the one linked in full first) [FORK-50], the active chain is its
+ * most work (ties: the one linked in full first) [FORK-10], the active chain is its
  * ancestry, and every model record is in the index with the right flags;
  * locators are 1..64 IDs from the tip down to genesis, dense then
  * exponentially spaced; GetHeaders answers continue the active chain after
@@ -55,7 +55,7 @@ typedef struct built {
     /* The model: what the chain knows of this block. */
     int rec, data, failed, pool;
     uint32_t fail_reason;
-    uint64_t lseq; /* [FORK-50] when it and all its ancestors were first valid and stored */
+    uint64_t lseq; /* [FORK-10] when it and all its ancestors were first valid and stored */
 } built;
 
 static cairn_network net;
@@ -96,7 +96,7 @@ static int linked(int i)
     return 1;
 }
 
-/* [FORK-50] Between equal work, the tip linked in full first stays: after every operation the
+/* [FORK-10] Between equal work, the tip linked in full first stays: after every operation the
  * blocks that became linked (body stored, ancestry complete, none failed) get the same stamp. */
 static void model_stamp(void)
 {

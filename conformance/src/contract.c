@@ -37,7 +37,7 @@ void cf_print_client_contract(FILE *f)
           "                       sources, verifying every chunk, and write it to OUT; exit 0\n"
           "                       when OUT holds the whole verified file. --no-discover: use\n"
           "                       only the --from sources. Without it the client MAY also ask\n"
-          "                       for addresses (GetPeers) and use them (DL-172); a client that\n"
+          "                       for addresses (GetPeers) and use them (DL-12); a client that\n"
           "                       does not discover may treat both forms alike.\n"
           "\n"
           "Exit status: 0 success; 127 the action (or form) is not implemented: the case is\n"

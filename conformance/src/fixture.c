@@ -646,7 +646,7 @@ int cf_fixtures_generate(const char *dir)
         json_object_set_new(jb, "blocks", blocks);
         json_array_append_new(jbr, jb);
     }
-    /* The two equal-work tips are named by the order of their IDs: [FORK-50]
+    /* The two equal-work tips are named by the order of their IDs: [FORK-10]
      * cases deliver the larger ID first and check that it stays. */
     {
         size_t a = sizeof(br) / sizeof(br[0]) - 2, b = a + 1;

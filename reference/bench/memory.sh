@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench memory: cairnd's resident memory with 117 authenticated peers that
-# never read (spec §14.5, SEC-67..SEC-70), over TLS, next to the figure the
+# never read (spec §14.5, SEC-7..SEC-10), over TLS, next to the figure the
 # spec states for that case; the baseline is the same node idle, in the same
 # run. Each peer asks 64 times for a 2 MiB block and sends Pings without ever
 # reading. The spec's figure must be at least the measured growth.

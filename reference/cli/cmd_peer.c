@@ -29,7 +29,7 @@ static const char info_usage[] =
     "has made no block for an hour), false otherwise; tip_age_ms is that\n"
     "difference (0 when the tip is ahead). Both are null without the tip header.\n";
 
-/* A node that is catching up (VAL-125) serves an old tip. */
+/* A node that is catching up (VAL-31) serves an old tip. */
 #define SYNCING_TIP_AGE_MS 3600000ull
 
 /* The tip's header by GetBlock, or NULL when the peer cannot give it now. */

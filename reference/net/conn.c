@@ -19,12 +19,12 @@
 
 #define READ_CHUNK     (64 * 1024)
 #define READS_PER_CALL 4
-/* [SEC-67] TLS records are made from session output only while fewer than
+/* [SEC-7] TLS records are made from session output only while fewer than
  * this many encrypted bytes wait for the socket, so what a non-reading peer
  * pins stays in the session's bounded queue. */
 #define TLS_OUT_LOW    (64 * 1024)
-#define RECORD_WINDOW  1024 /* [SEC-87] records per window */
-#define RECORD_MIN_AVG 8    /* [SEC-87] least average plaintext bytes per record */
+#define RECORD_WINDOW  1024 /* [SEC-11] records per window */
+#define RECORD_MIN_AVG 8    /* [SEC-11] least average plaintext bytes per record */
 
 struct cairn_conn {
     int fd, initiator, state, shutdown_sent;
@@ -38,7 +38,7 @@ struct cairn_conn {
     cairn_buf in;  /* plaintext read but not yet taken by the session */
     cairn_buf out; /* bytes for the socket (TLS records, or plaintext) */
     char err[160];
-    uint32_t win_records; /* [SEC-87] TLS records in the current window */
+    uint32_t win_records; /* [SEC-11] TLS records in the current window */
     uint64_t win_bytes;   /* and their plaintext bytes */
 };
 
@@ -207,7 +207,7 @@ static int tls_progress(cairn_conn *c)
             tls_error(c, "read");
             return done(c, NULL);
         }
-        /* [SEC-87] SSL_read returns one record at most: a peer whose records
+        /* [SEC-11] SSL_read returns one record at most: a peer whose records
          * carry less than a frame header on average spends our CPU, not its data */
         c->win_bytes += (uint64_t)n;
         if (++c->win_records == RECORD_WINDOW) {
@@ -330,7 +330,7 @@ static void resume_input(cairn_conn *c)
 {
     if (!c->sess || c->state != CAIRN_CONN_OPEN || !cairn_session_want_read(c->sess))
         return;
-    if (cairn_session_held(c->sess)) { /* [SEC-68] requests held while output drained */
+    if (cairn_session_held(c->sess)) { /* [SEC-8] requests held while output drained */
         static const uint8_t none[1];
         cairn_session_recv(c->sess, none, 0);
     }

@@ -242,7 +242,7 @@ void addrbook_good(node *n, int slot)
 void addrbook_failed(node *n, int slot)
 {
     addr_entry *a = &n->addrs[slot];
-    uint32_t cap = a->configured ? 60000 : 3600000; /* [ADDR-11] [MIS-94] */
+    uint32_t cap = a->configured ? 60000 : 3600000; /* [ADDR-11] [MIS-14] */
     a->failures++;
     a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : 1000;
     if (a->backoff_ms > cap)
@@ -389,7 +389,7 @@ void addrbook_discourage(node *n, const struct sockaddr_storage *sa, const uint8
     n->disc_dirty = 1;
 }
 
-/* [MIS-93] DATADIR/discouraged.txt: "IP NODE_ID|- EXPIRY_UNIX_MS", one a line.
+/* [MIS-13] DATADIR/discouraged.txt: "IP NODE_ID|- EXPIRY_UNIX_MS", one a line.
  * Expiry is kept in wall-clock time on disk, monotonic time in memory. */
 void addrbook_disc_save(node *n)
 {

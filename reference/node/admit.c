@@ -220,7 +220,7 @@ static peer *pick_ready(node *n)
         if (q->discouraged && (!disc || q->connected_ms > disc->connected_ms))
             disc = q;
     }
-    if (disc) /* [MIS-91] discouraged peers go first, the youngest of them */
+    if (disc) /* [MIS-11] discouraged peers go first, the youngest of them */
         return disc;
     protect_groups(c, &nc, ADM_PROTECT_GROUPS, n);
     protect(c, &nc, ADM_PROTECT_RTT, by_rtt, n);
@@ -294,8 +294,8 @@ uint32_t admit_inbound(node *n, const struct sockaddr_storage *sa, int *drop)
         inbound--;
     }
     if (inbound < n->cfg.max_inbound)
-        return 0; /* [MIS-90] a free slot: discouraged or not, come in */
-    if (is_disc)  /* [MIS-91] nobody is evicted for a discouraged newcomer */
+        return 0; /* [MIS-10] a free slot: discouraged or not, come in */
+    if (is_disc)  /* [MIS-11] nobody is evicted for a discouraged newcomer */
         return CAIRN_E_DISCOURAGED;
     peer *v = pick_pending(n, 0);
     if (!v)

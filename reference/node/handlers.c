@@ -31,7 +31,7 @@ static int refuse_service(peer *p, uint64_t rid, uint16_t type, uint64_t service
 static void on_get_headers(peer *p, const Cairn__V1__GetHeaders *m)
 {
     node *n = p->n;
-    node_flush(n); /* [VAL-126] what we serve is on disk */
+    node_flush(n); /* [VAL-32] what we serve is on disk */
     uint8_t(*loc)[CAIRN_HASH_LEN] = malloc(m->n_locator * CAIRN_HASH_LEN);
     uint8_t(*out)[CAIRN_BLOCK_HEADER_LEN] = malloc(CAIRN_HEADERS_MAX * CAIRN_BLOCK_HEADER_LEN);
     ProtobufCBinaryData *hv = malloc(CAIRN_HEADERS_MAX * sizeof(*hv));
@@ -92,7 +92,7 @@ static int collect_entry(void *ud, const uint8_t *entry, size_t len)
 static void on_get_block(peer *p, const Cairn__V1__GetBlock *m)
 {
     node *n = p->n;
-    node_flush(n); /* [VAL-126] what we serve is on disk */
+    node_flush(n); /* [VAL-32] what we serve is on disk */
     const cairn_chain_block *b = NULL;
     if (m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID)
         b = cairn_chain_find(n->chain, m->block_id.data);
@@ -138,7 +138,7 @@ static void on_submit_entry(peer *p, const Cairn__V1__SubmitEntry *m)
     if (rv == 0) {
         cairn_entry_id(n->sha, id, m->entry.data, m->entry.len);
         if (!have_entry(n, id) && !limits_entry_ok(p, m->entry.len)) {
-            /* [REL-82] a new entry beyond this session's entry rate */
+            /* [REL-22] a new entry beyond this session's entry rate */
             cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_RATE_LIMITED, 0,
                                         "entry rate exceeded");
             return;
@@ -153,7 +153,7 @@ static void on_submit_entry(peer *p, const Cairn__V1__SubmitEntry *m)
                                     why);
         return;
     }
-    if (rv) { /* [REL-81] the fair-share rules refuse it */
+    if (rv) { /* [REL-21] the fair-share rules refuse it */
         cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_BUSY, 0,
                                     "entry pool full");
         return;
@@ -189,7 +189,7 @@ static void on_entries(peer *p, const Cairn__V1__Entries *m)
         if (have_entry(n, id)) /* [REL-12] */
             continue;
         if (!limits_entry_ok(p, m->entries[i].len))
-            continue; /* [REL-83] beyond the peer's entry rate: dropped */
+            continue; /* [REL-23] beyond the peer's entry rate: dropped */
         int added = 0;
         if (cairn_mempool_add_from(n->pool, m->entries[i].data, m->entries[i].len, p->info.node_id,
                                    id, &reason, &added) == 0 &&
@@ -323,7 +323,7 @@ static void on_get_chunk(peer *p, const Cairn__V1__GetChunk *m)
     }
 }
 
-/* [REQ-81] requests beyond their type's rate or the upload budget */
+/* [REQ-21] requests beyond their type's rate or the upload budget */
 static int rate_limited(peer *p, uint16_t type, uint64_t rid)
 {
     if (cairn_msg_kind(type) != CAIRN_KIND_REQUEST || limits_request_ok(p, type))
@@ -363,7 +363,7 @@ static void handle_one(peer *p, uint16_t type, const ProtobufCMessage *m)
     cairn_session *s = peer_session(p);
     size_t after = s ? cairn_session_pending(s, &out) : 0;
     if (cairn_msg_kind(type) == CAIRN_KIND_REQUEST && after > queued)
-        limits_charge_upload(p, after - queued); /* [REQ-81] what this answer costs */
+        limits_charge_upload(p, after - queued); /* [REQ-21] what this answer costs */
 }
 
 static void dispatch(peer *p, uint16_t type, const ProtobufCMessage *m, uint64_t *rid)

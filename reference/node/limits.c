@@ -1,8 +1,8 @@
 /*
  * What one peer may make the node do: per-session rates for requests
- * [REQ-81] and entries [REL-82], [REL-83], the upload budget [REQ-81], and
+ * [REQ-21] and entries [REL-22], [REL-23], the upload budget [REQ-21], and
  * the upkeep of the recent-entry index that keeps the pool and the miner
- * away from entries already mined [REL-84], [REL-85].
+ * away from entries already mined [REL-24], [REL-25].
  */
 #include "log.h"
 #include "node.h"
@@ -32,7 +32,7 @@ int bucket_take(rate_bucket *b, uint64_t now, int64_t per_s, int64_t burst, int6
     return 1;
 }
 
-/* [REQ-81] The request rate of `type`; 1 when the request may be served. */
+/* [REQ-21] The request rate of `type`; 1 when the request may be served. */
 int limits_request_ok(peer *p, uint16_t type)
 {
     uint64_t now = node_now(p->n);
@@ -58,7 +58,7 @@ void limits_charge_upload(peer *p, size_t bytes)
     p->rl_upload.tokens -= (int64_t)bytes;
 }
 
-/* [REL-82] One new entry of `len` bytes from this peer; 1 when within its rate. */
+/* [REL-22] One new entry of `len` bytes from this peer; 1 when within its rate. */
 int limits_entry_ok(peer *p, size_t len)
 {
     uint64_t now = node_now(p->n);
@@ -71,7 +71,7 @@ int limits_entry_ok(peer *p, size_t len)
     return 1;
 }
 
-/* ---- the recent-entry index [REL-84], [REL-85] ------------------------------------ */
+/* ---- the recent-entry index [REL-24], [REL-25] ------------------------------------ */
 
 struct recent_walk {
     cairn_mempool *pool;

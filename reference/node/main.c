@@ -146,7 +146,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case OPT_MAX_LOW_WORK: /* [SYNC-85] */
+        case OPT_MAX_LOW_WORK: /* [SYNC-44] */
             if (number("--max-low-work-headers", optarg, 100000000L, &v))
                 return 2;
             n.cfg.max_low_work = (size_t)v;

@@ -29,7 +29,7 @@ uint64_t node_wall(const node *n)
 void node_session_config(node *n, cairn_session_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    node_flush(n); /* [VAL-126] the Hello names our tip: it is on disk first */
+    node_flush(n); /* [VAL-32] the Hello names our tip: it is on disk first */
     const cairn_chain_block *tip = cairn_chain_tip(n->chain);
     cfg->identity = n->id;
     memcpy(cfg->network_id, n->cfg.net->genesis_id, CAIRN_HASH_LEN);
@@ -56,7 +56,7 @@ static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *info, void
     /* [ADDR-3] an address whose node ID we know must prove that ID */
     if (p->outbound && p->addr_slot >= 0 && p->n->addrs[p->addr_slot].has_id &&
         memcmp(p->n->addrs[p->addr_slot].node_id, info->node_id, CAIRN_HASH_LEN) != 0) {
-        p->no_discourage = 1; /* [MIS-95] another node, not a misbehaving one */
+        p->no_discourage = 1; /* [MIS-15] another node, not a misbehaving one */
         if (++p->n->addrs[p->addr_slot].id_mismatches >= 3 && !p->n->addrs[p->addr_slot].configured)
             p->n->addrs[p->addr_slot].next_try_ms = UINT64_MAX; /* the address changed hands */
         return CAIRN_E_WRONG_NODE_ID;
@@ -65,7 +65,7 @@ static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *info, void
     for (peer *q = p->n->peers; q; q = q->next)
         if (q != p && q->ready && memcmp(q->info.node_id, info->node_id, CAIRN_HASH_LEN) == 0)
             return CAIRN_E_DUPLICATE_PEER;
-    /* [MIS-90] a discouraged node ID holds a slot like anyone while slots are
+    /* [MIS-10] a discouraged node ID holds a slot like anyone while slots are
      * free (admission counted it already); it is the first to be evicted */
     if (!p->noban && addrbook_is_discouraged(p->n, NULL, info->node_id))
         p->discouraged = 1;
@@ -119,7 +119,7 @@ static int discourages(uint32_t code)
     case CAIRN_E_IDLE_TIMEOUT:
     case CAIRN_E_DISCOURAGED:
     case CAIRN_E_INTERNAL_ERROR:
-    case CAIRN_E_WRONG_NODE_ID: /* [MIS-95] */
+    case CAIRN_E_WRONG_NODE_ID: /* [MIS-15] */
         return 0;
     default:
         return 1;
@@ -363,7 +363,7 @@ static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain
         LOGD("tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
     else
         LOGI("tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
-    limits_on_tip(n, old_tip, new_tip, fork); /* [REL-85] before entries return to the pool */
+    limits_on_tip(n, old_tip, new_tip, fork); /* [REL-25] before entries return to the pool */
     sync_on_tip(n, old_tip, new_tip, fork);
 }
 

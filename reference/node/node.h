@@ -31,7 +31,7 @@
 #define NODE_PEERS_ANSWER_MAX     800   /* [ADDR-6] addresses per Peers answer we send */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
-/* Per-session rates (spec §13.2): [REQ-81] requests and upload, [REL-82] entries. */
+/* Per-session rates (spec §13.2): [REQ-21] requests and upload, [REL-22] entries. */
 #define NODE_GETHEADERS_PER_S  20
 #define NODE_GETHEADERS_BURST  100
 #define NODE_GETDATA_PER_S     10000 /* GetBlock, GetChunk, GetManifest */
@@ -42,8 +42,8 @@
 #define NODE_ENTRY_BYTES_BURST (1 << 20)
 #define NODE_ENTRY_COUNT_PER_S 64
 #define NODE_ENTRY_COUNT_BURST 256
-#define NODE_DEFERRED_MAX      64   /* [VAL-68] headers held for TIME_TOO_NEW */
-#define NODE_RUN_COMMITS_MAX   4096 /* [SYNC-86] unstored responses one run may follow */
+#define NODE_DEFERRED_MAX      64   /* [VAL-28] headers held for TIME_TOO_NEW */
+#define NODE_RUN_COMMITS_MAX   4096 /* [SYNC-45] unstored responses one run may follow */
 #define NODE_RATE_TABLE        1024 /* [ADM-5] addresses whose accept rate is tracked */
 #define NODE_MAX_INBOUND_HARD  1024 /* --max-inbound is at most this */
 #define ADM_PENDING_PER_GROUP  16   /* [ADM-3] pre-handshake inbound per network group */
@@ -69,14 +69,14 @@ typedef struct body_req {
     uint64_t sent_ms;
 } body_req;
 
-/* A header that failed only TIME_TOO_NEW, held until the clock reaches it [VAL-67]. */
+/* A header that failed only TIME_TOO_NEW, held until the clock reaches it [VAL-27]. */
 typedef struct deferred_hdr {
     uint8_t raw[CAIRN_BLOCK_HEADER_LEN];
     uint8_t id[CAIRN_HASH_LEN];
     uint64_t time_ms;
 } deferred_hdr;
 
-/* [SYNC-86] The last header of a response that was not stored. */
+/* [SYNC-45] The last header of a response that was not stored. */
 typedef struct node_commit {
     uint8_t id[CAIRN_HASH_LEN];
     uint64_t height;
@@ -101,7 +101,7 @@ typedef struct peer {
     /* admission (§12.3, §12.4) */
     uint64_t group;         /* network group of sa */
     int noban;              /* --noban: never discouraged, never evicted */
-    int discouraged;        /* [MIS-91] let in while slots were free: evicted first */
+    int discouraged;        /* [MIS-11] let in while slots were free: evicted first */
     int evicted;            /* closing to make room: holds no slot */
     int heard;              /* it has sent at least one byte */
     uint64_t rtt_ms;        /* accept to READY; UINT64_MAX before */
@@ -109,14 +109,14 @@ typedef struct peer {
     uint64_t last_entry_ms; /* when it last gave us a new entry, 0 = never */
     /* sync */
     uint64_t headers_rid;              /* outstanding GetHeaders, 0 = none */
-    uint64_t headers_wait_ms;          /* [VAL-69] no GetHeaders before this wall-clock time */
-    int headers_idle;                  /* [SYNC-82] the last run ended: wait for an Announce */
+    uint64_t headers_wait_ms;          /* [VAL-29] no GetHeaders before this wall-clock time */
+    int headers_idle;                  /* [SYNC-42] the last run ended: wait for an Announce */
     uint8_t sent_loc0[CAIRN_HASH_LEN]; /* first locator entry of the last GetHeaders */
     uint8_t cont_id[CAIRN_HASH_LEN];   /* [SYNC-20] last header of the run so far */
     uint64_t cont_height;              /* its height; 0 = a run has not started */
-    node_commit *commits;              /* [SYNC-86] responses of this run not stored */
+    node_commit *commits;              /* [SYNC-45] responses of this run not stored */
     size_t n_commits, cap_commits;
-    int redownload;                  /* [SYNC-86] fetching them again, storing */
+    int redownload;                  /* [SYNC-45] fetching them again, storing */
     const cairn_chain_block *pinned; /* the redownload's last stored header */
     body_req bodies[NODE_BODY_WINDOW];
     unsigned n_bodies;
@@ -173,7 +173,7 @@ typedef struct node_config {
     int max_inbound, max_per_ip, outbound_target;
     uint32_t discourage_ms;
     uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms;
-    size_t max_low_work;    /* [SYNC-85] 0: the chain's default, 20000 */
+    size_t max_low_work;    /* [SYNC-44] 0: the chain's default, 20000 */
     netaddr_cidr noban[32]; /* --noban CIDR */
     int n_noban;
     int local_network; /* [ADDR-9] --local-network, or listening on a non-routable address */
@@ -214,7 +214,7 @@ struct node {
     size_t n_failed;
     uint8_t fetch_best[CAIRN_HASH_LEN];       /* [SYNC-33] best header the body window is for */
     uint64_t fetch_from;                      /* lowest height whose body may be missing */
-    deferred_hdr deferred[NODE_DEFERRED_MAX]; /* [VAL-67] */
+    deferred_hdr deferred[NODE_DEFERRED_MAX]; /* [VAL-27] */
     size_t n_deferred;
     uint64_t mine_nonce; /* where the nonce search goes on */
     uint64_t next_mine_ms;

@@ -212,7 +212,7 @@ int peer_accept(node *n, int fd, const struct sockaddr_storage *sa_in, socklen_t
         return -1;
     }
     p->refuse = refuse;
-    p->discouraged = !p->noban && addrbook_is_discouraged(n, sa, NULL); /* [MIS-91] */
+    p->discouraged = !p->noban && addrbook_is_discouraged(n, sa, NULL); /* [MIS-11] */
     cairn_session_config cfg;
     node_session_config(n, &cfg);
     if (cairn_conn_new(&p->conn, fd, 0, n->cfg.plaintext ? NULL : n->tls_server, &cfg,

@@ -1,6 +1,6 @@
 /*
  * Initial sync: durable writes in bounded batches and one progress line per
- * second (spec §9.5, VAL-125..VAL-127).
+ * second (spec §9.5, VAL-31..VAL-33).
  *
  * While the active tip is far below the best header, the blocks the node
  * adds join one store transaction that commits at most CAIRN_STORE_BATCH_MS
@@ -13,7 +13,7 @@
 #include "log.h"
 #include "node.h"
 
-/* [VAL-125] "far behind": this many blocks below the best header */
+/* [VAL-31] "far behind": this many blocks below the best header */
 #define SYNC_BEHIND      16
 #define SYNC_PROGRESS_MS 1000
 
@@ -127,7 +127,7 @@ void node_sync_after_block(node *n, size_t bytes)
         n->sync_bytes += bytes;
     int rv = cairn_store_sync_account(n->store, now, bytes);
     if (rv == 0 && !far_behind(n))
-        rv = node_flush(n); /* [VAL-125] near the best header: every block durable at once */
+        rv = node_flush(n); /* [VAL-31] near the best header: every block durable at once */
     else if (rv == 1)
         committed(n);
     else if (rv < 0)

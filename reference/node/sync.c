@@ -20,7 +20,7 @@ static int ready_with(peer *p, uint64_t service)
            cairn_session_state(peer_session(p)) == CAIRN_SS_READY;
 }
 
-/* [VAL-65] Whether a failure is one that defers rather than closes. */
+/* [VAL-25] Whether a failure is one that defers rather than closes. */
 static int too_new(int rv, uint32_t reason)
 {
     return rv && cairn_err_wire_code(rv) == CAIRN_E_INVALID_BLOCK &&
@@ -52,11 +52,11 @@ static uint64_t due_ms(uint64_t time_ms)
 }
 
 /*
- * [VAL-66] A header that failed only TIME_TOO_NEW is no fault of the peer:
+ * [VAL-26] A header that failed only TIME_TOO_NEW is no fault of the peer:
  * the session stays, nothing is recorded as invalid (VAL-20), and the header
- * is held [VAL-67], at most NODE_DEFERRED_MAX of them, dropping the one
- * furthest in the future [VAL-68]. The peer gets no GetHeaders before the
- * header is due [VAL-69], which is what would otherwise repeat its answer.
+ * is held [VAL-27], at most NODE_DEFERRED_MAX of them, dropping the one
+ * furthest in the future [VAL-28]. The peer gets no GetHeaders before the
+ * header is due [VAL-29], which is what would otherwise repeat its answer.
  */
 static void defer_header(peer *p, const uint8_t raw[CAIRN_BLOCK_HEADER_LEN])
 {
@@ -105,7 +105,7 @@ static const uint8_t *first_unknown(node *n, const Cairn__V1__Headers *h)
     return NULL;
 }
 
-/* [VAL-67] Deferred headers whose time has come are validated again; a
+/* [VAL-27] Deferred headers whose time has come are validated again; a
  * parent that is still unknown, or any failure, just drops them. */
 static void release_deferred(node *n)
 {
@@ -141,7 +141,7 @@ static void release_deferred(node *n)
  * Sends GetHeaders. A fresh run starts from the best header chain; a
  * continuation starts from the last header the peer sent [SYNC-20], which
  * leads the answerer on along its own chain even when that header is on no
- * chain of ours, or was not kept (SYNC-85, SYNC-86): then the locator is that ID
+ * chain of ours, or was not kept (SYNC-44, SYNC-45): then the locator is that ID
  * followed by the best header chain's.
  */
 static void request_headers(peer *p, int continuation)
@@ -181,7 +181,7 @@ void sync_start_headers(peer *p)
     if (!ready_with(p, CAIRN_SERVICE_CHAIN) || p->headers_rid || p->headers_idle)
         return;
     if (node_wall(n) < p->headers_wait_ms)
-        return; /* [VAL-69] its answer would end with a header held as too new */
+        return; /* [VAL-29] its answer would end with a header held as too new */
     const cairn_chain_block *best = cairn_chain_best_header(n->chain);
     /* [SYNC-21] only from peers that claim more work than we know of */
     if (memcmp(p->info.total_work, best->work.be, 32) <= 0)
@@ -278,7 +278,7 @@ static void drop_body(peer *p, body_req *r)
 }
 
 /*
- * [SYNC-82] Whether a Headers response moves the run on: it must end above
+ * [SYNC-42] Whether a Headers response moves the run on: it must end above
  * the highest header this peer sent in the run. A response that does not
  * (empty, shorter than the limit, or going back) ends the run: no GetHeaders
  * to this peer until it announces a block we cannot connect [SYNC-83].
@@ -327,7 +327,7 @@ static int check_unstored(peer *p, const Cairn__V1__Headers *h, const uint8_t *p
     return 0;
 }
 
-/* The end of a run [SYNC-82]: no GetHeaders to this peer until it announces
+/* The end of a run [SYNC-42]: no GetHeaders to this peer until it announces
  * a block we cannot connect; a redownload is abandoned. */
 static void end_run(peer *p)
 {
@@ -340,7 +340,7 @@ static void end_run(peer *p)
     }
 }
 
-/* [SYNC-86] Remembers the last header of a response that was not stored. */
+/* [SYNC-45] Remembers the last header of a response that was not stored. */
 static int add_commit(peer *p)
 {
     if (p->n_commits == NODE_RUN_COMMITS_MAX)
@@ -372,12 +372,12 @@ static int store_headers(peer *p, const Cairn__V1__Headers *h, size_t n, int *he
     for (size_t i = 0; i < n; i++)
         refs[i] = (cairn_bytes_ref){h->headers[i].data, h->headers[i].len};
     uint32_t reason = 0;
-    node_sync_before_headers(nd, n); /* [VAL-125] long answers join the sync batch */
+    node_sync_before_headers(nd, n); /* [VAL-31] long answers join the sync batch */
     int rv = pin ? cairn_chain_add_headers_pinned(nd->chain, refs, n, pin, n_new, &reason)
                  : cairn_chain_add_headers(nd->chain, refs, n, n_new, &reason);
     node_sync_after_headers(nd);
     free(refs);
-    if ((*held = too_new(rv, reason)) != 0) { /* [VAL-66] the prefix is kept (SYNC-19) */
+    if ((*held = too_new(rv, reason)) != 0) { /* [VAL-26] the prefix is kept (SYNC-19) */
         const uint8_t *raw = first_unknown(nd, h);
         if (raw)
             defer_header(p, raw);
@@ -389,7 +389,7 @@ static int store_headers(peer *p, const Cairn__V1__Headers *h, size_t n, int *he
 }
 
 /*
- * [SYNC-86] A response of a redownload: stored up to the highest header whose
+ * [SYNC-45] A response of a redownload: stored up to the highest header whose
  * height has a remembered ID, provided every remembered ID in it matches.
  * Anything else (another branch, a reorganised peer) ends the run unstored.
  */
@@ -461,7 +461,7 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     uint8_t last_id[CAIRN_HASH_LEN];
     if (!h->n_headers || !headers_progress(p, h, last_id)) {
         LOGD("peer %s: %zu headers, no progress: header sync with it ends", p->addr, h->n_headers);
-        end_run(p); /* [SYNC-82] */
+        end_run(p); /* [SYNC-42] */
         return;
     }
     int full = h->n_headers == CAIRN_HEADERS_MAX;
@@ -477,11 +477,11 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     /* [POW-1] every block of a network has the same bits, so more height is more work */
     int heavier = p->cont_height > cairn_chain_tip(n->chain)->hdr.height;
     int linked = first.height && cairn_chain_find(n->chain, first.prev_id);
-    /* [SYNC-84] a continuation from a header of our locator that was not kept */
+    /* [SYNC-43] a continuation from a header of our locator that was not kept */
     int unkept =
         first.height && !linked && memcmp(first.prev_id, p->sent_loc0, CAIRN_HASH_LEN) == 0;
     if (unkept || (linked && !heavier)) {
-        /* [SYNC-86] no more work than the tip: checked, remembered, not stored */
+        /* [SYNC-45] no more work than the tip: checked, remembered, not stored */
         if (check_unstored(p, h, first.prev_id) != 0)
             return;
         if (add_commit(p) != 0) {
@@ -513,7 +513,7 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     if (!held && full) /* [SYNC-20] a full batch: there is more */
         request_headers(p, 1);
     else if (!held)
-        end_run(p); /* [SYNC-82] the end of its chain */
+        end_run(p); /* [SYNC-42] the end of its chain */
     fetch_bodies(n);
 }
 
@@ -592,13 +592,13 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
     size_t bytes = b->header.len;
     for (size_t i = 0; i < b->n_entries; i++)
         bytes += b->entries[i].len;
-    node_sync_before_block(n); /* [VAL-125] far behind: into a bounded batch */
+    node_sync_before_block(n); /* [VAL-31] far behind: into a bounded batch */
     int rv = cairn_chain_add_block(n->chain, b->header.data, b->header.len, refs, b->n_entries,
                                    &res, &reason);
     if (refs != stack_refs)
         free(refs);
     node_sync_after_block(n, bytes);
-    if (too_new(rv, reason)) { /* [VAL-66] the body is dropped; fetched again once due */
+    if (too_new(rv, reason)) { /* [VAL-26] the body is dropped; fetched again once due */
         defer_header(p, b->header.data);
         return;
     }
@@ -631,7 +631,7 @@ void sync_on_not_found(peer *p, uint64_t rid)
 /*
  * [SYNC-40] An announced block with more work than the tip is asked of its
  * announcer, even when another header of equal work, received first, is the
- * download target [FORK-50]: that one's body may never come.
+ * download target [FORK-10]: that one's body may never come.
  */
 static void ask_announced(peer *p, const cairn_chain_block *b)
 {
@@ -666,8 +666,8 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
     cairn_bytes_ref ref = {a->header.data, a->header.len};
     size_t n_new;
     uint32_t reason;
-    int rv = cairn_chain_add_headers(n->chain, &ref, 1, &n_new, &reason); /* [SYNC-85] */
-    if (too_new(rv, reason)) {                                            /* [VAL-66] */
+    int rv = cairn_chain_add_headers(n->chain, &ref, 1, &n_new, &reason); /* [SYNC-44] */
+    if (too_new(rv, reason)) {                                            /* [VAL-26] */
         defer_header(p, a->header.data);
         return;
     }
@@ -714,7 +714,7 @@ void sync_tick(node *n)
 
 void sync_announce(node *n, const cairn_chain_block *tip, peer *except)
 {
-    if (node_flush(n)) /* [VAL-126] */
+    if (node_flush(n)) /* [VAL-32] */
         return;
     uint8_t raw[CAIRN_BLOCK_HEADER_LEN];
     cairn_block_header_encode(raw, &tip->hdr);
@@ -782,7 +782,7 @@ void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_bl
         cairn_store_get_block(n->store, b->id, NULL, walk_entry, &w);
     n->mine_nonce = 0;
     if (cairn_store_in_batch(n->store))
-        n->announce_pending = 1; /* [VAL-126] announced once the batch is durable */
+        n->announce_pending = 1; /* [VAL-32] announced once the batch is durable */
     else
         sync_announce(n, new_tip, NULL);
 }

@@ -198,7 +198,7 @@ static void test_tried_and_backoff(void **state)
     }
     assert_int_equal(prev, 3600000);
     assert_int_equal(n->addrs[i].next_try_ms, fake_now + 3600000);
-    n->addrs[i].configured = 1; /* [MIS-94] configured peers are retried within a minute */
+    n->addrs[i].configured = 1; /* [MIS-14] configured peers are retried within a minute */
     addrbook_failed(n, i);
     assert_int_equal(n->addrs[i].backoff_ms, 60000);
 }

@@ -123,7 +123,7 @@ static int store_write(void *ud, const cairn_chain_write *w)
         return rv;
     for (size_t i = 0; rv == 0 && i < w->n_headers; i++)
         rv = put_record(s, ST_INS_HDR, w->headers[i]);
-    for (size_t i = 0; rv == 0 && i < w->n_pruned; i++) { /* [SYNC-85] */
+    for (size_t i = 0; rv == 0 && i < w->n_pruned; i++) { /* [SYNC-44] */
         sqlite3_bind_blob(s->st[ST_DEL_HDR], 1, w->pruned[i]->id, CAIRN_HASH_LEN, SQLITE_STATIC);
         rv = step_done(s, s->st[ST_DEL_HDR], "prune header");
     }

@@ -107,7 +107,7 @@ static void run_pair(int use_tls)
     cairn_identity_del(b.id);
 }
 
-/* [SEC-87] A TLS client that sends one byte per record (a Hello header, then
+/* [SEC-11] A TLS client that sends one byte per record (a Hello header, then
  * its payload byte by byte) is closed with PROTOCOL_VIOLATION after one window
  * of 1024 records, before the frame is even complete. */
 static void test_tiny_records_closed(void **state)

@@ -624,7 +624,7 @@ static void test_backpressure(void **state)
     assert_false(cairn_session_want_read(p.b.s));
     const uint8_t *data;
     size_t pending = cairn_session_pending(p.b.s, &data);
-    assert_true(pending <= CAIRN_OUTPUT_QUEUE_MAX + 1032); /* [SEC-67] */
+    assert_true(pending <= CAIRN_OUTPUT_QUEUE_MAX + 1032); /* [SEC-7] */
     cairn_session_sent(p.b.s, pending);
     assert_true(cairn_session_want_read(p.b.s));
     cairn_buf_free(&in);
@@ -665,7 +665,7 @@ static void test_output_bounds(void **state)
     pair_init(&p, 37);
     pump(&p);
     p.b.auto_respond = 1;
-    /* [SEC-68] over OUTPUT_SOFT, b keeps reading but holds a's request */
+    /* [SEC-8] over OUTPUT_SOFT, b keeps reading but holds a's request */
     fill_output(&p, &p.b, CAIRN_OUTPUT_SOFT);
     assert_true(cairn_session_want_read(p.b.s));
     Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
@@ -675,7 +675,7 @@ static void test_output_bounds(void **state)
     deliver(&p.a, &p.b);
     assert_int_equal(p.b.messages, before);
     assert_int_equal(cairn_session_held(p.b.s), 1);
-    /* [SEC-70] a notification for b's peer is dropped, not queued */
+    /* [SEC-10] a notification for b's peer is dropped, not queued */
     Cairn__V1__Announce an = CAIRN__V1__ANNOUNCE__INIT;
     uint8_t hdr[96] = {0};
     an.header = (ProtobufCBinaryData){96, hdr};
@@ -693,7 +693,7 @@ static void test_output_bounds(void **state)
     assert_int_equal(p.a.last_type, CAIRN_T_NOT_FOUND);
     assert_int_equal(cairn_session_in_flight(p.a.s), 0);
 
-    /* [REQ-79] a request held for 30 s is answered BUSY */
+    /* [REQ-19] a request held for 30 s is answered BUSY */
     fill_output(&p, &p.b, CAIRN_OUTPUT_SOFT);
     assert_int_equal(cairn_session_request(p.a.s, &gb.base, NULL), 0);
     deliver(&p.a, &p.b);
@@ -708,7 +708,7 @@ static void test_output_bounds(void **state)
     assert_int_equal(cairn_session_state(p.b.s), CAIRN_SS_READY);
     pair_free(&p);
 
-    /* [REQ-80] a peer that answers Pings but not requests: closed after 120 s */
+    /* [REQ-20] a peer that answers Pings but not requests: closed after 120 s */
     pair_init(&p, 38);
     pump(&p);
     assert_int_equal(cairn_session_request(p.a.s, &gb.base, NULL), 0);

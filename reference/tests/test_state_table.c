@@ -4,7 +4,7 @@
  * stimulus is applied, and the next state, the Error code sent (or that
  * nothing was sent) are checked against the cell. A row this file does not
  * know how to drive fails the test, so the table cannot grow a row that no
- * test drives (spec §8.4, CLOSE-32).
+ * test drives (spec §8.4, CLOSE-12).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -388,7 +388,7 @@ static void check_cell(rig *r, const char *ev, const char *state, json_t *cell, 
         assert_int_equal(k, 1);
         assert_int_equal(types[0], want);
     } else if (strcmp(action, "none") == 0 && st != CAIRN_SS_CLOSED) {
-        assert_null(ci); /* KA-29: still open, no Error */
+        assert_null(ci); /* KA-9: still open, no Error */
     }
 }
 

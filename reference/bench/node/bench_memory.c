@@ -1,6 +1,6 @@
 /*
  * bench_memory: the node's resident memory with COUNT authenticated peers
- * that never read (spec §14.5, SEC-67..SEC-70). Each peer asks 64 times for
+ * that never read (spec §14.5, SEC-7..SEC-10). Each peer asks 64 times for
  * the largest block and then sends Pings, never reading a byte, so the node
  * queues for it everything the output bounds let it queue. First, two
  * reading sessions submit 32 entries of 64 KiB so that a block of 2 MiB is

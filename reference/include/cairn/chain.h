@@ -63,7 +63,7 @@ enum {
 /*
  * One index record: a block whose header passed validation. Read-only for
  * callers; lives as long as the chain, except low-work header-only records,
- * which pruning removes (SYNC-85): do not keep pointers to those across a
+ * which pruning removes (SYNC-44): do not keep pointers to those across a
  * call that adds headers.
  */
 typedef struct cairn_chain_block {
@@ -93,7 +93,7 @@ const cairn_chain_block *cairn_chain_block_ancestor(const cairn_chain_block *b, 
 typedef struct cairn_chain_write {
     const cairn_chain_block *const *headers; /* records stored without body */
     size_t n_headers;
-    const cairn_chain_block *const *pruned; /* header-only records to delete [SYNC-85] */
+    const cairn_chain_block *const *pruned; /* header-only records to delete [SYNC-44] */
     size_t n_pruned;
     const cairn_chain_block *block; /* record whose body is stored, or NULL */
     const cairn_bytes_ref *entries;
@@ -127,7 +127,7 @@ typedef struct cairn_chain_config {
     const cairn_chain_store *store; /* NULL: memory only */
     size_t max_orphans;             /* 0: 256 [VAL] */
     size_t max_orphan_bytes;        /* 0: 32 MiB */
-    size_t max_low_work;            /* 0: 20000 low-work header-only records kept [SYNC-85] */
+    size_t max_low_work;            /* 0: 20000 low-work header-only records kept [SYNC-44] */
     /* Called after the active tip moved (the change is durable). */
     void (*on_tip)(void *ud, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
                    const cairn_chain_block *fork_point);
@@ -182,13 +182,13 @@ int cairn_chain_add_headers(cairn_chain *c, const cairn_bytes_ref *headers, size
  * records whose cumulative work does not exceed the active tip's are stored;
  * headers past it are dropped without error (*n_new says how many were
  * kept) and the budget is reduced by what was stored. A NULL budget means no
- * limit. The node-wide bound of SYNC-85 applies either way.
+ * limit. The node-wide bound of SYNC-44 applies either way.
  */
 int cairn_chain_add_headers_limited(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
                                     size_t *low_work_budget, size_t *n_new, uint32_t *reason);
 
 /*
- * [SYNC-85] Low-work headers: header-only records that are not ancestors of
+ * [SYNC-44] Low-work headers: header-only records that are not ancestors of
  * the best header or of a pinned record and whose work does not exceed the
  * active tip's. When more than max_low_work of them are kept, the most
  * recently received are deleted (leaves first, from memory and the store)
@@ -198,7 +198,7 @@ int cairn_chain_add_headers_limited(cairn_chain *c, const cairn_bytes_ref *heade
 size_t cairn_chain_low_work_count(const cairn_chain *c);
 /*
  * Protects `b` and its header-only ancestors from pruning until unpinned
- * (a branch being downloaded again, SYNC-86). Pins nest; at most 256.
+ * (a branch being downloaded again, SYNC-45). Pins nest; at most 256.
  * Returns 0 or CAIRN_ERR_NOMEM.
  */
 int cairn_chain_pin(cairn_chain *c, const cairn_chain_block *b);
@@ -207,7 +207,7 @@ void cairn_chain_unpin(cairn_chain *c, const cairn_chain_block *b);
 /*
  * cairn_chain_add_headers that also pins (cairn_chain_pin) the last record
  * it stored before pruning runs, so that a branch being fetched again
- * (SYNC-86) survives its own low-work prefix; *pin is NULL when nothing was
+ * (SYNC-45) survives its own low-work prefix; *pin is NULL when nothing was
  * stored. The caller unpins it.
  */
 int cairn_chain_add_headers_pinned(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
@@ -215,7 +215,7 @@ int cairn_chain_add_headers_pinned(cairn_chain *c, const cairn_bytes_ref *header
 
 const cairn_network *cairn_chain_network(const cairn_chain *c);
 const cairn_chain_block *cairn_chain_genesis(const cairn_chain *c);
-/* The active tip: most work among linked blocks, ties to the one linked first [FORK-50]. */
+/* The active tip: most work among linked blocks, ties to the one linked first [FORK-10]. */
 const cairn_chain_block *cairn_chain_tip(const cairn_chain *c);
 /* Most work among all non-failed records (what to download towards). */
 const cairn_chain_block *cairn_chain_best_header(const cairn_chain *c);
@@ -267,9 +267,9 @@ size_t cairn_chain_missing_bodies(const cairn_chain *c, uint64_t from,
 typedef struct cairn_mempool cairn_mempool;
 
 /*
- * A bounded pool (0: 8192 entries, 32 MiB) [REL-77], fair between sources:
- * a peer source holds at most an eighth of either bound [REL-78], and a full
- * pool evicts the newest entries of the largest source [REL-79].
+ * A bounded pool (0: 8192 entries, 32 MiB) [REL-17], fair between sources:
+ * a peer source holds at most an eighth of either bound [REL-18], and a full
+ * pool evicts the newest entries of the largest source [REL-19].
  */
 int cairn_mempool_new(cairn_mempool **out, const cairn_mem *mem, size_t max_count,
                       size_t max_bytes);
@@ -295,14 +295,14 @@ size_t cairn_mempool_count(const cairn_mempool *p);
 size_t cairn_mempool_bytes(const cairn_mempool *p);
 /*
  * Entries that fit one block (count and byte limits), at most `cap`, taken
- * from the sources in turn, oldest first within a source [REL-86], never
- * one in the recent-entry index [REL-84]. The views live until the pool
+ * from the sources in turn, oldest first within a source [REL-26], never
+ * one in the recent-entry index [REL-24]. The views live until the pool
  * next changes.
  */
 size_t cairn_mempool_select(const cairn_mempool *p, cairn_bytes_ref *out, size_t cap);
 
 /*
- * The recent-entry index [REL-84], [REL-85]: entries of the last
+ * The recent-entry index [REL-24], [REL-25]: entries of the last
  * CAIRN_RECENT_ENTRY_WINDOW blocks of the active chain, fed by the caller as
  * blocks enter and leave the window (a multiset: an entry in two blocks is
  * added twice). Kept as 8-byte ID prefixes; a prefix collision only keeps

@@ -36,11 +36,11 @@ extern "C" {
 #define CAIRN_IDLE_TIMEOUT_MS      90000
 #define CAIRN_MAX_IN_FLIGHT        64
 #define CAIRN_CLOSING_TIMEOUT_MS   5000 /* [CLOSE-8] */
-/* [REQ-79] an answerer answers within REQUEST_DEADLINE; [REQ-80] a requester
+/* [REQ-19] an answerer answers within REQUEST_DEADLINE; [REQ-20] a requester
  * closes with IDLE_TIMEOUT after twice that. */
 #define CAIRN_REQUEST_DEADLINE_MS   60000
 #define CAIRN_REQUEST_UNANSWERED_MS 120000
-/* [SEC-67]..[SEC-70] output queued for one peer: above OUTPUT_SOFT requests
+/* [SEC-7]..[SEC-10] output queued for one peer: above OUTPUT_SOFT requests
  * are held and Announce/Entries dropped; at OUTPUT_QUEUE_MAX input stops. */
 #define CAIRN_OUTPUT_SOFT      (512u * 1024)
 #define CAIRN_OUTPUT_QUEUE_MAX (3u * 1024 * 1024)
@@ -155,7 +155,7 @@ const cairn_close_info *cairn_session_close_info(const cairn_session *s);
  * draining), or a negative error when the session failed (it is then
  * CLOSING with an Error queued). In CLOSING/CLOSED all input is consumed and
  * ignored. Requests read while more than CAIRN_OUTPUT_SOFT is queued are
- * held [SEC-68]; every call (len may be 0) first serves held requests once
+ * held [SEC-8]; every call (len may be 0) first serves held requests once
  * the queue is at most CAIRN_OUTPUT_SOFT again.
  */
 long cairn_session_recv(cairn_session *s, const uint8_t *data, size_t len);
@@ -170,7 +170,7 @@ void cairn_session_sent(cairn_session *s, size_t n);
 int cairn_session_want_close(const cairn_session *s);
 /* Whether to read more input (output queue below CAIRN_OUTPUT_QUEUE_MAX). */
 int cairn_session_want_read(const cairn_session *s);
-/* Requests held [SEC-68]; call cairn_session_recv(s, buf, 0) to serve them
+/* Requests held [SEC-8]; call cairn_session_recv(s, buf, 0) to serve them
  * once the output has drained. */
 unsigned cairn_session_held(const cairn_session *s);
 
@@ -183,7 +183,7 @@ int cairn_session_tick(cairn_session *s);
  * Sends a request; assigns its request_id (returned in *id). Errors:
  * CAIRN_ERR_STATE before READY, CAIRN_ERR_WINDOW_FULL with 64 requests
  * outstanding, CAIRN_ERR_AGAIN while CAIRN_OUTPUT_QUEUE_MAX bytes wait to be
- * sent [SEC-67], validation errors for an invalid message.
+ * sent [SEC-7], validation errors for an invalid message.
  */
 int cairn_session_request(cairn_session *s, ProtobufCMessage *m, uint64_t *id);
 /* Sends the response to a peer's outstanding request (request_id set). */
@@ -202,7 +202,7 @@ int cairn_session_respond_chunk_commit(cairn_session *s);
 int cairn_session_respond_error(cairn_session *s, uint64_t request_id, uint32_t code,
                                 uint32_t detail, const char *text);
 /* Sends a notification (Announce, Entries); CAIRN_ERR_AGAIN, dropped, while
- * more than CAIRN_OUTPUT_SOFT is queued [SEC-70]. */
+ * more than CAIRN_OUTPUT_SOFT is queued [SEC-10]. */
 int cairn_session_notify(cairn_session *s, const ProtobufCMessage *m);
 /* Sends a Ping; its nonce in *nonce (optional). */
 int cairn_session_ping(cairn_session *s, uint64_t *nonce);

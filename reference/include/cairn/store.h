@@ -55,7 +55,7 @@ int cairn_store_commit_batch(cairn_store *s);
 int cairn_store_in_batch(const cairn_store *s);
 
 /*
- * [VAL-125..VAL-127] Sync-time batches with bounds: a node that is far
+ * [VAL-31..VAL-33] Sync-time batches with bounds: a node that is far
  * behind its best header opens a batch (sync_open) and counts each block it
  * adds (sync_account); the batch commits by itself once it is
  * CAIRN_STORE_BATCH_MS old or holds CAIRN_STORE_BATCH_BLOCKS blocks or

@@ -118,7 +118,7 @@ static int accept_body(cairn_chain *c, cairn_chain_block *b, int is_new,
     const uint32_t want = CAIRN_CHAIN_HAVE_DATA, skip = CAIRN_CHAIN_FAILED;
     if (linked)
         for (cairn_chain_block *x = b; x; x = chain_walk_next(b, x, want, skip)) {
-            x->seq = ++c->next_seq; /* [FORK-50] received in full now */
+            x->seq = ++c->next_seq; /* [FORK-10] received in full now */
             if (!best || chain_better(x, best))
                 best = x;
         }
@@ -264,7 +264,7 @@ static int precheck_headers(cairn_chain *c, const cairn_bytes_ref *headers, size
 /*
  * Validates headers in order into new records `out`; stops at the first bad
  * one, and silently once `low_budget` records with no more work than the
- * active tip have been made (a caller's allowance; the node-wide bound is SYNC-85).
+ * active tip have been made (a caller's allowance; the node-wide bound is SYNC-44).
  */
 static int link_headers(cairn_chain *c, size_t n, const cairn_block_header *hdrs,
                         const uint8_t (*ids)[CAIRN_HASH_LEN], size_t low_budget,
@@ -367,7 +367,7 @@ static int add_headers(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
         if (cairn_chain_pin(c, last) == 0)
             *pin = last;
     }
-    chain_prune_low_work(c); /* [SYNC-85] */
+    chain_prune_low_work(c); /* [SYNC-44] */
 out:
     if (recs && *n_new == 0)
         chain_records_abandon(c, mark, recs, k);

@@ -44,14 +44,14 @@ struct cairn_chain {
     size_t table_cap, count;
     uint64_t salt;
     chain_arena *arena;
-    uint64_t next_seq; /* [FORK-50] arrival counter */
+    uint64_t next_seq; /* [FORK-10] arrival counter */
 
     /* Active chain by height: active[0] = genesis, active[len - 1] = tip. */
     cairn_chain_block **active;
     size_t active_len, active_cap;
     cairn_chain_block *genesis, *tip, *best_header;
 
-    /* [SYNC-85] Low-work header-only records: an upper bound on their
+    /* [SYNC-44] Low-work header-only records: an upper bound on their
      * number since the last pruning pass, the bound, recycled records and
      * the pinned records. */
     size_t n_low, max_low;
@@ -77,14 +77,14 @@ void chain_records_abandon(cairn_chain *c, chain_arena_mark m, cairn_chain_block
                            size_t n);
 /* Removes a childless, non-genesis record from the index; it is reused. */
 void chain_remove_leaf(cairn_chain *c, cairn_chain_block *b);
-/* prune.c: [SYNC-85] one pruning pass when the low-work count is over the bound. */
+/* prune.c: [SYNC-44] one pruning pass when the low-work count is over the bound. */
 void chain_prune_low_work(cairn_chain *c);
 void chain_arena_rollback(cairn_chain *c, chain_arena_mark m);
 /* A record for `hdr` under `parent` (NULL for genesis), not yet inserted. */
 cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_LEN],
                                     const cairn_block_header *hdr, cairn_chain_block *parent);
 /* Whether `a` beats `b` in fork choice [FORK-5]: more work; equal work goes to
- * the one that arrived first [FORK-50] (smaller seq). */
+ * the one that arrived first [FORK-10] (smaller seq). */
 int chain_better(const cairn_chain_block *a, const cairn_chain_block *b);
 /* Next record after `x` in a pre-order walk of the subtree at `root`,
  * descending only into children with `mask` flags all set and none of

@@ -162,7 +162,7 @@ cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_
                                     const cairn_block_header *hdr, cairn_chain_block *parent)
 {
     cairn_chain_block *b = c->free_recs;
-    if (b) { /* a pruned record [SYNC-85] */
+    if (b) { /* a pruned record [SYNC-44] */
         c->free_recs = b->sibling;
         memset(b, 0, sizeof(*b));
         b->iflags = CHAIN_RECYCLED;
@@ -195,7 +195,7 @@ int chain_better(const cairn_chain_block *a, const cairn_chain_block *b)
     int w = cairn_work_cmp(&a->work, &b->work);
     if (w != 0)
         return w > 0;
-    /* [FORK-50] equal work: the first received wins, so a later block of
+    /* [FORK-10] equal work: the first received wins, so a later block of
      * equal work never moves the tip and withholding a block gains nothing. */
     return a->seq < b->seq;
 }

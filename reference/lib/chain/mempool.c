@@ -1,15 +1,15 @@
 /*
  * [REL] Pending entries: submitted or relayed entries waiting for a miner.
  *
- * Bounded in count and bytes ([REL-77]) and fair between sources: each
+ * Bounded in count and bytes ([REL-17]) and fair between sources: each
  * entry is charged to the source that delivered it (a peer's node ID, or
  * none for the node's own entries), a peer source holds at most an eighth of
- * the pool ([REL-78]), and a full pool makes room by evicting the newest
- * entries of the largest source ([REL-79]). Entries are kept in arrival
+ * the pool ([REL-18]), and a full pool makes room by evicting the newest
+ * entries of the largest source ([REL-19]). Entries are kept in arrival
  * order per source; the miner takes them from the sources in turn
- * ([REL-86]). A hash table by entry ID finds duplicates and removals.
+ * ([REL-26]). A hash table by entry ID finds duplicates and removals.
  *
- * The pool also keeps the recent-entry index ([REL-84], [REL-85]): the IDs
+ * The pool also keeps the recent-entry index ([REL-24], [REL-25]): the IDs
  * (8-byte prefixes, with a count) of the entries of the last
  * RECENT_ENTRY_WINDOW blocks of the active chain, which the node feeds as
  * blocks join and leave the window. Such entries are not admitted and never
@@ -19,7 +19,7 @@
 
 #define DEFAULT_MAX_COUNT 8192
 #define DEFAULT_MAX_BYTES (32u << 20)
-#define SHARE_DIV         8 /* [REL-78] a peer source holds at most 1/8 of the pool */
+#define SHARE_DIV         8 /* [REL-18] a peer source holds at most 1/8 of the pool */
 
 typedef struct pool_source pool_source;
 
@@ -220,7 +220,7 @@ static int full_for(const cairn_mempool *p, size_t len)
 }
 
 /*
- * [REL-79] Makes room for `len` bytes from `s` by evicting the newest
+ * [REL-19] Makes room for `len` bytes from `s` by evicting the newest
  * entries of the largest source, as long as that source holds more than `s`
  * would with the new entry. Returns 0 when the entry fits, else BUSY.
  */
@@ -235,7 +235,7 @@ static int make_room(cairn_mempool *p, pool_source *s, size_t len)
     return 0;
 }
 
-/* ---- the recent-entry index [REL-84] ---------------------------------------------- */
+/* ---- the recent-entry index [REL-24] ---------------------------------------------- */
 
 static uint64_t recent_key(const uint8_t id[CAIRN_HASH_LEN])
 {
@@ -354,7 +354,7 @@ int cairn_mempool_add_from(cairn_mempool *p, const uint8_t *entry, size_t len,
         return rv;
     if ((rv = cairn_entry_id(p->sha, id, entry, len)) != 0)
         return rv;
-    /* [REL-3] already pending, or [REL-85] in the recent blocks: nothing to add */
+    /* [REL-3] already pending, or [REL-25] in the recent blocks: nothing to add */
     if (*find_link(p, id) || cairn_mempool_recent_contains(p, id))
         return 0;
     if (len > p->max_bytes)
@@ -362,7 +362,7 @@ int cairn_mempool_add_from(cairn_mempool *p, const uint8_t *entry, size_t len,
     pool_source *s = source_get(p, source);
     if (!s)
         return CAIRN_ERR_NOMEM;
-    /* [REL-78] a peer's share: an eighth of each bound */
+    /* [REL-18] a peer's share: an eighth of each bound */
     size_t share_count = p->max_count / SHARE_DIV ? p->max_count / SHARE_DIV : 1;
     if (!s->local && (s->count >= share_count || len > p->max_bytes / SHARE_DIV - s->bytes ||
                       s->bytes > p->max_bytes / SHARE_DIV))
@@ -424,14 +424,14 @@ size_t cairn_mempool_select(const cairn_mempool *p, cairn_bytes_ref *out, size_t
         cap = CAIRN_BLOCK_MAX_ENTRIES;
     for (pool_source *s = p->sources; s; s = s->next)
         s->cursor = s->head;
-    /* [REL-86] one entry per source per turn, oldest first within a source;
+    /* [REL-26] one entry per source per turn, oldest first within a source;
      * an entry that does not fit is passed over for smaller ones. */
     for (int progress = 1; progress && n < cap;) {
         progress = 0;
         for (pool_source *s = p->sources; s && n < cap; s = s->next) {
             const pool_entry *e = s->cursor;
             while (e && (e->len > CAIRN_BLOCK_MAX_BODY_BYTES - bytes ||
-                         cairn_mempool_recent_contains(p, e->id))) /* [REL-84] */
+                         cairn_mempool_recent_contains(p, e->id))) /* [REL-24] */
                 e = e->next;
             if (!e) {
                 s->cursor = NULL;

@@ -84,7 +84,7 @@ static int load(cairn_chain *c)
     }
     /* Fork choice over what was loaded must land where the store says; among
      * tips of equal work the stored one is the one that arrived first
-     * [FORK-50], which load order cannot tell. */
+     * [FORK-10], which load order cannot tell. */
     if (memcmp(tip, c->tip->id, CAIRN_HASH_LEN) != 0) {
         cairn_chain_block *t = chain_find(c, tip);
         if (!t || !(t->flags & CAIRN_CHAIN_LINKED) || cairn_work_cmp(&t->work, &c->tip->work) != 0)

@@ -1,5 +1,5 @@
 /*
- * [SYNC-85] Low-work headers: one global bound across peers and sessions,
+ * [SYNC-44] Low-work headers: one global bound across peers and sessions,
  * kept by deleting the most recently received low-work header-only records,
  * leaves first, from memory and from the store in one write.
  */

@@ -5,10 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* [SEC-68] a held request still waiting after this long is answered BUSY,
- * well inside REQUEST_DEADLINE [REQ-79] */
+/* [SEC-8] a held request still waiting after this long is answered BUSY,
+ * well inside REQUEST_DEADLINE [REQ-19] */
 #define HELD_BUSY_MS 30000
-/* Output room kept for zero-copy Chunk answers: a burst up to the queue bound [SEC-67]. */
+/* Output room kept for zero-copy Chunk answers: a burst up to the queue bound [SEC-7]. */
 #define CHUNK_ROOM (CAIRN_OUTPUT_QUEUE_MAX + 2 * CAIRN_MAX_CHUNK_LEN)
 /* Our Pings we remember; a Pong for an older one is ignored like a stray. */
 #define MAX_PINGS 64
@@ -16,10 +16,10 @@
 struct req_slot {
     uint64_t id;
     uint16_t type;
-    uint64_t sent_ms; /* ours: when it was sent [REQ-80] */
+    uint64_t sent_ms; /* ours: when it was sent [REQ-20] */
 };
 
-/* [SEC-68] a request read while the output queue was over OUTPUT_SOFT:
+/* [SEC-8] a request read while the output queue was over OUTPUT_SOFT:
  * registered (it counts for REQ-5), its payload kept until it is served. */
 typedef struct held_req {
     uint16_t type;
@@ -493,7 +493,7 @@ static int handle_frame(cairn_session *s, const cairn_frame *f)
 }
 
 /*
- * [SEC-68] Whether a request must wait: more than OUTPUT_SOFT is queued for
+ * [SEC-8] Whether a request must wait: more than OUTPUT_SOFT is queued for
  * the peer, or older requests already wait (they go first). SubmitEntry is
  * answered at once: its answer is small and its payload large.
  */
@@ -552,7 +552,7 @@ static long recv_frames(cairn_session *s, const uint8_t *data, size_t len)
 {
     const uint8_t *p = data, *end = data + len;
     while (p < end && s->state < CAIRN_SS_CLOSING) {
-        if (s->out.len >= CAIRN_OUTPUT_QUEUE_MAX) /* [SEC-67], [SEC-69] */
+        if (s->out.len >= CAIRN_OUTPUT_QUEUE_MAX) /* [SEC-7], [SEC-9] */
             break;
         cairn_frame f;
         int rv = cairn_frame_decoder_next(&s->frames, &p, end, &f);
@@ -683,12 +683,12 @@ int cairn_session_tick(cairn_session *s)
     /* [KA-8] a peer trickling one endless frame never answers our Ping */
     if (s->n_pings && now >= s->ping_ms[0] + s->idle_timeout)
         return fail(s, CAIRN_E_IDLE_TIMEOUT, "Ping unanswered for %u ms", s->idle_timeout);
-    /* [REQ-80] a peer that answers Pings but not requests frees our slots */
+    /* [REQ-20] a peer that answers Pings but not requests frees our slots */
     if (s->state == CAIRN_SS_READY && s->n_ours &&
         now >= oldest_request_ms(s) + CAIRN_REQUEST_UNANSWERED_MS)
         return fail(s, CAIRN_E_IDLE_TIMEOUT, "request unanswered for %u ms",
                     CAIRN_REQUEST_UNANSWERED_MS);
-    /* [SEC-68] [REQ-79] requests held too long are answered BUSY */
+    /* [SEC-8] [REQ-19] requests held too long are answered BUSY */
     while (s->state == CAIRN_SS_READY && s->n_held &&
            now >= s->held[0]->received_ms + HELD_BUSY_MS) {
         held_req *h = unhold_first(s);
@@ -716,7 +716,7 @@ int cairn_session_request(cairn_session *s, ProtobufCMessage *m, uint64_t *id)
         return CAIRN_ERR_STATE;
     if (s->n_ours == CAIRN_MAX_IN_FLIGHT)
         return CAIRN_ERR_WINDOW_FULL;
-    if (s->out.len >= CAIRN_OUTPUT_QUEUE_MAX) /* [SEC-67] not even our own requests */
+    if (s->out.len >= CAIRN_OUTPUT_QUEUE_MAX) /* [SEC-7] not even our own requests */
         return CAIRN_ERR_AGAIN;
     uint64_t rid = ++s->next_request_id;
     *cairn_msg_request_id(m) = rid;
@@ -857,7 +857,7 @@ int cairn_session_notify(cairn_session *s, const ProtobufCMessage *m)
         return CAIRN_ERR_INVALID_ARG;
     if (s->state != CAIRN_SS_READY)
         return CAIRN_ERR_STATE;
-    if (s->out.len > CAIRN_OUTPUT_SOFT) /* [SEC-70] dropped, not queued */
+    if (s->out.len > CAIRN_OUTPUT_SOFT) /* [SEC-10] dropped, not queued */
         return CAIRN_ERR_AGAIN;
     return queue(s, m, 1);
 }

@@ -279,7 +279,7 @@ static void orphans(void **state)
     assert_int_equal(te.live, 0);
 }
 
-/* [FORK-50] equal work: the tip received first stays, whichever ID is smaller. */
+/* [FORK-10] equal work: the tip received first stays, whichever ID is smaller. */
 static void equal_work_tie(void **state)
 {
     (void)state;
@@ -307,7 +307,7 @@ static void equal_work_tie(void **state)
     }
 }
 
-/* [FORK-50] A header that arrived first but whose body comes last does not
+/* [FORK-10] A header that arrived first but whose body comes last does not
  * win the tie: arrival counts when a block is received in full. */
 static void tie_counts_full_arrival(void **state)
 {
@@ -410,7 +410,7 @@ static void reorg_deep(void **state)
         tb_add_ok(c, &s[i]);
         assert_tip(c, &m[N - 1]);
     }
-    /* equal work at height 150: the tip received first stays [FORK-50] */
+    /* equal work at height 150: the tip received first stays [FORK-10] */
     cairn_chain_result r;
     uint32_t why;
     size_t tips_before = fs.tips;
@@ -550,7 +550,7 @@ static void low_work_allowance(void **state)
     assert_int_equal(te.live, 0);
 }
 
-/* [SYNC-85] Low-work headers have one bound for the whole chain: past it the
+/* [SYNC-44] Low-work headers have one bound for the whole chain: past it the
  * most recently received are pruned, leaves first, down to 3/4 of it; the
  * best header's branch and pinned branches are kept; a pruned branch can be
  * sent again. */
@@ -602,7 +602,7 @@ static void low_work_pruned(void **state)
     assert_null(cairn_chain_find(c, s[BR - 1][LEN - 1].id));
     for (int i = 0; i < 10; i++)
         assert_non_null(cairn_chain_find(c, m[i].id));
-    /* a pruned branch sent again is accepted like a new one (SYNC-84) */
+    /* a pruned branch sent again is accepted like a new one (SYNC-43) */
     cairn_bytes_ref h[LEN];
     for (int i = 0; i < LEN; i++)
         h[i] = hdr_ref(&s[BR - 1][i]);

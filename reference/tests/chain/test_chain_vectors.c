@@ -132,7 +132,7 @@ static void blocks(void **state)
     json_decref(doc);
 }
 
-/* [FORK-50] Blocks in arrival order; the tip after each is the vector's. */
+/* [FORK-10] Blocks in arrival order; the tip after each is the vector's. */
 static void fork_choice(void **state)
 {
     (void)state;

@@ -6,7 +6,7 @@
  * agreeing with the stored tip), and that no acknowledged block is missing.
  * The next trial's child resumes where the store stands.
  *
- * A third of the trials ingest as a syncing node does (VAL-125..VAL-127):
+ * A third of the trials ingest as a syncing node does (VAL-31..VAL-33):
  * a sync batch (cairn_store_sync_open/_account) that commits by itself at
  * its time and size bounds, on a clock that advances 1-3 ms per block, plus
  * early commits at random points (the node commits before it reveals a
@@ -175,7 +175,7 @@ static void verify(uint64_t acked, uint64_t added, int full)
     }
     if (kept < acked)
         fail_msg("acknowledged block %llu lost", (unsigned long long)kept);
-    /* [VAL-127] a crash loses at most the open batch */
+    /* [VAL-33] a crash loses at most the open batch */
     if (added > kept && added - kept > CAIRN_STORE_BATCH_MS)
         fail_msg("%llu added blocks lost, more than one batch", (unsigned long long)(added - kept));
     /* The active chain is intact: linked, contiguous, bodies readable. */

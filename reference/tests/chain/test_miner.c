@@ -83,7 +83,7 @@ static void pool_is_fair(void **state)
     static uint8_t e[CAIRN_ENTRY_MAX_LEN];
     for (int i = 0; i < 10; i++)
         memset(src[i], 0x10 + i, 32);
-    /* 64 entries or 64 KiB: a peer's share is 8 entries or 8 KiB [REL-78] */
+    /* 64 entries or 64 KiB: a peer's share is 8 entries or 8 KiB [REL-18] */
     assert_int_equal(cairn_mempool_new(&p, &te.mem, 64, 65536), 0);
     size_t len = make_entry(e, 1024, 1, 0);
     for (uint32_t i = 0; i < 8; i++) {
@@ -107,7 +107,7 @@ static void pool_is_fair(void **state)
         }
     assert_int_equal(cairn_mempool_bytes(p), 65536);
     /* a newcomer with one small entry is admitted by evicting the newest entry
-     * of a largest source [REL-79]; the newcomer is never evicted for a peer
+     * of a largest source [REL-19]; the newcomer is never evicted for a peer
      * as large as itself */
     make_entry(e, 100, 9, 0);
     assert_int_equal(cairn_mempool_add_from(p, e, 100, src[9], id, &why, &added), 0);
@@ -127,7 +127,7 @@ static void pool_is_fair(void **state)
     assert_int_equal(cairn_mempool_add_from(p, e, len, src[0], id, &why, &added),
                      CAIRN_ERR_PROTO(CAIRN_E_BUSY));
 
-    /* [REL-86] the miner takes the sources in turn: the newcomer's entry is in
+    /* [REL-26] the miner takes the sources in turn: the newcomer's entry is in
      * the first turn even with a block of 9 entries */
     cairn_bytes_ref sel[9];
     assert_int_equal(cairn_mempool_select(p, sel, 9), 9);
@@ -159,7 +159,7 @@ static void recent_entries_stay_out(void **state)
     make_entry(e, sizeof(e), 5, 42);
     assert_int_equal(cairn_mempool_recent_add(p, e, sizeof(e)), 0);
     assert_int_equal(cairn_mempool_recent_count(p), 3000);
-    /* [REL-85] an entry of a recent block is acknowledged but not pooled */
+    /* [REL-25] an entry of a recent block is acknowledged but not pooled */
     make_entry(e, sizeof(e), 5, 7);
     assert_int_equal(cairn_mempool_add_from(p, e, sizeof(e), src, id, &why, &added), 0);
     assert_false(added);
@@ -178,7 +178,7 @@ static void recent_entries_stay_out(void **state)
     make_entry(e, sizeof(e), 5, 8);
     assert_int_equal(cairn_mempool_add_from(p, e, sizeof(e), src, id, &why, &added), 0);
     assert_true(added);
-    /* [REL-84] a pooled entry that a new block made recent is never selected */
+    /* [REL-24] a pooled entry that a new block made recent is never selected */
     assert_int_equal(cairn_mempool_recent_add(p, e, sizeof(e)), 0);
     cairn_bytes_ref sel[4];
     assert_int_equal(cairn_mempool_select(p, sel, 4), 0);

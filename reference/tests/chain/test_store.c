@@ -114,7 +114,7 @@ static void round_trip_and_reopen(void **state)
     assert_int_equal(te.live, 0);
 }
 
-/* [FORK-50] Of two tips of equal work the one received first is the tip
+/* [FORK-10] Of two tips of equal work the one received first is the tip
  * again after a reopen, whatever order the store loads them in. */
 static void tie_survives_reopen(void **state)
 {
@@ -145,7 +145,7 @@ static void tie_survives_reopen(void **state)
     }
 }
 
-/* [SYNC-85] Pruned low-work headers leave the store too: a reopened chain
+/* [SYNC-44] Pruned low-work headers leave the store too: a reopened chain
  * has exactly the records the pruned one had, and the store checks clean. */
 static void pruned_headers_leave_the_store(void **state)
 {

@@ -115,7 +115,7 @@ static int count_lines(const char *path, const char *needle)
 }
 
 /*
- * [MIS-90] [MIS-92] [MIS-93] One malformed frame from 127.0.0.1 locks nobody
+ * [MIS-10] [MIS-12] [MIS-13] One malformed frame from 127.0.0.1 locks nobody
  * out: `cairn ping` from 127.0.0.1 still works, a node's configured --peer on
  * 127.0.0.1 is dialled again after it restarts, and the discouragement
  * survives the restart.

@@ -68,7 +68,7 @@ static int log_count(const nh_node *n, const char *what)
 }
 
 /*
- * [VAL-65..VAL-69] A miner 100 s ahead, followers at 0 and -30 s: the one
+ * [VAL-25..VAL-29] A miner 100 s ahead, followers at 0 and -30 s: the one
  * 130 s behind the miner's clock defers each new header for about 10 s
  * instead of closing, so both follow the miner while it keeps mining, over
  * one session each.
@@ -186,7 +186,7 @@ static void build_chain(const char *name, uint64_t len, uint64_t salt)
 }
 
 /*
- * [SYNC-20] [SYNC-82] [SYNC-86] A node at height 20,000 whose only peer has a
+ * [SYNC-20] [SYNC-42] [SYNC-45] A node at height 20,000 whose only peer has a
  * heavier chain forked at genesis: the first 20,000 headers of that branch
  * carry no more work than the node's chain, so they are followed without
  * being stored, then fetched again once the branch overtakes, and the node
@@ -297,7 +297,7 @@ static int spammer_barrier(spammer *sp)
 }
 
 /*
- * [SYNC-85] Five spammers, each reconnecting three times, announce low-work
+ * [SYNC-44] Five spammers, each reconnecting three times, announce low-work
  * branches from genesis, one header at a time: 1,500 low-work headers. The
  * bound is global (300 here), across peers and sessions, and pruning keeps
  * the store under it; the spammers are not closed for it.

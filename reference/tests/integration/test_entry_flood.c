@@ -2,7 +2,7 @@
  * The entry flood of spec §10.4 on 127.0.0.1: four authenticated peers
  * submit distinct 64 KiB entries as fast as the node answers, and while
  * they do, an honest `cairn submit --wait` must be acknowledged and its
- * entry mined ([REL-78], [REL-79], [REL-82], [REL-86]). The flood must
+ * entry mined ([REL-18], [REL-19], [REL-22], [REL-26]). The flood must
  * really be one: each flooder gets entries accepted and then RATE_LIMITED
  * answers. Usage: test_entry_flood PATH_TO_CAIRND PATH_TO_CAIRN.
  */

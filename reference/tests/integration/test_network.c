@@ -233,7 +233,7 @@ static void test_misbehaving_peers(void **state)
     assert_int_equal(read_error(fd, 5000, NULL, NULL), CAIRN_E_BAD_MAGIC);
     close(fd);
     assert_true(honest_ping(&h));
-    /* [MIS-90] the same address again: discouraged, but slots are free, so it
+    /* [MIS-10] the same address again: discouraged, but slots are free, so it
      * gets a session (garbage again ends it the same way) */
     fd = raw_connect(n.port, "127.0.0.2");
     assert_true(fd >= 0);

@@ -147,7 +147,7 @@ except Exception: pass'
     on ngood "$cairn" ping 10.233.0.1:7317 --plaintext --count 2 --timeout 5 >/dev/null ||
         fail "the neighbour's ping failed"
     on nbad "$cairn" ping 10.233.0.1:7317 --plaintext --count 1 --timeout 5 >/dev/null ||
-        fail "the discouraged host itself should get a free slot (MIS-90)"
+        fail "the discouraged host itself should get a free slot (MIS-10)"
     echo "   neighbour served; discouraged host let in while slots are free"
 }
 

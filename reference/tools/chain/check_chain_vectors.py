@@ -175,7 +175,7 @@ def validate(net, header, entries, ancestors, now):
 
 
 def check_fork_choice(net, v, fail):
-    """FORK-5 and FORK-50, independently: a block counts once it and all its
+    """FORK-5 and FORK-10, independently: a block counts once it and all its
     ancestors have arrived; the tip has the most work (fixed bits: the greatest
     height) and, between equal work, the lowest arrival sequence."""
     gid = sha256(genesis_of(net))

@@ -3,11 +3,11 @@
 
 Written from the spec text with the Python standard library only:
   - recent_window: an entry may go into the block at next_height only if
-    none of the RECENT_ENTRY_WINDOW blocks before it holds it (REL-84);
-  - fair_pool: each submission's outcome and evictions follow REL-77..REL-79
+    none of the RECENT_ENTRY_WINDOW blocks before it holds it (REL-24);
+  - fair_pool: each submission's outcome and evictions follow REL-17..REL-19
     (shares of one eighth, eviction of the newest entries of the source that
     holds the most bytes while it holds more than the submitter would), and
-    the final selection is every entry left (REL-86, one block holds them).
+    the final selection is every entry left (REL-26, one block holds them).
 Usage: check_entry_vectors.py REPO_ROOT
 """
 import hashlib
@@ -59,7 +59,7 @@ def check_pool(v, fail):
         if eid in ids:
             result = "have"
         elif len(pool.get(s, [])) >= max(1, max_count // div) or held(s) + n > max_bytes // div:
-            result = "busy"  # REL-78
+            result = "busy"  # REL-18
         else:
             result = "added"
             trial = {k: list(x) for k, x in pool.items()}
@@ -72,7 +72,7 @@ def check_pool(v, fail):
                           key=lambda k: sum(m for _, m in trial[k]))
                 mine = sum(m for _, m in trial.get(s, []))
                 if big == s or sum(m for _, m in trial[big]) <= mine + n:
-                    result = "busy"  # REL-79: no larger source to make room
+                    result = "busy"  # REL-19: no larger source to make room
                     break
                 evicted.append(trial[big].pop()[0])
             if result == "added":

@@ -428,7 +428,7 @@ static void height0_batch_vectors(const cairn_network *dev, const blk *g)
 }
 
 /*
- * [FORK-5] [FORK-50] Fork choice: blocks delivered in full, in the order
+ * [FORK-5] [FORK-10] Fork choice: blocks delivered in full, in the order
  * given (a block whose parent has not arrived waits for it); the active tip
  * after each arrival. Between equal work the tip received first stays.
  * Each case is a list of indexes into `fb` (fb[0..1] on genesis, ...).
@@ -571,7 +571,7 @@ static json_t *blocks_json(void)
         "validator knows only genesis. fork_choice: valid blocks delivered in full in the order "
         "of `arrivals` (a block whose parent has not arrived waits for it) to a node that knows "
         "only genesis; tips_hex[i] is the active tip after arrival i: the most work, and between "
-        "equal work the tip received first (FORK-50). Not covered by a vector (too large for a "
+        "equal work the tip received first (FORK-10). Not covered by a vector (too large for a "
         "file): entries totalling more than 2 MiB (BAD_SIZE).",
         "generator", "reference/tools/chain/gen_chain_vectors.c", "networks", nets, "valid", valid,
         "invalid", invalid, "invalid_headers", invalid_headers, "fork_choice", fork_choice);

@@ -1,11 +1,11 @@
 /*
  * Writes spec/vectors/entries.json from the reference pool (spec §10.4):
  *   recent_window  which entries a block may contain after 300 blocks of one
- *                  entry each [REL-84] (the window of 256 blocks);
+ *                  entry each [REL-24] (the window of 256 blocks);
  *   fair_pool      a sequence of submissions from several sources to a small
  *                  pool, each with its outcome and the entries it evicted
- *                  [REL-78], [REL-79], then the entries of full turns of the
- *                  miner's selection [REL-86].
+ *                  [REL-18], [REL-19], then the entries of full turns of the
+ *                  miner's selection [REL-26].
  * Usage: gen_entry_vectors SPEC_DIR
  */
 #include <stdio.h>
@@ -61,7 +61,7 @@ static json_t *recent_window(cairn_mempool *p)
     return json_pack("{s:s, s:i, s:s, s:i, s:s, s:o}", "description",
                      "Blocks 1..300 of a chain each hold one entry, 00 || 'block' || u32 height || "
                      "zeros (16 bytes). A block at height 301 may not contain an entry of "
-                     "blocks 45..300 [REL-84].",
+                     "blocks 45..300 [REL-24].",
                      "window", CAIRN_RECENT_ENTRY_WINDOW, "entry_rule",
                      "00 || ascii tag || u32 BE index, zero-padded to 16 bytes", "next_height",
                      BLOCKS + 1, "chain_tip_height", "300", "candidates", cand);
@@ -131,8 +131,8 @@ static json_t *fair_pool(void)
         "{s:s, s:i, s:i, s:i, s:o, s:o, s:s, s:o}", "description",
         "Submissions to a pool bounded by 16 entries or 2048 bytes, from sources A..L "
         "(keys: 32 bytes), in order. Each source's share is 2 entries or 256 bytes "
-        "[REL-78]; a full pool evicts the newest entries of the source holding the most "
-        "bytes while it holds more than the submitter would [REL-79]. Entries: 00 || source "
+        "[REL-18]; a full pool evicts the newest entries of the source holding the most "
+        "bytes while it holds more than the submitter would [REL-19]. Entries: 00 || source "
         "letter || u32 BE index, zero-padded to 64 - 4 * (source index, A = 0) bytes.",
         "max_count", MAX_COUNT, "max_bytes", MAX_BYTES, "share_divisor", 8, "sources", sources,
         "steps", steps, "selection",

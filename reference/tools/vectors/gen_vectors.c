@@ -445,7 +445,7 @@ static void invalid_frames(void)
     add_invalid("unknown field before a known one", CAIRN_T_GET_PEERS, "10050801", "INVALID_FIELD");
     add_invalid("known field with its default value outranks an unknown field (ENC-4)",
                 CAIRN_T_PING, "08001001", "NON_CANONICAL");
-    /* [ENC-52] one code per input: the first row of the table of spec §5.9 */
+    /* [ENC-32] one code per input: the first row of the table of spec §5.9 */
     add_invalid("non-fatal Error with request_id 0: INVALID_FIELD (REQ-1), not UNKNOWN_REQUEST",
                 CAIRN_T_ERROR, "0815", "INVALID_FIELD");
     add_invalid("NotFound with request_id 0: INVALID_FIELD before any matching", CAIRN_T_NOT_FOUND,
