@@ -208,6 +208,8 @@ def encoding_class(pb, raw):
 
 
 NON_FATAL = {"BUSY", "RATE_LIMITED", "INVALID_ENTRY"}
+# Closes that are a side's own decision, not a verdict on what it received (§5.9, last row).
+LOCAL_CLOSE = {"SHUTDOWN", "TOO_MANY_PEERS", "DISCOURAGED"}
 REQUESTS = {"GetHeaders": {"Headers"}, "GetBlock": {"Block", "NotFound"},
             "SubmitEntry": {"EntryAck"}, "GetManifest": {"Manifest", "NotFound"},
             "GetChunk": {"Chunk", "NotFound"}, "GetPeers": {"Peers"}}
@@ -224,6 +226,7 @@ class Side:
         self.theirs = set()        # the peer's unanswered requests
         self.closed = False        # sent or received a fatal Error
         self.decided = None        # the code the model says this side must send
+        self.expect_id = None      # [ADDR-3] the node ID this side dialled, when it knows one
 
 
 def transcript(hi, hr):
@@ -281,6 +284,8 @@ def receive(pb, codes_by_num, y, x, name, payload):
             Ed25519PublicKey.from_public_bytes(hello.node_key).verify(m.signature, msg)
         except InvalidSignature:
             return "BAD_SIGNATURE"
+        if y.expect_id is not None and hashlib.sha256(hello.node_key).digest() != y.expect_id:
+            return "WRONG_NODE_ID"  # ADDR-3: after BAD_SIGNATURE, before DUPLICATE_PEER
         y.state = "READY"
     elif name in REQUESTS:
         if rid in y.theirs:
@@ -300,6 +305,8 @@ def receive(pb, codes_by_num, y, x, name, payload):
 def check_trace(pb, codes_by_num, t):
     """Replays one trace; returns a list of problems."""
     sides = {"initiator": Side("initiator"), "responder": Side("responder")}
+    for role, hx in t.get("expected_node_id", {}).items():
+        sides[role].expect_id = bytes.fromhex(hx)
     problems = []
     closer = None
     for i, f in enumerate(t["frames"]):
@@ -331,6 +338,9 @@ def check_trace(pb, codes_by_num, t):
                     problems.append("frame %d: %s sends %s, the model says %s"
                                     % (i, x.role, code, x.decided))
                 x.decided = None
+            elif fatal and not f.get("crafted") and not x.closed and code not in LOCAL_CLOSE:
+                problems.append("frame %d: %s closes with %s, which the model does not predict"
+                                % (i, x.role, code))
             if fatal and closer is None and not f.get("crafted"):
                 closer = (x.role, code)
             if fatal and not f.get("crafted"):

@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cairn/json.h"
 #include "cairn/port.h"
@@ -83,6 +84,20 @@ static void craft(trace *t, int from, const ProtobufCMessage *m, const char *not
     cairn_buf_free(&b);
 }
 
+/* [ADDR-3] The node ID the initiator expects at the address it dials (NULL: none). */
+static const uint8_t *expected_id;
+
+static uint32_t expect_node_id(cairn_session *s, const cairn_peer_info *peer, void *ud)
+{
+    (void)s;
+    (void)ud;
+    return expected_id && memcmp(peer->node_id, expected_id, CAIRN_HASH_LEN) != 0
+               ? CAIRN_E_WRONG_NODE_ID
+               : 0;
+}
+
+static const cairn_session_callbacks initiator_cb = {.on_peer_auth = expect_node_id};
+
 static void trace_start(trace *t, uint32_t responder_refuses)
 {
     uint8_t seed[32];
@@ -104,7 +119,7 @@ static void trace_start(trace *t, uint32_t responder_refuses)
         c.user_agent = i ? "cairnd/0.1.0" : "cairn/0.1.0";
         c.hello_nonce = i ? 0x2222222222222222ull : 0x1111111111111111ull;
         c.refuse_code = i ? responder_refuses : 0;
-        if (cairn_session_new(&t->s[i], &c, NULL, NULL, &env_mem))
+        if (cairn_session_new(&t->s[i], &c, i ? NULL : &initiator_cb, NULL, &env_mem))
             abort();
     }
 }
@@ -229,6 +244,34 @@ static void handshake_traces(json_t *a)
                                        "The initiator repeats its Hello where its Auth belongs."));
 }
 
+/* [ADDR-3] The initiator dialled an address whose node ID it knows; the responder proves
+ * another (a relay answering as itself, or an address that changed hands). */
+static void identity_traces(json_t *a)
+{
+    trace t;
+    uint8_t seed[32], want[CAIRN_HASH_LEN];
+    cairn_identity *other;
+    memset(seed, 0x33, sizeof(seed));
+    if (cairn_identity_from_seed(&other, seed) || cairn_identity_node_id(other, want))
+        abort();
+    cairn_identity_del(other);
+    expected_id = want;
+    trace_start(&t, 0);
+    move(&t, 0); /* Hello I */
+    move(&t, 1); /* Hello R, Auth R: a valid Auth, for the responder's own node ID */
+    json_t *v =
+        trace_end(&t, "WRONG_NODE_ID: the peer at a known address proves another node ID", "ADDR-3",
+                  "The initiator expects the node ID of the Ed25519 seed 33 33 .. 33 at "
+                  "the address it dialled; the responder's Auth verifies, for the node ID "
+                  "of seed 22 22 .. 22. The initiator's own Auth was already on its way "
+                  "(HS-3); it then closes with WRONG_NODE_ID.");
+    char hex[2 * CAIRN_HASH_LEN + 1];
+    cairn_hex_encode(hex, want, CAIRN_HASH_LEN);
+    json_object_set_new(v, "expected_node_id", json_pack("{s:s}", "initiator", hex));
+    json_array_append_new(a, v);
+    expected_id = NULL;
+}
+
 /* [REQ-10] [ERR-14] [REQ-1] [ERR-11] [CLOSE-10] Errors in and out of place. */
 static void error_traces(json_t *a)
 {
@@ -302,6 +345,7 @@ json_t *session_traces(void)
     json_t *a = json_array();
     request_traces(a);
     handshake_traces(a);
+    identity_traces(a);
     error_traces(a);
     return a;
 }

@@ -919,8 +919,8 @@ int main(int argc, char **argv)
         "1767225600000. frames: every frame in the order it crossed the wire, whole (header and "
         "payload, hex), with the side that sent it; crafted frames break a rule on purpose. "
         "expect: the side that closes with a fatal Error and its code; the other side closes "
-        "without replying. The expected-node-ID mismatch trace is not here yet: its error code "
-        "is not registered in this version.",
+        "without replying. expected_node_id (where present): the node ID a side dialled and "
+        "expects its peer to prove (ADDR-3).",
         "generator", "reference/tools/vectors/gen_sessions.c", "traces", session_traces());
     rv |= write_json(argv[1], "sessions.json", sv);
     json_decref(sv);
