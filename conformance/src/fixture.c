@@ -554,7 +554,7 @@ int cf_fixtures_generate(const char *dir)
     if (write_file(path, three, three_len))
         return -1;
     free(three);
-    /* Chunk-proof geometries (CHK-1): 2, 2^3 - 1, 2^3 and 2^3 + 1 chunks of 16 KiB, the last
+    /* Chunk-proof geometries (CHK-1): 0, 2, 2^3 - 1, 2^3 and 2^3 + 1 chunks of 16 KiB, the last
      * chunk short, so that every audit-path shape of a small tree is served and checked. */
     static const struct {
         const char *name, *path;
@@ -562,10 +562,11 @@ int cf_fixtures_generate(const char *dir)
     } geo[] = {{"two", "files/two.bin", 16384 + 100},
                {"seven", "files/seven.bin", 6 * 16384 + 1},
                {"eight", "files/eight.bin", 7 * 16384 + 16383},
-               {"nine", "files/nine.bin", 8 * 16384 + 5000}};
+               {"nine", "files/nine.bin", 8 * 16384 + 5000},
+               {"empty", "files/empty.bin", 0}};
     enum { N_GEO = sizeof(geo) / sizeof(geo[0]), N_FILES = 2 + N_GEO };
     for (size_t g = 0; g < N_GEO; g++) {
-        uint8_t *d = malloc(geo[g].len);
+        uint8_t *d = malloc(geo[g].len + 1);
         if (!d)
             return -1;
         for (size_t i = 0; i < geo[g].len; i++)

@@ -504,7 +504,19 @@ static void answer_request(hx *x, hconn *h, uint16_t type, ProtobufCMessage *m)
     case CAIRN_T_GET_CHUNK: {
         const Cairn__V1__GetChunk *g = (const Cairn__V1__GetChunk *)m;
         const cf_file *f = file_by_id(x, &g->file_id);
-        if (!f || g->index >= f->n_chunks) {
+        if (f && g->index >= f->n_chunks) {
+            /* [CHK-3] the harness knows the file: an index past its last chunk is a breach */
+            Cairn__V1__Error e = CAIRN__V1__ERROR__INIT;
+            e.code = CAIRN__V1__ERROR_CODE__INVALID_FIELD;
+            static const char why[] = "GetChunk.index is not less than the file's chunk count";
+            e.message.data = (uint8_t *)why;
+            e.message.len = sizeof(why) - 1;
+            send_msg(x, h, &e.base);
+            hx_log(x, "%-5s == closed by the harness (CHK-3)", h->c->name);
+            cf_conn_close(h->c, 0);
+            return;
+        }
+        if (!f) {
             Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
             nf.request_id = rid;
             send_msg(x, h, &nf.base);
