@@ -95,6 +95,21 @@ static void on_ready(cairn_session *s, const cairn_peer_info *info, void *ud)
         }
         p->n->addrs_dirty = 1;
     }
+    if (!p->outbound && info->listen_port) {
+        /* [DISC-11] an inbound peer is reachable at its session's IP and the port it announced;
+         * [DISC-9] an address a peer announced as its own may be handed out */
+        struct sockaddr_storage sa = p->sa;
+        socklen_t len = p->salen;
+        if (sa.ss_family == AF_INET)
+            ((struct sockaddr_in *)&sa)->sin_port = htons(info->listen_port);
+        else
+            ((struct sockaddr_in6 *)&sa)->sin6_port = htons(info->listen_port);
+        int slot = addrbook_add_from(p->n, &sa, len, info->services, info->node_id, &p->sa);
+        if (slot >= 0 && !p->n->addrs[slot].configured) {
+            p->n->addrs[slot].last_seen_ms = node_wall(p->n);
+            p->n->addrs_dirty = 1;
+        }
+    }
     handle_ready(p);
 }
 
