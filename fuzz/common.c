@@ -432,6 +432,8 @@ const char *fuzz_spec_violation(uint16_t type, const ProtobufCMessage *pm)
                 return "PeerAddress.ip neither 4 nor 16 bytes";
             if (a->port < 1 || a->port > 65535)
                 return "PeerAddress.port outside 1..65535";
+            if (a->node_id.len != 0 && a->node_id.len != 32) /* ADDR-2 */
+                return "PeerAddress.node_id neither empty nor 32 bytes";
         }
         return NULL;
     }
