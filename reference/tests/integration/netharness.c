@@ -42,6 +42,19 @@ const char *nh_tmpdir(void)
     return tmpdir;
 }
 
+int nh_finish(int rv)
+{
+    if (rv == 0) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", nh_tmpdir());
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", nh_tmpdir());
+    } else {
+        fprintf(stderr, "node logs kept in %s\n", nh_tmpdir());
+    }
+    return rv;
+}
+
 void nh_pause(int ms)
 {
     poll(NULL, 0, ms);

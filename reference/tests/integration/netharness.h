@@ -24,6 +24,9 @@ typedef struct nh_node {
 extern const char *nh_cairnd;
 /* A fresh temporary directory for this test program's nodes. */
 const char *nh_tmpdir(void);
+/* The end of a test program: removes the temp dir when `rv` is 0, else keeps
+ * the node logs there and says where. Returns `rv`. */
+int nh_finish(int rv);
 /* A loopback TCP port that was free a moment ago. */
 int nh_free_port(void);
 /* Starts cairnd with datadir `name` under the temp dir and extra args (NULL-terminated). */

@@ -307,14 +307,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_slot_flood_from_many_addresses),
         cmocka_unit_test(test_relay_refused_by_node_id),
     };
-    int rv = cmocka_run_group_tests_name("admission", tests, NULL, NULL);
-    if (rv == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", nh_tmpdir());
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", nh_tmpdir());
-    } else {
-        fprintf(stderr, "node logs kept in %s\n", nh_tmpdir());
-    }
-    return rv;
+    return nh_finish(cmocka_run_group_tests_name("admission", tests, NULL, NULL));
 }

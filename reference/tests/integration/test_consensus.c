@@ -395,14 +395,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_header_spam_bounded),
         cmocka_unit_test(test_deep_fork_adopted),
     };
-    int rv = cmocka_run_group_tests_name("consensus", tests, NULL, NULL);
-    if (rv == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", nh_tmpdir());
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", nh_tmpdir());
-    } else {
-        fprintf(stderr, "node logs kept in %s\n", nh_tmpdir());
-    }
-    return rv;
+    return nh_finish(cmocka_run_group_tests_name("consensus", tests, NULL, NULL));
 }

@@ -186,14 +186,5 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_honest_submit_during_flood),
     };
-    int rv = cmocka_run_group_tests_name("entry_flood", tests, NULL, NULL);
-    if (rv == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", nh_tmpdir());
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", nh_tmpdir());
-    } else {
-        fprintf(stderr, "node logs kept in %s\n", nh_tmpdir());
-    }
-    return rv;
+    return nh_finish(cmocka_run_group_tests_name("entry_flood", tests, NULL, NULL));
 }

@@ -361,14 +361,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_misbehaving_peers),
         cmocka_unit_test(test_flood_does_not_stop_sync),
     };
-    int rv = cmocka_run_group_tests_name("network", tests, NULL, NULL);
-    if (rv == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", nh_tmpdir());
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", nh_tmpdir());
-    } else {
-        fprintf(stderr, "node logs kept in %s\n", nh_tmpdir());
-    }
-    return rv;
+    return nh_finish(cmocka_run_group_tests_name("network", tests, NULL, NULL));
 }
