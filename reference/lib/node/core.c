@@ -176,6 +176,8 @@ static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain
         LOGI(n, "tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
     limits_on_tip(n, old_tip, new_tip, fork); /* [REL-25] before entries return to the pool */
     sync_on_tip(n, old_tip, new_tip, fork);
+    if (n->cfg.on_tip)
+        n->cfg.on_tip(n->cfg.ud, old_tip, new_tip);
 }
 
 static int load_addr(void *ud, const cairn_node_addr_rec *r)

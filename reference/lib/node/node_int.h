@@ -130,7 +130,7 @@ struct cairn_node_peer {
 };
 
 /* An action waiting for the driver (a ring). */
-#define NODE_ACTIONS_MAX 256
+#define NODE_ACTIONS_MAX 80 /* one tick dials at most NODE_MAX_CONFIGURED + 1 */
 
 struct cairn_node {
     cairn_node_config cfg;

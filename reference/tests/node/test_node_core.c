@@ -150,11 +150,33 @@ static void test_stall_timeout(void **state)
     h_free(&net);
 }
 
+static int tips_seen[H_NODES];
+
+static void count_tips(const cairn_chain_block *old_tip, const cairn_chain_block *new_tip, int i)
+{
+    (void)old_tip;
+    (void)new_tip;
+    tips_seen[i]++;
+}
+
+static void on_tip_0(void *ud, const cairn_chain_block *o, const cairn_chain_block *t)
+{
+    count_tips(o, t, (int)(intptr_t)ud);
+}
+
+static void tip_counter(h_net *n, int i, cairn_node_config *cfg)
+{
+    (void)n;
+    (void)i;
+    cfg->on_tip = on_tip_0;
+}
+
 /* [SYNC] [REL] a new block is announced and relayed along a line 0-1-2-3. */
 static void test_announce_relay(void **state)
 {
     (void)state;
-    h_init(&net, 4, NULL);
+    memset(tips_seen, 0, sizeof(tips_seen));
+    h_init(&net, 4, tip_counter);
     mine_alone(3);
     h_connect(&net, 1, 0);
     h_connect(&net, 2, 1);
@@ -168,6 +190,7 @@ static void test_announce_relay(void **state)
     for (int i = 0; i < 4; i++) {
         assert_int_equal(h_height(&net, i), 4);
         assert_memory_equal(h_tip(&net, i), h_tip(&net, 0), CAIRN_HASH_LEN);
+        assert_true(tips_seen[i] >= 1); /* the driver heard of the new tip (cfg.on_tip) */
     }
     /* an entry relayed the same way */
     static const uint8_t entry[] = {CAIRN_ENTRY_DATA, 'h', 'e', 'l', 'l', 'o'};
@@ -272,6 +295,52 @@ static void test_discouragement(void **state)
     h_free(&net);
 }
 
+/* The in-memory store keeps what a core wrote: a core made again on it
+ * resumes at the same tip, with the addresses it had learned. */
+static void test_restart_on_memstore(void **state)
+{
+    (void)state;
+    h_init(&net, 2, NULL);
+    mine_alone(5);
+    h_connect(&net, 1, 0);
+    h_run(&net, 2000);
+    assert_int_equal(h_height(&net, 1), 5);
+    uint8_t tip[CAIRN_HASH_LEN];
+    memcpy(tip, h_tip(&net, 1), CAIRN_HASH_LEN);
+    h_cut(&net, h_link_between(&net, 0, 1));
+    h_node *hn = &net.nodes[1];
+    cairn_node_del(hn->core);
+    assert_int_equal(cairn_node_new(&hn->core, &hn->cfg), 0);
+    assert_int_equal(h_height(&net, 1), 5);
+    assert_memory_equal(h_tip(&net, 1), tip, CAIRN_HASH_LEN);
+    assert_int_equal(cairn_node_memstore_blocks(hn->ms), 6); /* genesis and 5 */
+    cairn_node_stats st;
+    cairn_node_get_stats(hn->core, &st);
+    assert_true(st.n_addrs >= 1); /* node 0's address, saved and loaded */
+    h_free(&net);
+}
+
+/* The same scenario twice gives the same chain, block for block. */
+static void test_deterministic(void **state)
+{
+    (void)state;
+    uint8_t tips[2][CAIRN_HASH_LEN];
+    for (int run = 0; run < 2; run++) {
+        h_init(&net, 3, NULL);
+        mine_alone(4);
+        h_connect(&net, 1, 0);
+        h_connect(&net, 2, 1);
+        h_run(&net, 2000);
+        net.now += 1000;
+        h_mine(&net, 2);
+        h_run(&net, 500);
+        assert_int_equal(h_height(&net, 0), 5);
+        memcpy(tips[run], h_tip(&net, 0), CAIRN_HASH_LEN);
+        h_free(&net);
+    }
+    assert_memory_equal(tips[0], tips[1], CAIRN_HASH_LEN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +352,8 @@ int main(void)
         cmocka_unit_test(test_discovery),
         cmocka_unit_test(test_admission_bound),
         cmocka_unit_test(test_discouragement),
+        cmocka_unit_test(test_restart_on_memstore),
+        cmocka_unit_test(test_deterministic),
     };
     return cmocka_run_group_tests_name("node_core", tests, NULL, NULL);
 }
