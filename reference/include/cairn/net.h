@@ -72,12 +72,25 @@ enum cairn_conn_state {
 int cairn_conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
                    const cairn_session_config *cfg, const cairn_session_callbacks *cb, void *ud,
                    const cairn_env *env);
+/*
+ * The same for a session its caller makes and owns (the node core): once the
+ * transport is secure (at once in plaintext), `start` is called with the TLS
+ * exporter value (NULL in plaintext) and returns the session, or NULL to end
+ * the connection. cairn_conn_del does not free that session; delete the
+ * connection before the session.
+ */
+typedef cairn_session *(*cairn_conn_start_fn)(void *ud, const uint8_t *binding, size_t binding_len);
+int cairn_conn_new_ext(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
+                       cairn_conn_start_fn start, void *ud, const cairn_env *env);
 void cairn_conn_del(cairn_conn *c);
 
 /* The socket is readable: read, decrypt, feed the session. Returns the state. */
 int cairn_conn_on_readable(cairn_conn *c);
 /* Write what is pending (TLS records, session bytes). Returns the state. */
 int cairn_conn_flush(cairn_conn *c);
+/* The same without feeding held input to the session: for output another
+ * connection's event produced (its own input waits for its own events). */
+int cairn_conn_write(cairn_conn *c);
 /* Whether anything waits to be written (poll for writable). */
 int cairn_conn_want_write(const cairn_conn *c);
 /* Whether to poll for readable (not while the session applies backpressure). */
