@@ -434,26 +434,18 @@ static int legal_in_state(const cairn_session *s, uint16_t type)
 static int check_header(void *ud, const cairn_frame_header *h)
 {
     cairn_session *s = ud;
-    if (s->state == CAIRN_SS_READY) {
-        /* extension frames are skipped in READY */
-        if (!cairn_frame_type_is_ignorable(h->type) && !legal_in_state(s, h->type)) {
-            snprintf(s->close_text, sizeof(s->close_text), "%s after the handshake",
-                     cairn_frame_type_name(h->type));
-            return CAIRN_ERR_PROTO(CAIRN_E_UNEXPECTED_MESSAGE);
-        }
+    int ready = s->state == CAIRN_SS_READY, ext = cairn_frame_type_is_ignorable(h->type);
+    if ((ready && ext) || (!ready && CAIRN_FAULT(EARLY_MESSAGES)))
+        return 0; /* extension frames are skipped in READY */
+    if (!ext && legal_in_state(s, h->type))
         return 0;
-    }
-    if (CAIRN_FAULT(EARLY_MESSAGES))
-        return 0;
-    /* [FRM-18] no extension frame before READY */
-    if (cairn_frame_type_is_ignorable(h->type) || !legal_in_state(s, h->type)) {
-        const char *name = cairn_frame_type_name(h->type);
-        snprintf(s->close_text, sizeof(s->close_text), "%s not allowed %s",
-                 name ? name : "extension frame",
-                 s->state == CAIRN_SS_AWAIT_HELLO ? "before Hello" : "while awaiting Auth");
-        return CAIRN_ERR_PROTO(CAIRN_E_UNEXPECTED_MESSAGE);
-    }
-    return 0;
+    /* [FRM-18] extension frames, like Hello and Auth out of turn, end it */
+    snprintf(s->close_text, sizeof(s->close_text), "%s %s",
+             ext ? "extension frame" : cairn_frame_type_name(h->type),
+             ready                              ? "after the handshake"
+             : s->state == CAIRN_SS_AWAIT_HELLO ? "not allowed before Hello"
+                                                : "not allowed while awaiting Auth");
+    return CAIRN_ERR_PROTO(CAIRN_E_UNEXPECTED_MESSAGE);
 }
 
 static int must_hold(const cairn_session *s, uint16_t type);
