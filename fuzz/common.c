@@ -280,26 +280,64 @@ static int each_len(const ProtobufCBinaryData *v, size_t n, size_t lo, size_t hi
     return 1;
 }
 
+static const char *hello_violation(const Cairn__V1__Hello *m)
+{
+    if (!blen(&m->network_id, 32) || !blen(&m->node_key, 32) || !blen(&m->tip_id, 32) ||
+        !blen(&m->total_work, 32))
+        return "Hello: a 32-byte field has another length";
+    if (m->max_frame_size < 4194304 || m->max_frame_size > 16777216)
+        return "Hello.max_frame_size outside [4 MiB, 16 MiB]";
+    if (m->user_agent.len > 64)
+        return "Hello.user_agent longer than 64";
+    for (size_t i = 0; i < m->user_agent.len; i++)
+        if (m->user_agent.data[i] < 0x20 || m->user_agent.data[i] > 0x7E)
+            return "Hello.user_agent not printable ASCII";
+    if (m->listen_port > 65535)
+        return "Hello.listen_port above 65535";
+    return NULL;
+}
+
+static const char *manifest_violation(const Cairn__V1__Manifest *m)
+{
+    if (!m->request_id)
+        return "request_id 0";
+    if (m->manifest.len < 43 || m->manifest.len > 298)
+        return "Manifest.manifest not 43..298 bytes";
+    if (m->n_have > 256)
+        return "Manifest.have: more than 256 ranges";
+    for (size_t i = 0; i < m->n_have; i++) {
+        if (m->have[i]->start >= m->have[i]->end)
+            return "Manifest.have: an empty range";
+        if (i && m->have[i]->start < m->have[i - 1]->end)
+            return "Manifest.have: ranges unsorted or overlapping";
+    }
+    return NULL;
+}
+
+static const char *peers_violation(const Cairn__V1__Peers *m)
+{
+    if (!m->request_id)
+        return "request_id 0";
+    if (m->n_peers > 1000)
+        return "Peers: more than 1000";
+    for (size_t i = 0; i < m->n_peers; i++) {
+        const Cairn__V1__PeerAddress *a = m->peers[i];
+        if (a->ip.len != 4 && a->ip.len != 16)
+            return "PeerAddress.ip neither 4 nor 16 bytes";
+        if (a->port < 1 || a->port > 65535)
+            return "PeerAddress.port outside 1..65535";
+        if (a->node_id.len != 0 && a->node_id.len != 32) /* ADDR-2 */
+            return "PeerAddress.node_id neither empty nor 32 bytes";
+    }
+    return NULL;
+}
+
 /* decisions.md [ENC] INVALID_FIELD, [HS], [REQ], [SYNC], [FILE], [DISC]. */
 const char *fuzz_spec_violation(uint16_t type, const ProtobufCMessage *pm)
 {
     switch (type) {
-    case 0x0001: {
-        const Cairn__V1__Hello *m = (const void *)pm;
-        if (!blen(&m->network_id, 32) || !blen(&m->node_key, 32) || !blen(&m->tip_id, 32) ||
-            !blen(&m->total_work, 32))
-            return "Hello: a 32-byte field has another length";
-        if (m->max_frame_size < 4194304 || m->max_frame_size > 16777216)
-            return "Hello.max_frame_size outside [4 MiB, 16 MiB]";
-        if (m->user_agent.len > 64)
-            return "Hello.user_agent longer than 64";
-        for (size_t i = 0; i < m->user_agent.len; i++)
-            if (m->user_agent.data[i] < 0x20 || m->user_agent.data[i] > 0x7E)
-                return "Hello.user_agent not printable ASCII";
-        if (m->listen_port > 65535)
-            return "Hello.listen_port above 65535";
-        return NULL;
-    }
+    case 0x0001:
+        return hello_violation((const void *)pm);
     case 0x0002:
         return blen(&((const Cairn__V1__Auth *)(const void *)pm)->signature, 64)
                    ? NULL
@@ -392,22 +430,8 @@ const char *fuzz_spec_violation(uint16_t type, const ProtobufCMessage *pm)
             return "request_id 0";
         return blen(&m->file_id, 32) ? NULL : "GetChunk.file_id not 32 bytes";
     }
-    case 0x0021: {
-        const Cairn__V1__Manifest *m = (const void *)pm;
-        if (!m->request_id)
-            return "request_id 0";
-        if (m->manifest.len < 43 || m->manifest.len > 298)
-            return "Manifest.manifest not 43..298 bytes";
-        if (m->n_have > 256)
-            return "Manifest.have: more than 256 ranges";
-        for (size_t i = 0; i < m->n_have; i++) {
-            if (m->have[i]->start >= m->have[i]->end)
-                return "Manifest.have: an empty range";
-            if (i && m->have[i]->start < m->have[i - 1]->end)
-                return "Manifest.have: ranges unsorted or overlapping";
-        }
-        return NULL;
-    }
+    case 0x0021:
+        return manifest_violation((const void *)pm);
     case 0x0023: {
         const Cairn__V1__Chunk *m = (const void *)pm;
         if (!m->request_id)
@@ -420,23 +444,8 @@ const char *fuzz_spec_violation(uint16_t type, const ProtobufCMessage *pm)
     }
     case 0x0030:
         return ((const Cairn__V1__GetPeers *)(const void *)pm)->request_id ? NULL : "request_id 0";
-    case 0x0031: {
-        const Cairn__V1__Peers *m = (const void *)pm;
-        if (!m->request_id)
-            return "request_id 0";
-        if (m->n_peers > 1000)
-            return "Peers: more than 1000";
-        for (size_t i = 0; i < m->n_peers; i++) {
-            const Cairn__V1__PeerAddress *a = m->peers[i];
-            if (a->ip.len != 4 && a->ip.len != 16)
-                return "PeerAddress.ip neither 4 nor 16 bytes";
-            if (a->port < 1 || a->port > 65535)
-                return "PeerAddress.port outside 1..65535";
-            if (a->node_id.len != 0 && a->node_id.len != 32) /* ADDR-2 */
-                return "PeerAddress.node_id neither empty nor 32 bytes";
-        }
-        return NULL;
-    }
+    case 0x0031:
+        return peers_violation((const void *)pm);
     default:
         return "unregistered type";
     }

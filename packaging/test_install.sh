@@ -36,7 +36,7 @@ done
 for f in libcairn.a libcairn.so libcairn.pc; do
   [ -n "$(find "$root" -name "$f")" ] && ok "installed $f" || bad "missing $f"
 done
-for f in json.h store.h fault.h; do
+for f in json.h store.h fault.h frame.h arena.h; do
   [ ! -e "$root/include/cairn/$f" ] && ok "$f is not a public header" || bad "$f installed"
 done
 

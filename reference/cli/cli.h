@@ -66,6 +66,20 @@ typedef struct cli_option {
 int cli_parse(cli_common *o, int argc, char **argv, const cli_option *opts, size_t n_opts,
               const char **pos, size_t max_pos, size_t *n_pos);
 
+/* cli_begin's answer when the command goes on. */
+#define CLI_CONTINUE (-1)
+
+/*
+ * The prologue every command shares: cli_parse, --help answered with `usage`,
+ * and, when `expected` is not NULL, exactly `n_pos` positional arguments
+ * ("expected <expected>" otherwise), the first of which is the peer's
+ * address (o->addr). Returns CLI_CONTINUE, or the exit code the command
+ * returns at once (CLI_EXIT_OK after --help, CLI_EXIT_USAGE with the message
+ * printed).
+ */
+int cli_begin(cli_common *o, int argc, char **argv, const cli_option *opts, size_t n_opts,
+              const char *usage, const char **pos, size_t n_pos, const char *expected);
+
 /* Strict decimal parsers: 0 on success, -1 otherwise. */
 int cli_parse_u64(const char *s, uint64_t *out);
 /* "2", "0.5": seconds in (0, 86400], to milliseconds. */

@@ -139,14 +139,9 @@ int cmd_headers(int argc, char **argv)
     const char *from_s = NULL, *limit_s = NULL, *pos[1];
     const cli_option opts[] = {{"from", 1, &from_s}, {"limit", 1, &limit_s}};
     cli_common o;
-    size_t np;
-    if (cli_parse(&o, argc, argv, opts, 2, pos, 1, &np))
-        return cli_usage_error(&o, "%s", o.error);
-    if (o.help)
-        return cli_help(headers_usage);
-    if (np != 1)
-        return cli_usage_error(&o, "expected ADDR");
-    o.addr = pos[0];
+    int ex = cli_begin(&o, argc, argv, opts, 2, headers_usage, pos, 1, "ADDR");
+    if (ex != CLI_CONTINUE)
+        return ex;
     uint64_t from = 0, limit = 10000;
     if (from_s && cli_parse_u64(from_s, &from))
         return cli_usage_error(&o, "--from wants a height, not '%s'", from_s);
@@ -160,7 +155,7 @@ int cmd_headers(int argc, char **argv)
     if (rv)
         return cli_fail(&o, CLI_EXIT_FAIL, 0, 0, "cannot set up a chain: %s", cairn_strerror(rv));
     cairn_client *c = NULL;
-    int ex = cli_open(&o, &c);
+    ex = cli_open(&o, &c);
     if (ex == 0)
         ex = cli_need_service(&o, c, CAIRN_SERVICE_CHAIN);
     if (ex == 0)
@@ -192,14 +187,10 @@ int cmd_block(int argc, char **argv)
 {
     const char *pos[2];
     cli_common o;
-    size_t np;
-    if (cli_parse(&o, argc, argv, NULL, 0, pos, 2, &np))
-        return cli_usage_error(&o, "%s", o.error);
-    if (o.help)
-        return cli_help(block_usage);
-    if (np != 2)
-        return cli_usage_error(&o, "expected ADDR and a block ID or height");
-    o.addr = pos[0];
+    int ex =
+        cli_begin(&o, argc, argv, NULL, 0, block_usage, pos, 2, "ADDR and a block ID or height");
+    if (ex != CLI_CONTINUE)
+        return ex;
     Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
     uint8_t id[CAIRN_HASH_LEN];
     char what[96];
@@ -215,7 +206,7 @@ int cmd_block(int argc, char **argv)
                                pos[1]);
     }
     cairn_client *c;
-    int ex = cli_open(&o, &c);
+    ex = cli_open(&o, &c);
     if (ex)
         return ex;
     cairn_client_response r;

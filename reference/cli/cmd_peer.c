@@ -115,16 +115,11 @@ int cmd_info(int argc, char **argv)
     const char *no_header = NULL, *pos[1];
     const cli_option opts[] = {{"no-header", 0, &no_header}};
     cli_common o;
-    size_t np;
-    if (cli_parse(&o, argc, argv, opts, 1, pos, 1, &np))
-        return cli_usage_error(&o, "%s", o.error);
-    if (o.help)
-        return cli_help(info_usage);
-    if (np != 1)
-        return cli_usage_error(&o, "expected ADDR");
-    o.addr = pos[0];
+    int ex = cli_begin(&o, argc, argv, opts, 1, info_usage, pos, 1, "ADDR");
+    if (ex != CLI_CONTINUE)
+        return ex;
     cairn_client *c;
-    int ex = cli_open(&o, &c);
+    ex = cli_open(&o, &c);
     if (ex)
         return ex;
     cairn_peer_info p = *cairn_client_peer(c);
@@ -157,14 +152,9 @@ int cmd_ping(int argc, char **argv)
     const char *count_s = NULL, *interval_s = NULL, *pos[1];
     const cli_option opts[] = {{"count", 1, &count_s}, {"interval", 1, &interval_s}};
     cli_common o;
-    size_t np;
-    if (cli_parse(&o, argc, argv, opts, 2, pos, 1, &np))
-        return cli_usage_error(&o, "%s", o.error);
-    if (o.help)
-        return cli_help(ping_usage);
-    if (np != 1)
-        return cli_usage_error(&o, "expected ADDR");
-    o.addr = pos[0];
+    int ex = cli_begin(&o, argc, argv, opts, 2, ping_usage, pos, 1, "ADDR");
+    if (ex != CLI_CONTINUE)
+        return ex;
     uint64_t count = 3, interval = 200;
     if (count_s && (cli_parse_u64(count_s, &count) || count < 1 || count > 1000))
         return cli_usage_error(&o, "--count wants 1..1000, not '%s'", count_s);
@@ -173,7 +163,7 @@ int cmd_ping(int argc, char **argv)
     if (interval_s && strcmp(interval_s, "0") == 0)
         interval = 0;
     cairn_client *c;
-    int ex = cli_open(&o, &c);
+    ex = cli_open(&o, &c);
     if (ex)
         return ex;
     char node_id[65];
@@ -227,16 +217,11 @@ int cmd_peers(int argc, char **argv)
 {
     const char *pos[1];
     cli_common o;
-    size_t np;
-    if (cli_parse(&o, argc, argv, NULL, 0, pos, 1, &np))
-        return cli_usage_error(&o, "%s", o.error);
-    if (o.help)
-        return cli_help(peers_usage);
-    if (np != 1)
-        return cli_usage_error(&o, "expected ADDR");
-    o.addr = pos[0];
+    int ex = cli_begin(&o, argc, argv, NULL, 0, peers_usage, pos, 1, "ADDR");
+    if (ex != CLI_CONTINUE)
+        return ex;
     cairn_client *c;
-    int ex = cli_open(&o, &c);
+    ex = cli_open(&o, &c);
     if (ex)
         return ex;
     cairn_client_response r;
@@ -383,19 +368,14 @@ int cmd_submit(int argc, char **argv)
     const cli_option opts[] = {
         {"data", 1, &data}, {"file", 1, &file}, {"hex", 1, &hex}, {"wait", 0, &wait}};
     cli_common o;
-    size_t np;
-    if (cli_parse(&o, argc, argv, opts, 4, pos, 1, &np))
-        return cli_usage_error(&o, "%s", o.error);
-    if (o.help)
-        return cli_help(submit_usage);
-    if (np != 1)
-        return cli_usage_error(&o, "expected ADDR");
-    o.addr = pos[0];
+    int ex = cli_begin(&o, argc, argv, opts, 4, submit_usage, pos, 1, "ADDR");
+    if (ex != CLI_CONTINUE)
+        return ex;
     uint8_t *entry = malloc(CAIRN_ENTRY_MAX_LEN + 1);
     size_t len = 0;
     if (!entry)
         return cli_fail(&o, CLI_EXIT_FAIL, 0, 0, "out of memory");
-    int ex = read_entry(&o, data, file, hex, entry, &len);
+    ex = read_entry(&o, data, file, hex, entry, &len);
     cairn_client *c = NULL;
     if (ex == 0)
         ex = cli_open(&o, &c);
@@ -476,11 +456,9 @@ int cmd_keygen(int argc, char **argv)
     const char *out = NULL;
     const cli_option opts[] = {{"out", 1, &out}};
     cli_common o;
-    size_t np;
-    if (cli_parse(&o, argc, argv, opts, 1, NULL, 0, &np))
-        return cli_usage_error(&o, "%s", o.error);
-    if (o.help)
-        return cli_help(keygen_usage);
+    int ex = cli_begin(&o, argc, argv, opts, 1, keygen_usage, NULL, 0, NULL);
+    if (ex != CLI_CONTINUE)
+        return ex;
     cairn_identity *id;
     int rv = cairn_identity_generate(&id, cairn_port_env());
     if (rv)
@@ -494,7 +472,7 @@ int cmd_keygen(int argc, char **argv)
     cairn_hex_encode(pub_hex, cairn_identity_public(id), CAIRN_KEY_LEN);
     cairn_identity_del(id);
     memset(seed, 0, sizeof(seed));
-    int ex = 0;
+    ex = 0;
     if (out && write_key(out, seed_hex, err, sizeof(err)) != 0)
         ex = cli_fail(&o, CLI_EXIT_FAIL, 0, 0, "%s", err);
     else if (o.json)

@@ -185,6 +185,21 @@ int cli_usage_error(const cli_common *o, const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
+int cli_begin(cli_common *o, int argc, char **argv, const cli_option *opts, size_t n_opts,
+              const char *usage, const char **pos, size_t n_pos, const char *expected)
+{
+    size_t np;
+    if (cli_parse(o, argc, argv, opts, n_opts, pos, n_pos, &np))
+        return cli_usage_error(o, "%s", o->error);
+    if (o->help)
+        return cli_help(usage);
+    if (expected && np != n_pos)
+        return cli_usage_error(o, "expected %s", expected);
+    if (expected && n_pos)
+        o->addr = pos[0];
+    return CLI_CONTINUE;
+}
+
 /* ---- failures ---------------------------------------------------------------------- */
 
 int cli_fail(const cli_common *o, int exit_code, uint32_t code, int by_peer, const char *fmt, ...)

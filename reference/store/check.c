@@ -1,42 +1,10 @@
 /*
- * The store's network binding and integrity check. The check trusts
+ * The store's integrity check (it uses store.c, never the reverse). It trusts
  * nothing it can recompute: IDs are hashed again, header fields compared
  * with their columns, the index walked for gaps, and (full) every body
  * re-encoded into its entries root.
  */
 #include "store_int.h"
-
-int store_check_network(cairn_store *s)
-{
-    sqlite3_stmt *st;
-    int rc =
-        sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'network'", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_db_fail(s, rc, "read network");
-    int rv = 0;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 0) != CAIRN_HASH_LEN ||
-            memcmp(sqlite3_column_blob(st, 0), s->net->genesis_id, CAIRN_HASH_LEN) != 0)
-            rv = store_setmsg(s, CAIRN_ERR_INVALID_ARG, "store belongs to another network");
-    } else if (rc != SQLITE_DONE) {
-        rv = store_db_fail(s, rc, "read network");
-    }
-    sqlite3_finalize(st);
-    if (rv != 0 || rc == SQLITE_ROW)
-        return rv;
-    /* A new store: record the network and the schema. */
-    rc = sqlite3_prepare_v2(s->db,
-                            "INSERT INTO meta(key, value) VALUES ('network', ?1), ('schema', ?2)",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_db_fail(s, rc, "write network");
-    sqlite3_bind_blob(st, 1, s->net->genesis_id, CAIRN_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, SCHEMA_VERSION);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : store_db_fail(s, rc, "write network");
-}
 
 /* Runs a query whose first row must hold the integers `want` (n of them). */
 static int expect_ints(cairn_store *s, const char *sql, const sqlite3_int64 *want, int n,

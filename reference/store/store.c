@@ -8,7 +8,6 @@
 #include "cairn/store.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -40,28 +39,6 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS blocks_height ON blocks(height);"
     "CREATE TABLE IF NOT EXISTS bodies(id BLOB PRIMARY KEY, n INTEGER NOT NULL,"
     " data BLOB NOT NULL);";
-
-int store_setmsg(cairn_store *s, int rv, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->err, sizeof(s->err), fmt, ap);
-    va_end(ap);
-    return rv;
-}
-
-/* Maps a SQLite failure to a library error and keeps SQLite's text. */
-int store_db_fail(cairn_store *s, int rc, const char *what)
-{
-    store_setmsg(s, 0, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-    return rc == SQLITE_NOMEM ? CAIRN_ERR_NOMEM : CAIRN_ERR_INTERNAL;
-}
-
-int store_exec(cairn_store *s, const char *sql)
-{
-    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : store_db_fail(s, rc, sql);
-}
 
 /* Steps a write statement to completion and resets it. */
 static int step_done(cairn_store *s, sqlite3_stmt *st, const char *what)
@@ -264,33 +241,6 @@ static int store_load(void *ud, cairn_chain_load_fn fn, void *fn_ud, uint8_t tip
     if (!s->in_batch)
         sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     return rv;
-}
-
-/*
- * Calls fn per entry of an encoded body; CAIRN_ERR_INTERNAL on a bad encoding.
- * `p` may be NULL with `len` 0: SQLite returns NULL for a zero-length blob
- * (a block without entries), sometimes (fuzz_store_open).
- */
-int store_body_each(const uint8_t *p, size_t len, sqlite3_int64 n, cairn_store_entry_fn fn,
-                    void *ud)
-{
-    static const uint8_t empty[1];
-    if (!p || !len)
-        p = empty, len = 0;
-    const uint8_t *end = p + len;
-    for (sqlite3_int64 i = 0; i < n; i++) {
-        if (end - p < 4)
-            return CAIRN_ERR_INTERNAL;
-        uint32_t el = cairn_get_u32(p);
-        p += 4;
-        if ((size_t)(end - p) < el)
-            return CAIRN_ERR_INTERNAL;
-        int rv = fn ? fn(ud, p, el) : 0;
-        if (rv != 0)
-            return rv;
-        p += el;
-    }
-    return p == end ? 0 : CAIRN_ERR_INTERNAL;
 }
 
 int cairn_store_get_block(cairn_store *s, const uint8_t id[CAIRN_HASH_LEN],

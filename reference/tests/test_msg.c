@@ -379,6 +379,50 @@ static void test_pairing(void **state)
     assert_int_equal(cairn_msg_kind(0x0042), 0);
 }
 
+/* The message table (cairn/msgtypes.h) is consistent: every type is known to
+ * each layer under one name, a request lists its responses and nothing else
+ * does, and only the handshake types are refused in READY. */
+#define TABLE_ROW(id, NAME, Name, cap, kind, desc, states, answers, v)                             \
+    {id, #Name, cap, CAIRN_KIND_##kind, states, answers},
+static const struct {
+    uint16_t type;
+    const char *name;
+    uint32_t cap;
+    int kind;
+    unsigned states;
+    uint64_t answers;
+} table[] = {CAIRN_MSG_TABLE(TABLE_ROW)};
+#undef TABLE_ROW
+
+static void test_message_table(void **state)
+{
+    (void)state;
+    size_t n = sizeof(table) / sizeof(table[0]);
+    assert_int_equal(n, 20);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t t = table[i].type;
+        assert_true(t < CAIRN_MSG_TYPE_BOUND);
+        assert_string_equal(cairn_frame_type_name(t), table[i].name);
+        assert_int_equal(cairn_frame_type_from_name(table[i].name), t);
+        assert_int_equal(cairn_frame_type_cap(t), table[i].cap);
+        assert_true(table[i].cap <= CAIRN_FRAME_MAX_HARD);
+        assert_non_null(cairn_msg_descriptor(t));
+        assert_string_equal(cairn_msg_descriptor(t)->short_name, table[i].name);
+        assert_int_equal(cairn_msg_kind(t), table[i].kind);
+        assert_true(table[i].states != 0);
+        assert_int_equal((table[i].states & CAIRN_IN_READY) == 0,
+                         table[i].kind == CAIRN_KIND_HANDSHAKE);
+        assert_int_equal(table[i].answers != 0, table[i].kind == CAIRN_KIND_REQUEST);
+        for (uint16_t r = 0; r < CAIRN_MSG_TYPE_BOUND; r++) {
+            int listed = (table[i].answers >> r & 1) != 0;
+            if (listed)
+                assert_int_equal(cairn_msg_kind(r), CAIRN_KIND_RESPONSE);
+            assert_int_equal(cairn_msg_answers(t, r),
+                             listed || (r == CAIRN_T_ERROR && table[i].kind == CAIRN_KIND_REQUEST));
+        }
+    }
+}
+
 static void test_failing_allocator_sweep(void **state)
 {
     (void)state;
@@ -432,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_chunk_borrowed),
         cmocka_unit_test(test_pairing),
         cmocka_unit_test(test_failing_allocator_sweep),
+        cmocka_unit_test(test_message_table),
     };
     return cmocka_run_group_tests_name("msg", tests, NULL, NULL);
 }

@@ -8,30 +8,11 @@ struct type_info {
     const char *name;
 };
 
-/* [FRM] registry and per-type payload caps (spec §4.3, §15.1), indexed by
- * type: every registered type is below 0x40. */
-static const struct type_info types[0x40] = {
-    [CAIRN_T_HELLO] = {CAIRN_T_HELLO, 1024, "Hello"},
-    [CAIRN_T_AUTH] = {CAIRN_T_AUTH, 128, "Auth"},
-    [CAIRN_T_ERROR] = {CAIRN_T_ERROR, 1024, "Error"},
-    [CAIRN_T_PING] = {CAIRN_T_PING, 32, "Ping"},
-    [CAIRN_T_PONG] = {CAIRN_T_PONG, 32, "Pong"},
-    [CAIRN_T_NOT_FOUND] = {CAIRN_T_NOT_FOUND, 32, "NotFound"},
-    [CAIRN_T_GET_HEADERS] = {CAIRN_T_GET_HEADERS, 4096, "GetHeaders"},
-    [CAIRN_T_HEADERS] = {CAIRN_T_HEADERS, 262144, "Headers"},
-    [CAIRN_T_GET_BLOCK] = {CAIRN_T_GET_BLOCK, 64, "GetBlock"},
-    [CAIRN_T_BLOCK] = {CAIRN_T_BLOCK, 2162688, "Block"},
-    [CAIRN_T_ANNOUNCE] = {CAIRN_T_ANNOUNCE, 128, "Announce"},
-    [CAIRN_T_SUBMIT_ENTRY] = {CAIRN_T_SUBMIT_ENTRY, 65600, "SubmitEntry"},
-    [CAIRN_T_ENTRY_ACK] = {CAIRN_T_ENTRY_ACK, 64, "EntryAck"},
-    [CAIRN_T_ENTRIES] = {CAIRN_T_ENTRIES, 1114112, "Entries"},
-    [CAIRN_T_GET_MANIFEST] = {CAIRN_T_GET_MANIFEST, 64, "GetManifest"},
-    [CAIRN_T_MANIFEST] = {CAIRN_T_MANIFEST, 8192, "Manifest"},
-    [CAIRN_T_GET_CHUNK] = {CAIRN_T_GET_CHUNK, 64, "GetChunk"},
-    [CAIRN_T_CHUNK] = {CAIRN_T_CHUNK, 1052672, "Chunk"},
-    [CAIRN_T_GET_PEERS] = {CAIRN_T_GET_PEERS, 32, "GetPeers"},
-    [CAIRN_T_PEERS] = {CAIRN_T_PEERS, 65536, "Peers"},
-};
+/* [FRM-8] registry and [FRM-11] per-type payload caps (spec §4.3, §15.1),
+ * indexed by type, from the message table (cairn/msgtypes.h). */
+#define TYPE_ROW(id, NAME, Name, cap, ...) [id] = {id, cap, #Name},
+static const struct type_info types[CAIRN_MSG_TYPE_BOUND] = {CAIRN_MSG_TABLE(TYPE_ROW)};
+#undef TYPE_ROW
 
 static const struct type_info *type_find(uint16_t type)
 {

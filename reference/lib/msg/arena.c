@@ -4,7 +4,7 @@
  * a hostile payload can make us allocate (measured without a budget: up to
  * ~53x the input size in protobuf-c 1.4.1).
  */
-#include "cairn/msg.h"
+#include "cairn/arena.h"
 
 struct cairn_arena_block {
     cairn_arena_block *next;

@@ -1,48 +1,31 @@
 /* Message registry, decode (scan -> unpack -> validate) and encode (spec §5). */
 #include "cairn/msg.h"
+#include "cairn/arena.h"
 #include "cairn/fault.h"
 
 #include <stddef.h>
 
 #define INVALID_FIELD CAIRN_ERR_PROTO(CAIRN_E_INVALID_FIELD)
 
+/* The message layer's columns of the message table (cairn/msgtypes.h). */
 struct msg_info {
     uint16_t type;
     uint8_t kind;
     const ProtobufCMessageDescriptor *desc;
+    uint64_t answers; /* CAIRN_ANS() mask of the responses a request accepts */
+    int (*validate)(const ProtobufCMessage *m);
 };
 
-/* Indexed by type: every registered type is below 0x40. */
-static const struct msg_info msgs[0x40] = {
-    [CAIRN_T_HELLO] = {CAIRN_T_HELLO, CAIRN_KIND_HANDSHAKE, &cairn__v1__hello__descriptor},
-    [CAIRN_T_AUTH] = {CAIRN_T_AUTH, CAIRN_KIND_HANDSHAKE, &cairn__v1__auth__descriptor},
-    [CAIRN_T_ERROR] = {CAIRN_T_ERROR, CAIRN_KIND_CONTROL, &cairn__v1__error__descriptor},
-    [CAIRN_T_PING] = {CAIRN_T_PING, CAIRN_KIND_CONTROL, &cairn__v1__ping__descriptor},
-    [CAIRN_T_PONG] = {CAIRN_T_PONG, CAIRN_KIND_CONTROL, &cairn__v1__pong__descriptor},
-    [CAIRN_T_NOT_FOUND] = {CAIRN_T_NOT_FOUND, CAIRN_KIND_RESPONSE,
-                           &cairn__v1__not_found__descriptor},
-    [CAIRN_T_GET_HEADERS] = {CAIRN_T_GET_HEADERS, CAIRN_KIND_REQUEST,
-                             &cairn__v1__get_headers__descriptor},
-    [CAIRN_T_HEADERS] = {CAIRN_T_HEADERS, CAIRN_KIND_RESPONSE, &cairn__v1__headers__descriptor},
-    [CAIRN_T_GET_BLOCK] = {CAIRN_T_GET_BLOCK, CAIRN_KIND_REQUEST,
-                           &cairn__v1__get_block__descriptor},
-    [CAIRN_T_BLOCK] = {CAIRN_T_BLOCK, CAIRN_KIND_RESPONSE, &cairn__v1__block__descriptor},
-    [CAIRN_T_ANNOUNCE] = {CAIRN_T_ANNOUNCE, CAIRN_KIND_NOTIFY, &cairn__v1__announce__descriptor},
-    [CAIRN_T_SUBMIT_ENTRY] = {CAIRN_T_SUBMIT_ENTRY, CAIRN_KIND_REQUEST,
-                              &cairn__v1__submit_entry__descriptor},
-    [CAIRN_T_ENTRY_ACK] = {CAIRN_T_ENTRY_ACK, CAIRN_KIND_RESPONSE,
-                           &cairn__v1__entry_ack__descriptor},
-    [CAIRN_T_ENTRIES] = {CAIRN_T_ENTRIES, CAIRN_KIND_NOTIFY, &cairn__v1__entries__descriptor},
-    [CAIRN_T_GET_MANIFEST] = {CAIRN_T_GET_MANIFEST, CAIRN_KIND_REQUEST,
-                              &cairn__v1__get_manifest__descriptor},
-    [CAIRN_T_MANIFEST] = {CAIRN_T_MANIFEST, CAIRN_KIND_RESPONSE, &cairn__v1__manifest__descriptor},
-    [CAIRN_T_GET_CHUNK] = {CAIRN_T_GET_CHUNK, CAIRN_KIND_REQUEST,
-                           &cairn__v1__get_chunk__descriptor},
-    [CAIRN_T_CHUNK] = {CAIRN_T_CHUNK, CAIRN_KIND_RESPONSE, &cairn__v1__chunk__descriptor},
-    [CAIRN_T_GET_PEERS] = {CAIRN_T_GET_PEERS, CAIRN_KIND_REQUEST,
-                           &cairn__v1__get_peers__descriptor},
-    [CAIRN_T_PEERS] = {CAIRN_T_PEERS, CAIRN_KIND_RESPONSE, &cairn__v1__peers__descriptor},
-};
+#define VALIDATOR_DECL(id, NAME, Name, cap, kind, desc, states, answers, v)                        \
+    static int validate_##v(const ProtobufCMessage *m);
+CAIRN_MSG_TABLE(VALIDATOR_DECL)
+#undef VALIDATOR_DECL
+
+/* Indexed by type. */
+#define MSG_ROW(id, NAME, Name, cap, kind, desc, states, ans, v)                                   \
+    [id] = {id, CAIRN_KIND_##kind, &cairn__v1__##desc##__descriptor, ans, validate_##v},
+static const struct msg_info msgs[CAIRN_MSG_TYPE_BOUND] = {CAIRN_MSG_TABLE(MSG_ROW)};
+#undef MSG_ROW
 #define N_MSGS (sizeof(msgs) / sizeof(msgs[0]))
 
 static const struct msg_info *info_of(uint16_t type)
@@ -57,13 +40,9 @@ const ProtobufCMessageDescriptor *cairn_msg_descriptor(uint16_t type)
 }
 
 /* The registered types in one dense list, for lookups by descriptor. */
-static const uint16_t registered[] = {
-    CAIRN_T_PING,      CAIRN_T_PONG,    CAIRN_T_GET_BLOCK,    CAIRN_T_BLOCK,
-    CAIRN_T_GET_CHUNK, CAIRN_T_CHUNK,   CAIRN_T_GET_HEADERS,  CAIRN_T_HEADERS,
-    CAIRN_T_ANNOUNCE,  CAIRN_T_ENTRIES, CAIRN_T_SUBMIT_ENTRY, CAIRN_T_ENTRY_ACK,
-    CAIRN_T_NOT_FOUND, CAIRN_T_ERROR,   CAIRN_T_GET_MANIFEST, CAIRN_T_MANIFEST,
-    CAIRN_T_GET_PEERS, CAIRN_T_PEERS,   CAIRN_T_HELLO,        CAIRN_T_AUTH,
-};
+#define TYPE_ID(id, ...) id,
+static const uint16_t registered[] = {CAIRN_MSG_TABLE(TYPE_ID)};
+#undef TYPE_ID
 
 uint16_t cairn_msg_type_of(const ProtobufCMessage *m)
 {
@@ -87,25 +66,14 @@ int cairn_msg_kind(uint16_t type)
 
 int cairn_msg_answers(uint16_t request, uint16_t response)
 {
-    /* [REQ] request/response pairing (spec §7.2). */
-    if (response == CAIRN_T_ERROR)
-        return cairn_msg_kind(request) == CAIRN_KIND_REQUEST;
-    switch (request) {
-    case CAIRN_T_GET_HEADERS:
-        return response == CAIRN_T_HEADERS;
-    case CAIRN_T_GET_BLOCK:
-        return response == CAIRN_T_BLOCK || response == CAIRN_T_NOT_FOUND;
-    case CAIRN_T_SUBMIT_ENTRY:
-        return response == CAIRN_T_ENTRY_ACK;
-    case CAIRN_T_GET_MANIFEST:
-        return response == CAIRN_T_MANIFEST || response == CAIRN_T_NOT_FOUND;
-    case CAIRN_T_GET_CHUNK:
-        return response == CAIRN_T_CHUNK || response == CAIRN_T_NOT_FOUND;
-    case CAIRN_T_GET_PEERS:
-        return response == CAIRN_T_PEERS;
-    default:
+    /* [REQ-7] request/response pairing (spec §7.2): the table's ANSWERS
+     * column, and Error, which answers any request. */
+    const struct msg_info *i = info_of(request);
+    if (!i || i->kind != CAIRN_KIND_REQUEST)
         return 0;
-    }
+    if (response == CAIRN_T_ERROR)
+        return 1;
+    return response < N_MSGS && (i->answers >> response & 1);
 }
 
 uint64_t *cairn_msg_request_id(ProtobufCMessage *m)
@@ -150,15 +118,25 @@ static int entries_ok(const ProtobufCBinaryData *v, size_t n)
     return 1;
 }
 
-static int validate_hello(const Cairn__V1__Hello *m)
+/* Per-type semantic rules, the table's VALIDATE column ([ENC-24]): 0 or
+ * INVALID_FIELD. `pm` is a message of the row's type. */
+
+static int validate_none(const ProtobufCMessage *pm)
 {
-    /* [HS] per-field rules of Hello (spec §6.2); version is checked by the
-     * session, after these (VERSION_MISMATCH). */
+    (void)pm;
+    return 0;
+}
+
+static int validate_hello(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__Hello *m = (const Cairn__V1__Hello *)pm;
+    /* [HS-16]..[HS-22] per-field rules of Hello (spec §6.2); version is
+     * checked by the session, after these (VERSION_MISMATCH). */
     if (!len_is(&m->network_id, 32) || !len_is(&m->node_key, 32) || !len_is(&m->tip_id, 32) ||
         !len_is(&m->total_work, 32))
         return INVALID_FIELD;
     if (m->max_frame_size < CAIRN_FRAME_MAX_MIN || m->max_frame_size > CAIRN_FRAME_MAX_HARD)
-        return INVALID_FIELD;
+        return INVALID_FIELD; /* [FRM-14] */
     if (m->user_agent.len > CAIRN_MAX_USER_AGENT || !printable(&m->user_agent))
         return INVALID_FIELD;
     if (m->listen_port > 65535)
@@ -166,8 +144,82 @@ static int validate_hello(const Cairn__V1__Hello *m)
     return 0;
 }
 
-static int validate_manifest(const Cairn__V1__Manifest *m)
+static int validate_auth(const ProtobufCMessage *pm)
 {
+    /* [AUTH-4] */
+    return len_is(&((const Cairn__V1__Auth *)pm)->signature, 64) ? 0 : INVALID_FIELD;
+}
+
+static int validate_error(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__Error *m = (const Cairn__V1__Error *)pm;
+    /* [ERR-10] code 0; [REQ-1] a non-fatal Error always answers a request */
+    if (m->code == 0 || m->message.len > CAIRN_MAX_ERROR_MESSAGE)
+        return INVALID_FIELD;
+    return cairn_wire_error_is_fatal(m->code) || m->request_id ? 0 : INVALID_FIELD;
+}
+
+static int validate_get_headers(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__GetHeaders *m = (const Cairn__V1__GetHeaders *)pm;
+    if (m->n_locator < 1 || !all_len(m->locator, m->n_locator, 32))
+        return INVALID_FIELD;
+    if ((m->stop_id.len && !len_is(&m->stop_id, 32)) || m->max_count > CAIRN_MAX_HEADERS)
+        return INVALID_FIELD;
+    return 0;
+}
+
+static int validate_headers(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__Headers *m = (const Cairn__V1__Headers *)pm;
+    return all_len(m->headers, m->n_headers, CAIRN_HEADER_LEN) ? 0 : INVALID_FIELD;
+}
+
+static int validate_get_block(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__GetBlock *m = (const Cairn__V1__GetBlock *)pm;
+    if (m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID)
+        return len_is(&m->block_id, 32) ? 0 : INVALID_FIELD;
+    return m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_HEIGHT ? 0 : INVALID_FIELD;
+}
+
+static int validate_block(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__Block *m = (const Cairn__V1__Block *)pm;
+    if (!len_is(&m->header, CAIRN_HEADER_LEN) || !entries_ok(m->entries, m->n_entries))
+        return INVALID_FIELD;
+    return 0;
+}
+
+static int validate_announce(const ProtobufCMessage *pm)
+{
+    return len_is(&((const Cairn__V1__Announce *)pm)->header, CAIRN_HEADER_LEN) ? 0 : INVALID_FIELD;
+}
+
+static int validate_submit_entry(const ProtobufCMessage *pm)
+{
+    return entries_ok(&((const Cairn__V1__SubmitEntry *)pm)->entry, 1) ? 0 : INVALID_FIELD;
+}
+
+static int validate_entry_ack(const ProtobufCMessage *pm)
+{
+    return len_is(&((const Cairn__V1__EntryAck *)pm)->entry_id, 32) ? 0 : INVALID_FIELD;
+}
+
+static int validate_entries(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__Entries *m = (const Cairn__V1__Entries *)pm;
+    return m->n_entries >= 1 && entries_ok(m->entries, m->n_entries) ? 0 : INVALID_FIELD;
+}
+
+static int validate_get_manifest(const ProtobufCMessage *pm)
+{
+    return len_is(&((const Cairn__V1__GetManifest *)pm)->file_id, 32) ? 0 : INVALID_FIELD;
+}
+
+static int validate_manifest(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__Manifest *m = (const Cairn__V1__Manifest *)pm;
     if (m->manifest.len < CAIRN_MIN_MANIFEST_LEN || m->manifest.len > CAIRN_MAX_MANIFEST_LEN)
         return INVALID_FIELD;
     /* [FILE] have ranges: sorted, non-overlapping, non-empty. */
@@ -181,8 +233,22 @@ static int validate_manifest(const Cairn__V1__Manifest *m)
     return 0;
 }
 
-static int validate_peers(const Cairn__V1__Peers *m)
+static int validate_get_chunk(const ProtobufCMessage *pm)
 {
+    return len_is(&((const Cairn__V1__GetChunk *)pm)->file_id, 32) ? 0 : INVALID_FIELD;
+}
+
+static int validate_chunk(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__Chunk *m = (const Cairn__V1__Chunk *)pm;
+    if (m->data.len < 1 || m->data.len > CAIRN_MAX_CHUNK_LEN)
+        return INVALID_FIELD;
+    return all_len(m->proof, m->n_proof, 32) ? 0 : INVALID_FIELD;
+}
+
+static int validate_peers(const ProtobufCMessage *pm)
+{
+    const Cairn__V1__Peers *m = (const Cairn__V1__Peers *)pm;
     for (size_t i = 0; i < m->n_peers; i++) {
         const Cairn__V1__PeerAddress *a = m->peers[i];
         if ((a->ip.len != 4 && a->ip.len != 16) || a->port < 1 || a->port > 65535)
@@ -193,72 +259,11 @@ static int validate_peers(const Cairn__V1__Peers *m)
     return 0;
 }
 
+/* The row's validator; 0 for an unregistered type. */
 static int validate_body(uint16_t type, const ProtobufCMessage *pm)
 {
-    switch (type) {
-    case CAIRN_T_HELLO:
-        return validate_hello((const Cairn__V1__Hello *)pm);
-    case CAIRN_T_AUTH:
-        return len_is(&((const Cairn__V1__Auth *)pm)->signature, 64) ? 0 : INVALID_FIELD;
-    case CAIRN_T_ERROR: {
-        const Cairn__V1__Error *m = (const Cairn__V1__Error *)pm;
-        /* [ERR-10] code 0; [REQ-1] a non-fatal Error always answers a request */
-        if (m->code == 0 || m->message.len > CAIRN_MAX_ERROR_MESSAGE)
-            return INVALID_FIELD;
-        return cairn_wire_error_is_fatal(m->code) || m->request_id ? 0 : INVALID_FIELD;
-    }
-    case CAIRN_T_GET_HEADERS: {
-        const Cairn__V1__GetHeaders *m = (const Cairn__V1__GetHeaders *)pm;
-        if (m->n_locator < 1 || !all_len(m->locator, m->n_locator, 32))
-            return INVALID_FIELD;
-        if ((m->stop_id.len && !len_is(&m->stop_id, 32)) || m->max_count > CAIRN_MAX_HEADERS)
-            return INVALID_FIELD;
-        return 0;
-    }
-    case CAIRN_T_HEADERS: {
-        const Cairn__V1__Headers *m = (const Cairn__V1__Headers *)pm;
-        return all_len(m->headers, m->n_headers, CAIRN_HEADER_LEN) ? 0 : INVALID_FIELD;
-    }
-    case CAIRN_T_GET_BLOCK: {
-        const Cairn__V1__GetBlock *m = (const Cairn__V1__GetBlock *)pm;
-        if (m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID)
-            return len_is(&m->block_id, 32) ? 0 : INVALID_FIELD;
-        return m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_HEIGHT ? 0 : INVALID_FIELD;
-    }
-    case CAIRN_T_BLOCK: {
-        const Cairn__V1__Block *m = (const Cairn__V1__Block *)pm;
-        if (!len_is(&m->header, CAIRN_HEADER_LEN) || !entries_ok(m->entries, m->n_entries))
-            return INVALID_FIELD;
-        return 0;
-    }
-    case CAIRN_T_ANNOUNCE:
-        return len_is(&((const Cairn__V1__Announce *)pm)->header, CAIRN_HEADER_LEN) ? 0
-                                                                                    : INVALID_FIELD;
-    case CAIRN_T_SUBMIT_ENTRY:
-        return entries_ok(&((const Cairn__V1__SubmitEntry *)pm)->entry, 1) ? 0 : INVALID_FIELD;
-    case CAIRN_T_ENTRY_ACK:
-        return len_is(&((const Cairn__V1__EntryAck *)pm)->entry_id, 32) ? 0 : INVALID_FIELD;
-    case CAIRN_T_ENTRIES: {
-        const Cairn__V1__Entries *m = (const Cairn__V1__Entries *)pm;
-        return m->n_entries >= 1 && entries_ok(m->entries, m->n_entries) ? 0 : INVALID_FIELD;
-    }
-    case CAIRN_T_GET_MANIFEST:
-        return len_is(&((const Cairn__V1__GetManifest *)pm)->file_id, 32) ? 0 : INVALID_FIELD;
-    case CAIRN_T_MANIFEST:
-        return validate_manifest((const Cairn__V1__Manifest *)pm);
-    case CAIRN_T_GET_CHUNK:
-        return len_is(&((const Cairn__V1__GetChunk *)pm)->file_id, 32) ? 0 : INVALID_FIELD;
-    case CAIRN_T_CHUNK: {
-        const Cairn__V1__Chunk *m = (const Cairn__V1__Chunk *)pm;
-        if (m->data.len < 1 || m->data.len > CAIRN_MAX_CHUNK_LEN)
-            return INVALID_FIELD;
-        return all_len(m->proof, m->n_proof, 32) ? 0 : INVALID_FIELD;
-    }
-    case CAIRN_T_PEERS:
-        return validate_peers((const Cairn__V1__Peers *)pm);
-    default:
-        return 0;
-    }
+    const struct msg_info *i = info_of(type);
+    return i ? i->validate(pm) : 0;
 }
 
 int cairn_msg_validate(uint16_t type, const ProtobufCMessage *m)

@@ -145,7 +145,7 @@ static void release_deferred(node *n)
     }
     if (added)
         for (peer *p = n->peers; p; p = p->next) {
-            p->headers_idle = 0; /* what follows the held header [SYNC-83] */
+            p->headers_idle = 0; /* what follows the held header [SYNC-42] */
             sync_start_headers(p);
         }
 }
@@ -303,7 +303,7 @@ static void drop_body(peer *p, body_req *r)
  * [SYNC-42] Whether a Headers response moves the run on: it must end above
  * the highest header this peer sent in the run. A response that does not
  * (empty, shorter than the limit, or going back) ends the run: no GetHeaders
- * to this peer until it announces a block we cannot connect [SYNC-83].
+ * to this peer until it announces a block we cannot connect [SYNC-42].
  */
 static int headers_progress(peer *p, const Cairn__V1__Headers *h, uint8_t last_id[CAIRN_HASH_LEN])
 {
@@ -690,7 +690,7 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
     if (!cairn_chain_find(n->chain, hdr.prev_id)) {
         /* [SYNC] unknown parent: headers first. Its work is at least ours + 1 block. */
         memset(p->info.total_work, 0xFF, 32);
-        p->headers_idle = 0; /* [SYNC-83] a block we cannot connect: a new run */
+        p->headers_idle = 0; /* [SYNC-42] a block we cannot connect: a new run */
         sync_start_headers(p);
         return;
     }

@@ -1,6 +1,7 @@
 /* The per-connection state machine (spec §6, §7, §8). */
 #include "cairn/session.h"
 #include "cairn/fault.h"
+#include "cairn/frame.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -353,11 +354,17 @@ static int handle_error_msg(cairn_session *s, const Cairn__V1__Error *e)
     return 1; /* deliver */
 }
 
+/* [HS-39] [FRM-12] the session states in which a peer may send each type:
+ * the STATES column of the message table (cairn/msgtypes.h). */
+#define STATES_ROW(id, NAME, Name, cap, kind, desc, states, ...) [id] = states,
+static const uint8_t permitted[CAIRN_MSG_TYPE_BOUND] = {CAIRN_MSG_TABLE(STATES_ROW)};
+#undef STATES_ROW
+
 /* Returns 1 to deliver the message to the application, 0 not to, or an error. */
 static int handle_ready(cairn_session *s, uint16_t type, ProtobufCMessage *m)
 {
     int kind = cairn_msg_kind(type), rv;
-    if (kind == CAIRN_KIND_HANDSHAKE)
+    if (!(permitted[type] & CAIRN_IN_READY)) /* Hello, Auth */
         return fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "%s after the handshake",
                     cairn_frame_type_name(type));
     if (type == CAIRN_T_PING) {
@@ -410,14 +417,14 @@ static int handle_ready(cairn_session *s, uint16_t type, ProtobufCMessage *m)
 
 /* ---- input -------------------------------------------------------------------- */
 
-/* [HS] which types are legal in the handshake states. */
-static int legal_before_ready(const cairn_session *s, uint16_t type)
+/* Whether a peer may send `type` in the current state (not for extension
+ * frames, which check_header handles). */
+static int legal_in_state(const cairn_session *s, uint16_t type)
 {
-    if (type == CAIRN_T_ERROR)
-        return 1;
-    if (s->state == CAIRN_SS_AWAIT_HELLO)
-        return type == CAIRN_T_HELLO;
-    return type == CAIRN_T_AUTH;
+    unsigned in = s->state == CAIRN_SS_READY         ? CAIRN_IN_READY
+                  : s->state == CAIRN_SS_AWAIT_HELLO ? CAIRN_IN_HELLO
+                                                     : CAIRN_IN_AUTH;
+    return type < CAIRN_MSG_TYPE_BOUND && (permitted[type] & in);
 }
 
 /*
@@ -427,24 +434,18 @@ static int legal_before_ready(const cairn_session *s, uint16_t type)
 static int check_header(void *ud, const cairn_frame_header *h)
 {
     cairn_session *s = ud;
-    if (s->state == CAIRN_SS_READY) {
-        if (cairn_msg_kind(h->type) == CAIRN_KIND_HANDSHAKE) {
-            snprintf(s->close_text, sizeof(s->close_text), "%s after the handshake",
-                     cairn_frame_type_name(h->type));
-            return CAIRN_ERR_PROTO(CAIRN_E_UNEXPECTED_MESSAGE);
-        }
+    int ready = s->state == CAIRN_SS_READY, ext = cairn_frame_type_is_ignorable(h->type);
+    if ((ready && ext) || (!ready && CAIRN_FAULT(EARLY_MESSAGES)))
         return 0; /* extension frames are skipped in READY */
-    }
-    if (CAIRN_FAULT(EARLY_MESSAGES))
+    if (!ext && legal_in_state(s, h->type))
         return 0;
-    if (cairn_frame_type_is_ignorable(h->type) || !legal_before_ready(s, h->type)) {
-        const char *name = cairn_frame_type_name(h->type);
-        snprintf(s->close_text, sizeof(s->close_text), "%s%s not allowed %s",
-                 name ? name : "extension frame", name ? "" : "",
-                 s->state == CAIRN_SS_AWAIT_HELLO ? "before Hello" : "while awaiting Auth");
-        return CAIRN_ERR_PROTO(CAIRN_E_UNEXPECTED_MESSAGE);
-    }
-    return 0;
+    /* [FRM-18] extension frames, like Hello and Auth out of turn, end it */
+    snprintf(s->close_text, sizeof(s->close_text), "%s %s",
+             ext ? "extension frame" : cairn_frame_type_name(h->type),
+             ready                              ? "after the handshake"
+             : s->state == CAIRN_SS_AWAIT_HELLO ? "not allowed before Hello"
+                                                : "not allowed while awaiting Auth");
+    return CAIRN_ERR_PROTO(CAIRN_E_UNEXPECTED_MESSAGE);
 }
 
 static int must_hold(const cairn_session *s, uint16_t type);

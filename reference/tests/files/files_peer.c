@@ -168,14 +168,14 @@ static int parse_have(const char *s)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The command line into the options; 0, or the exit code for a bad one. */
+static int parse_options(int argc, char **argv, const char **dir, const char **cache,
+                         const char **listen_at, int *plaintext)
 {
-    const char *dir = NULL, *cache = NULL, *listen_at = "127.0.0.1:0";
-    int plaintext = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--plaintext")) {
-            plaintext = 1;
+            *plaintext = 1;
             continue;
         }
         if (!v) {
@@ -184,11 +184,11 @@ int main(int argc, char **argv)
         }
         i++;
         if (!strcmp(a, "--share"))
-            dir = v;
+            *dir = v;
         else if (!strcmp(a, "--cache"))
-            cache = v;
+            *cache = v;
         else if (!strcmp(a, "--listen"))
-            listen_at = v;
+            *listen_at = v;
         else if (!strcmp(a, "--corrupt"))
             g_corrupt = strtoll(v, NULL, 10);
         else if (!strcmp(a, "--stall-after"))
@@ -205,10 +205,20 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!dir || !cache) {
+    if (!*dir || !*cache) {
         fprintf(stderr, "usage: files_peer --share DIR --cache DIR [options]\n");
         return 2;
     }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL, *cache = NULL, *listen_at = "127.0.0.1:0";
+    int plaintext = 0;
+    int rv = parse_options(argc, argv, &dir, &cache, &listen_at, &plaintext);
+    if (rv)
+        return rv;
     const cairn_env *env = cairn_port_env();
     if (share_open(&g_share, dir, cache, env) != 0) {
         fprintf(stderr, "files_peer: cannot share %s: %s\n", dir, strerror(errno));

@@ -163,7 +163,8 @@ static void small_file(uint8_t manifest[48], size_t *mlen, uint8_t file_id[32], 
     cairn_sha256(file_id, manifest, 42);
 }
 
-static void valid_frames(void)
+/* Valid frames of every type, by family, in the order of frames.json. */
+static void valid_session_frames(void)
 {
     Cairn__V1__Hello h = sample_hello();
     add_valid("Hello, every field set", &h.base);
@@ -208,7 +209,10 @@ static void valid_frames(void)
     Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
     nf.request_id = 42;
     add_valid("NotFound", &nf.base);
+}
 
+static void valid_chain_frames(void)
+{
     ProtobufCBinaryData loc[3] = {fill(0x33, 32), fill(0x22, 32), hexb(GENESIS_ID)};
     Cairn__V1__GetHeaders gh = CAIRN__V1__GET_HEADERS__INIT;
     gh.request_id = 1;
@@ -256,7 +260,10 @@ static void valid_frames(void)
     Cairn__V1__Announce an = CAIRN__V1__ANNOUNCE__INIT;
     an.header = gen;
     add_valid("Announce", &an.base);
+}
 
+static void valid_entry_and_file_frames(void)
+{
     uint8_t manifest[48], file_id[32], l[3][32], n01[32];
     size_t mlen;
     small_file(manifest, &mlen, file_id, l, n01);
@@ -319,7 +326,10 @@ static void valid_frames(void)
     ch.n_proof = 1;
     ch.proof = &proof;
     add_valid("Chunk 2 of 3 with its audit path", &ch.base);
+}
 
+static void valid_peer_frames(void)
+{
     Cairn__V1__GetPeers gp = CAIRN__V1__GET_PEERS__INIT;
     gp.request_id = 14;
     add_valid("GetPeers", &gp.base);
@@ -347,6 +357,14 @@ static void valid_frames(void)
     ps3.n_peers = 1;
     ps3.peers = pas_id;
     add_valid("Peers: an IPv4 address with its node ID", &ps3.base);
+}
+
+static void valid_frames(void)
+{
+    valid_session_frames();
+    valid_chain_frames();
+    valid_entry_and_file_frames();
+    valid_peer_frames();
 }
 
 static void invalid_frames(void)

@@ -13,7 +13,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "cairn/cairn.pb-c.h"
-#include "cairn/frame.h"
+#include "cairn/msgtypes.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,15 +34,6 @@ extern "C" {
 #define CAIRN_MAX_CHUNK_LEN     (1u << 20)
 #define CAIRN_MAX_PROOF         64
 #define CAIRN_MAX_PEERS         1000
-
-/* What role a message type plays (spec §15.1). */
-enum cairn_msg_kind {
-    CAIRN_KIND_HANDSHAKE = 1, /* Hello, Auth */
-    CAIRN_KIND_CONTROL,       /* Error, Ping, Pong */
-    CAIRN_KIND_REQUEST,
-    CAIRN_KIND_RESPONSE,
-    CAIRN_KIND_NOTIFY, /* Announce, Entries */
-};
 
 /* protobuf-c descriptor of a registered type, or NULL. */
 const ProtobufCMessageDescriptor *cairn_msg_descriptor(uint16_t type);
@@ -72,7 +63,8 @@ int cairn_msg_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, siz
 /* Semantic validation of a message of `type` ([ENC], per-message rules). */
 int cairn_msg_validate(uint16_t type, const ProtobufCMessage *m);
 
-/* A bump allocator with a hard budget, reset per message. */
+/* A bump allocator with a hard budget, reset per message. Its fields are
+ * private to the message layer; its functions are internal (cairn/arena.h). */
 typedef struct cairn_arena_block cairn_arena_block;
 typedef struct cairn_arena {
     const cairn_mem *mem;
@@ -82,11 +74,6 @@ typedef struct cairn_arena {
     size_t high_water; /* largest `spent` ever seen (for tests and fuzz oracles) */
     int failed;        /* 1 = budget exceeded, 2 = allocation failed */
 } cairn_arena;
-
-void cairn_arena_init(cairn_arena *a, const cairn_mem *mem);
-void cairn_arena_reset(cairn_arena *a, size_t budget);
-void cairn_arena_free(cairn_arena *a);
-void *cairn_arena_alloc(cairn_arena *a, size_t n);
 
 /*
  * Decoder state: the arena and its protobuf-c allocator adaptor. With
@@ -134,5 +121,13 @@ int cairn_msg_encode_unchecked(uint16_t type, const ProtobufCMessage *m, cairn_b
 
 #ifdef __cplusplus
 }
+#endif
+
+/* Inside this source tree (CAIRN_IN_TREE, set by the build) the layer's
+ * internal interface comes along: the streaming frame decoder and the
+ * arena. An installed libcairn offers neither. */
+#ifdef CAIRN_IN_TREE
+#include "cairn/arena.h"
+#include "cairn/frame.h"
 #endif
 #endif
