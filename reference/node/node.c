@@ -135,6 +135,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     if (n->ev_listen)
         event_del(n->ev_listen);
     cairn_node_shutdown(n->core); /* every session closes with SHUTDOWN */
+    conn_stop_dials(n);
     conn_drain(n);
     struct timeval tv = {2, 0}; /* flush what we can, then go */
     event_base_loopexit(n->base, &tv);

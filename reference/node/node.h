@@ -71,7 +71,9 @@ void conn_accept(node *n, int fd, const struct sockaddr_storage *sa, socklen_t l
 /* Carries out every action the core has: dials, flushes, drops, stop. Called
  * at the end of every event, so every peer with output is flushed each turn. */
 void conn_drain(node *n);
-/* Closes every connection (shutdown and exit). */
+/* Abandons the connects under way (shutdown). */
+void conn_stop_dials(node *n);
+/* Closes every connection (exit). */
 void conn_free_all(node *n);
 /* [ADM-3] bytes from the peer wait unread (FIONREAD). */
 int conn_has_input(void *ud, void *peer_ud);

@@ -285,6 +285,15 @@ void conn_drain(node *n)
     }
 }
 
+void conn_stop_dials(node *n)
+{
+    for (conn_peer *c = n->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->cp) /* still connecting: nothing to say goodbye to */
+            conn_free(c);
+    }
+}
+
 void conn_free_all(node *n)
 {
     while (n->conns)
