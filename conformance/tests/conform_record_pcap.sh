@@ -3,9 +3,11 @@
 # loopback traffic of `cairn ping`, `submit`, `headers` and `fetch` against a
 # TLS cairnd that writes a key log, and of three commands (ping, submit,
 # headers) against a plaintext cairnd; `record --pcap` turns the captures into
-# four and three cases that replay PASS against a fresh cairnd. Capturing on
-# `lo` needs root (or dumpcap's capabilities): without it the test is skipped
-# (exit 77). The cases are left in OUTDIR/recorded/pcap-{tls,plain}/ for
+# four and three cases that replay PASS against a fresh cairnd; the plaintext
+# capture rewritten with other link layers (BSD loopback, Linux cooked v1/v2,
+# raw IP) and with segments out of order and retransmitted (pcap_variants.py)
+# gives the same cases. Capturing on `lo` needs root (or dumpcap's
+# capabilities): without it the test is skipped (exit 77). The cases are left in OUTDIR/recorded/pcap-{tls,plain}/ for
 # conform_record_faults.
 # usage: conform_record_pcap.sh CAIRN_CONFORM CAIRND CAIRN OUTDIR
 set -u
@@ -28,12 +30,13 @@ rm -rf "$out/recorded/pcap-tls" "$out/recorded/pcap-plain"
 
 # capture MODE CMDS: a cairnd, dumpcap on its port (bounded to 120 s), the commands.
 capture() {
-    local mode=$1 n=$2 opt=
+    local mode=$1 n=$2 opt= fmt=
     mkdir -p "$tmp/$mode"
-    [ "$mode" = plain ] && opt=--plaintext
+    [ "$mode" = plain ] && opt=--plaintext fmt=-P # classic pcap, for pcap_variants.py
     # shellcheck disable=SC2086
     SSLKEYLOGFILE=$tmp/$mode/keylog start_node "$cairnd" "$tmp/$mode" $opt --share "$files"
-    timeout 150 dumpcap -i lo -f "tcp port $port" -a duration:120 -w "$tmp/$mode/cap.pcapng" -q \
+    # shellcheck disable=SC2086
+    timeout 150 dumpcap $fmt -i lo -f "tcp port $port" -a duration:120 -w "$tmp/$mode/cap.pcapng" -q \
         >"$tmp/$mode/dumpcap.log" 2>&1 &
     cap_pid=$!
     # dumpcap has opened the interface once its output file exists
@@ -74,6 +77,16 @@ capture plain 3
 "$conform" record --pcap "$tmp/plain/cap.pcapng" -o "$out/recorded/pcap-plain" \
     --id REC-PCAP-PLAIN || exit 1
 check_recorded "$out/recorded/pcap-plain" 3 || exit 1
+
+echo "=== the same capture with other link layers, segments out of order and retransmitted"
+python3 "$here/pcap_variants.py" "$tmp/plain/cap.pcapng" "$tmp" || exit 1
+for v in null sll sll2 raw shuffled; do
+    "$conform" record --pcap "$tmp/$v.pcap" -o "$tmp/out-$v" --id REC-PCAP-PLAIN 2>/dev/null ||
+        { echo "$v: no case"; exit 1; }
+    diff -r "$out/recorded/pcap-plain" "$tmp/out-$v" ||
+        { echo "$v: the cases differ from those of the original capture"; exit 1; }
+    echo "  $v.pcap: the same $(find "$tmp/out-$v" -name '*.case' | wc -l) cases"
+done
 
 echo "=== replays"
 for transport in tls plaintext; do
