@@ -1,169 +1,251 @@
 /*
- * Record mode: a proxy between a client and a server (both in plaintext mode:
- * under TLS the channel binding makes a relaying proxy fail by design, §14.2)
- * that writes the session as a case file for the server role. The client's
- * frames become steps (its Hello becomes `hello` with the fields that differ
- * from the harness's defaults, its Auth becomes `auth`, which the harness
- * computes); the server's frames become expectations, with nonces, keys,
- * signatures and times turned into captures and back-references.
+ * Record mode (README.md, "Record mode"). Live: a transparent TCP relay
+ * between clients and a server that writes each connection as a server-role
+ * case; the peers' TLS handshake and channel binding pass through untouched
+ * (spec §6.3, §14.2), and TLS sessions are read with the secrets of the key
+ * log one endpoint writes (SSLKEYLOGFILE). It keeps listening until SIGINT or
+ * --sessions N. From a capture: every Cairn connection of a pcap or pcapng
+ * file (rec_pcap.c).
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "cairn/json.h"
 #include "cairn/net.h"
-#include "cairn/port.h"
+#include "rec.h"
 #include "wire.h"
 
-typedef struct rec {
-    FILE *out;
-    cairn_msg_decoder dec;
-    uint64_t pings[64]; /* client Ping nonces, in order */
-    size_t n_pings;
-    uint64_t srv_pings[64];
-    size_t n_srv_pings;
-    int server_closed, client_closed;
-} rec;
+#define MAX_PAIRS 32
 
-static char *dump(json_t *j)
+typedef struct pair {
+    int fd[2]; /* [0] server side, [1] client side */
+    int eof[2];
+    rec_conn *rc;
+    int n; /* its number, from 1 */
+} pair;
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_sigint(int sig)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return s;
+    (void)sig;
+    stop_flag = 1;
 }
 
-/* One frame from the client (the future harness): a step. */
-static void client_frame(rec *r, uint16_t type, const uint8_t *p, size_t len)
+static void usage(void)
 {
-    ProtobufCMessage *m;
-    char tb[16];
-    if (cairn_msg_decode_unchecked(&r->dec, type, p, len, &m)) {
-        char *h = cf_hex(p, len);
-        fprintf(r->out, "send-frame %s %s\n", cf_type_name(type, tb), h ? h : "");
-        free(h);
-        return;
-    }
-    json_t *j = cairn_json_from_msg(m);
-    switch (type) {
-    case CAIRN_T_HELLO: {
-        /* the harness's own key, nonce, time and tip take the place of the recorded ones */
-        const char *drop[] = {"nodeKey",      "nonce", "timeMs",    "networkId", "version",
-                              "maxFrameSize", "tipId", "tipHeight", "totalWork", "userAgent"};
-        for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-            json_object_del(j, drop[i]);
-        char *s = dump(j);
-        if (s && strcmp(s, "{}"))
-            fprintf(r->out, "hello %s\n", s);
-        else
-            fprintf(r->out, "hello\n");
-        free(s);
-        return;
-    }
-    case CAIRN_T_AUTH:
-        json_decref(j);
-        fprintf(r->out, "auth\n");
-        return;
-    case CAIRN_T_PING:
-        if (r->n_pings < 64)
-            r->pings[r->n_pings++] = ((Cairn__V1__Ping *)m)->nonce;
-        break;
-    case CAIRN_T_PONG: {
-        uint64_t nonce = ((Cairn__V1__Pong *)m)->nonce;
-        for (size_t i = 0; i < r->n_srv_pings; i++)
-            if (r->srv_pings[i] == nonce) {
-                char name[40];
-                snprintf(name, sizeof(name), "$srv_ping%zu", i);
-                json_object_set_new(j, "nonce", json_string(name));
-            }
-        break;
-    }
-    }
-    char *s = dump(j);
-    fprintf(r->out, "send %s %s\n", cf_type_name(type, tb), s ? s : "{}");
-    free(s);
+    fprintf(stderr,
+            "usage: cairn-conform record --listen HOST:PORT --upstream HOST:PORT -o FILE|DIR\n"
+            "                            [--keylog FILE] [--tls | --plaintext] [--sessions N]\n"
+            "                            [--id ID]\n"
+            "       cairn-conform record --pcap CAPTURE [--keylog FILE] -o DIR [--id PREFIX]\n"
+            "  --keylog FILE   the TLS key log (SSLKEYLOGFILE) the client or the server writes:\n"
+            "                  TLS sessions are decrypted with it; without it they are refused\n"
+            "  --tls           record only TLS sessions (needs --keylog); --plaintext only\n"
+            "                  plaintext ones (default: either, told by the first bytes)\n"
+            "  --sessions N    stop after N recorded connections (default: 1 with -o FILE,\n"
+            "                  until SIGINT with -o DIR)\n"
+            "  -o FILE|DIR     one case file, or DIR/ID-001.case, DIR/ID-002.case, ...\n"
+            "  --id ID         the case ID (-o FILE), or the IDs' prefix (-o DIR; default REC)\n");
 }
 
-/* One frame from the server (the IUT): an expectation. */
-static void server_frame(rec *r, uint16_t type, const uint8_t *p, size_t len)
+static int is_dir(const char *p)
 {
-    ProtobufCMessage *m;
-    char tb[16];
-    if (type >= CAIRN_TYPE_EXT_FIRST) {
-        fprintf(r->out, "# the server sent extension frame 0x%04x (skipped)\n", type);
-        return;
-    }
-    if (cairn_msg_decode_unchecked(&r->dec, type, p, len, &m)) {
-        fprintf(r->out, "# the server sent an undecodable %s\n", cf_type_name(type, tb));
-        return;
-    }
-    json_t *j = cairn_json_from_msg(m);
-    switch (type) {
-    case CAIRN_T_HELLO:
-        /* nonce, key, time and tip are the server's own: captured, not compared */
-        json_decref(j);
-        fprintf(r->out, "expect Hello {\"version\": \"*\", \"nodeKey\": \"?server_key\", "
-                        "\"nonce\": \"?server_nonce\", \"timeMs\": \"*\"}\n");
-        return;
-    case CAIRN_T_AUTH:
-        json_decref(j);
-        fprintf(r->out, "expect Auth\n"); /* verified by the harness */
-        return;
-    case CAIRN_T_PING: {
-        json_decref(j);
-        size_t i = r->n_srv_pings < 64 ? r->n_srv_pings++ : 63;
-        r->srv_pings[i] = ((Cairn__V1__Ping *)m)->nonce;
-        fprintf(r->out, "expect Ping {\"nonce\": \"?srv_ping%zu\"}\n", i);
-        return;
-    }
-    case CAIRN_T_PONG: {
-        uint64_t nonce = ((Cairn__V1__Pong *)m)->nonce;
-        (void)nonce; /* the harness replays the client's literal Ping nonces */
-        break;
-    }
-    case CAIRN_T_ERROR:
-        json_object_del(j, "message"); /* for humans; never compared */
-        break;
-    }
-    char *s = dump(j);
-    fprintf(r->out, "expect %s %s\n", cf_type_name(type, tb), s ? s : "{}");
-    free(s);
+    struct stat st;
+    size_t n = strlen(p);
+    return (n && p[n - 1] == '/') || (!stat(p, &st) && S_ISDIR(st.st_mode));
 }
 
-/* Splits complete frames off `buf` and records them. */
-static void frames(rec *r, uint8_t *buf, size_t *len, int from_client)
+/* Writes all of p to a non-blocking socket; -1 when the peer is gone. */
+static int send_all(int fd, const uint8_t *p, size_t n)
 {
-    size_t off = 0;
-    while (*len - off >= CAIRN_FRAME_HEADER_LEN) {
-        uint32_t l = cairn_get_u32(buf + off + 4);
-        if (buf[off] != CAIRN_MAGIC_0 || buf[off + 1] != CAIRN_MAGIC_1 ||
-            l > CAIRN_FRAME_MAX_HARD) {
-            char *h = cf_hex(buf + off, *len - off > 64 ? 64 : *len - off);
-            fprintf(r->out, from_client ? "send-raw %s\n" : "# the server sent: %s\n", h);
-            free(h);
-            off = *len;
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd q = {fd, POLLOUT, 0};
+            if (poll(&q, 1, 10000) <= 0)
+                return -1;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void case_path(char *buf, size_t n, const char *out, int dir, const char *id, int k,
+                      char *idbuf, size_t idn)
+{
+    if (dir) {
+        snprintf(idbuf, idn, "%s-%03d", id, k);
+        snprintf(buf, n, "%s%s%s.case", out, out[strlen(out) - 1] == '/' ? "" : "/", idbuf);
+    } else {
+        snprintf(idbuf, idn, "%s", id);
+        snprintf(buf, n, "%s", out);
+    }
+}
+
+/* Finishes a connection: its case, unless it carried no Cairn frame. 1 when written. */
+static int finish(pair *p, const char *out, int dir, const char *id, int *written)
+{
+    for (int i = 0; i < 2; i++)
+        if (p->fd[i] >= 0)
+            close(p->fd[i]);
+    p->fd[0] = p->fd[1] = -1;
+    char path[4096], cid[128];
+    case_path(path, sizeof(path), out, dir, id, *written + 1, cid, sizeof(cid));
+    int rv = rec_conn_write(p->rc, cid, path);
+    rec_conn_free(p->rc);
+    p->rc = NULL;
+    if (rv == 0) {
+        (*written)++;
+        fprintf(stderr, "cairn-conform: connection %d: wrote %s (%s)\n", p->n, path, cid);
+        return 1;
+    }
+    if (rv > 0)
+        fprintf(stderr, "cairn-conform: connection %d: nothing to record\n", p->n);
+    return 0;
+}
+
+static int live(const char *listen_addr, const char *upstream, const char *out, const char *id,
+                int sessions, rec_opts *o)
+{
+    int dir = is_dir(out);
+    if (dir)
+        mkdir(out, 0777);
+    if (sessions < 0)
+        sessions = dir ? 0 : 1;
+    if (!dir && sessions != 1) {
+        fprintf(stderr, "cairn-conform: more than one connection needs -o DIR\n");
+        return 2;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (cairn_net_parse_addr(listen_addr, &ss, &sl)) {
+        fprintf(stderr, "cairn-conform: bad address %s\n", listen_addr);
+        return 2;
+    }
+    int lfd = cairn_net_listen((struct sockaddr *)&ss, sl, 16);
+    if (lfd < 0) {
+        fprintf(stderr, "cairn-conform: listen %s: %s\n", listen_addr, strerror(errno));
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fprintf(stderr, "cairn-conform: recording on %s for %s (%s%s%s), %s\n", listen_addr, upstream,
+            o->only == REC_TLS     ? "TLS"
+            : o->only == REC_PLAIN ? "plaintext"
+                                   : "plaintext or TLS",
+            o->keys ? ", key log " : ", no key log: TLS refused", o->keys ? o->keylog : "",
+            sessions ? "until the connections are recorded" : "until SIGINT");
+    pair pairs[MAX_PAIRS];
+    size_t np = 0;
+    int accepted = 0, written = 0, rc = 0;
+    static uint8_t buf[1 << 16];
+    while (!stop_flag) {
+        int done = sessions && written >= sessions;
+        if (done && !np)
+            break;
+        struct pollfd pf[1 + 2 * MAX_PAIRS];
+        int nf = 0;
+        pf[nf++] = (struct pollfd){done || np == MAX_PAIRS ? -1 : lfd, POLLIN, 0};
+        for (size_t i = 0; i < np; i++)
+            for (int s = 0; s < 2; s++)
+                pf[nf++] = (struct pollfd){pairs[i].eof[s] ? -1 : pairs[i].fd[s], POLLIN, 0};
+        int pr = poll(pf, (nfds_t)nf, 50);
+        if (pr < 0 && errno != EINTR) {
+            rc = 1;
             break;
         }
-        if (*len - off < CAIRN_FRAME_HEADER_LEN + (size_t)l)
-            break;
-        uint16_t type = cairn_get_u16(buf + off + 2);
-        if (from_client)
-            client_frame(r, type, buf + off + 8, l);
-        else
-            server_frame(r, type, buf + off + 8, l);
-        off += CAIRN_FRAME_HEADER_LEN + l;
+        if (pr > 0 && (pf[0].revents & POLLIN)) {
+            struct sockaddr_storage peer;
+            socklen_t plen = sizeof(peer);
+            int cfd = cairn_net_accept(lfd, &peer, &plen);
+            if (cfd >= 0) {
+                char err[256];
+                int sfd = cf_tcp_dial(upstream, NULL, 5000, err, sizeof(err));
+                if (sfd < 0) {
+                    fprintf(stderr, "cairn-conform: %s\n", err);
+                    close(cfd);
+                } else {
+                    pair *p = &pairs[np];
+                    memset(p, 0, sizeof(*p));
+                    p->fd[0] = sfd, p->fd[1] = cfd;
+                    p->n = ++accepted;
+                    char desc[96];
+                    snprintf(desc, sizeof(desc), "connection %d", p->n);
+                    p->rc = rec_conn_new(o, desc);
+                    if (!p->rc) {
+                        close(sfd), close(cfd);
+                    } else {
+                        np++;
+                    }
+                }
+            }
+        }
+        for (size_t i = 0; i < np; i++) {
+            pair *p = &pairs[i];
+            for (int s = 0; s < 2 && pr > 0; s++) {
+                struct pollfd *q = &pf[1 + 2 * i + (size_t)s];
+                if (p->eof[s] || !(q->revents & (POLLIN | POLLHUP | POLLERR)))
+                    continue;
+                int from_client = s == 1;
+                ssize_t n = recv(p->fd[s], buf, sizeof(buf), 0);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                    continue;
+                if (n <= 0) {
+                    p->eof[s] = 1;
+                    rec_conn_eof(p->rc, from_client, n < 0);
+                    shutdown(p->fd[!s], SHUT_WR);
+                    continue;
+                }
+                rec_conn_data(p->rc, from_client, buf, (size_t)n);
+                int refused = 0;
+                rec_conn_pump(p->rc, 0, &refused);
+                if (refused) { /* before a byte went through */
+                    p->eof[0] = p->eof[1] = 1;
+                    break;
+                }
+                if (send_all(p->fd[!s], buf, (size_t)n)) {
+                    p->eof[s] = p->eof[!s] = 1;
+                    rec_conn_eof(p->rc, !from_client, 1);
+                }
+            }
+            int refused = 0;
+            rec_conn_pump(p->rc, 0, &refused);
+            if (refused || (p->eof[0] && p->eof[1])) {
+                finish(p, out, dir, id, &written);
+                pairs[i--] = pairs[--np];
+            }
+        }
     }
-    memmove(buf, buf + off, *len - off);
-    *len -= off;
+    for (size_t i = 0; i < np; i++) {
+        rec_conn_eof(pairs[i].rc, 1, 0); /* the recorder stopped: as if the client closed */
+        finish(&pairs[i], out, dir, id, &written);
+    }
+    close(lfd);
+    fprintf(stderr, "cairn-conform: %d connection(s), %d case(s) written\n", accepted, written);
+    return rc ? rc : (written ? 0 : 1);
 }
 
 int cf_record(int argc, char **argv)
 {
-    const char *listen_addr = NULL, *upstream = NULL, *out = NULL, *id = "REC-001";
+    const char *listen_addr = NULL, *upstream = NULL, *out = NULL, *id = NULL, *pcap = NULL,
+               *keylog = NULL;
+    int only = 0, sessions = -1;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--listen") && i + 1 < argc)
             listen_addr = argv[++i];
@@ -173,95 +255,48 @@ int cf_record(int argc, char **argv)
             out = argv[++i];
         else if (!strcmp(argv[i], "--id") && i + 1 < argc)
             id = argv[++i];
-    }
-    if (!listen_addr || !upstream || !out) {
-        fprintf(stderr, "usage: cairn-conform record --listen HOST:PORT --upstream HOST:PORT "
-                        "-o FILE [--id CASE-ID]\n");
-        return 2;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (cairn_net_parse_addr(listen_addr, &ss, &sl)) {
-        fprintf(stderr, "cairn-conform: bad address %s\n", listen_addr);
-        return 2;
-    }
-    int lfd = cairn_net_listen((struct sockaddr *)&ss, sl, 1);
-    if (lfd < 0) {
-        fprintf(stderr, "cairn-conform: listen %s: %s\n", listen_addr, strerror(errno));
-        return 1;
-    }
-    fprintf(stderr, "cairn-conform: recording on %s for %s (plaintext)\n", listen_addr, upstream);
-    int cfd = cf_tcp_accept(lfd, 600000);
-    close(lfd);
-    if (cfd < 0)
-        return 1;
-    char err[256];
-    int sfd = cf_tcp_dial(upstream, NULL, 5000, err, sizeof(err));
-    if (sfd < 0) {
-        fprintf(stderr, "cairn-conform: %s\n", err);
-        return 1;
-    }
-    rec r;
-    memset(&r, 0, sizeof(r));
-    r.out = fopen(out, "w");
-    if (!r.out)
-        return 1;
-    cairn_msg_decoder_init(&r.dec, cairn_port_mem());
-    fprintf(r.out,
-            "# Recorded by cairn-conform record (client -> %s). Annotate: title, covers, tags;\n"
-            "# replace literal values that are not part of what is tested by \"*\".\n"
-            "id %s\ntitle Recorded session (annotate me)\nrole server\ncovers HS-1 MUST\n"
-            "tags recorded\nconnect\n",
-            upstream, id);
-    static uint8_t cbuf[1 << 22], sbuf[1 << 22];
-    size_t clen = 0, slen = 0;
-    for (;;) {
-        struct pollfd p[2] = {{cfd, POLLIN, 0}, {sfd, POLLIN, 0}};
-        if (poll(p, 2, 60000) <= 0)
-            break;
-        int stop = 0;
-        for (int i = 0; i < 2; i++) {
-            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            int from_client = i == 0;
-            uint8_t *buf = from_client ? cbuf : sbuf;
-            size_t *len = from_client ? &clen : &slen;
-            ssize_t n = recv(p[i].fd, buf + *len, sizeof(cbuf) - *len, 0);
-            if (n <= 0) {
-                if (from_client) {
-                    fprintf(r.out, "close\n");
-                    shutdown(sfd, SHUT_WR);
-                    r.client_closed = 1;
-                } else {
-                    fprintf(r.out, "expect close\n");
-                    shutdown(cfd, SHUT_WR);
-                    r.server_closed = 1;
-                }
-                stop = r.client_closed && r.server_closed;
-                if (!from_client)
-                    stop = 1;
-                continue;
-            }
-            const uint8_t *q = buf + *len;
-            size_t left = (size_t)n;
-            int ofd = from_client ? sfd : cfd;
-            while (left) {
-                ssize_t w = send(ofd, q, left, MSG_NOSIGNAL);
-                if (w <= 0)
-                    break;
-                q += w;
-                left -= (size_t)w;
-            }
-            *len += (size_t)n;
-            frames(&r, buf, len, from_client);
+        else if (!strcmp(argv[i], "--pcap") && i + 1 < argc)
+            pcap = argv[++i];
+        else if (!strcmp(argv[i], "--keylog") && i + 1 < argc)
+            keylog = argv[++i];
+        else if (!strcmp(argv[i], "--sessions") && i + 1 < argc)
+            sessions = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tls"))
+            only = REC_TLS;
+        else if (!strcmp(argv[i], "--plaintext"))
+            only = REC_PLAIN;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            return 0;
+        } else {
+            usage();
+            return 2;
         }
-        if (stop)
-            break;
     }
-    close(cfd);
-    close(sfd);
-    cairn_msg_decoder_free(&r.dec);
-    fclose(r.out);
-    fprintf(stderr, "cairn-conform: wrote %s\n", out);
-    return 0;
+    if (!out || (!pcap && (!listen_addr || !upstream)) || sessions < -1) {
+        usage();
+        return 2;
+    }
+    if (only == REC_TLS && !keylog) {
+        fprintf(stderr, "cairn-conform: --tls needs --keylog FILE: the recorder relays the TLS "
+                        "session untouched and decrypts it with the secrets one endpoint writes "
+                        "(run it with SSLKEYLOGFILE=FILE)\n");
+        return 2;
+    }
+    rec_opts o = {NULL, keylog, only, upstream};
+    if (keylog && !(o.keys = rec_keylog_new(keylog))) {
+        fprintf(stderr, "cairn-conform: out of memory\n");
+        return 1;
+    }
+    int rv;
+    if (pcap)
+        rv = rec_pcap(pcap, &o, out, id ? id : "REC");
+    else
+        rv = live(listen_addr, upstream, out,
+                  id            ? id
+                  : is_dir(out) ? "REC"
+                                : "REC-001",
+                  sessions, &o);
+    rec_keylog_free(o.keys);
+    return rv;
 }
