@@ -186,7 +186,9 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     (void)what;
     node *n = arg;
-    for (int i = 0; i < 64; i++) {
+    /* [ADM-1] a few accepts per loop turn: under a flood of connections the
+     * handshakes already admitted get the loop between batches */
+    for (int i = 0; i < NODE_ACCEPT_BATCH; i++) {
         struct sockaddr_storage sa;
         socklen_t len;
         int fd = cairn_net_accept((int)lfd, &sa, &len);
@@ -209,10 +211,12 @@ static void dial_targets(node *n)
         if (i < 0)
             return;
         addr_entry *a = &n->addrs[i];
-        int busy = 0; /* already connected to that address, either way */
+        int busy = 0; /* already connected to that address, either way, and to the node
+                       * expected there: [ADDR-3] another node there does not count */
         for (peer *q = n->peers; q && !busy; q = q->next)
             busy = q->ready && q->info.listen_port && netaddr_same_ip(&q->sa, &a->sa) &&
-                   q->info.listen_port == netaddr_port(&a->sa);
+                   q->info.listen_port == netaddr_port(&a->sa) &&
+                   (!a->has_id || !memcmp(q->info.node_id, a->node_id, CAIRN_HASH_LEN));
         if (busy) {
             a->next_try_ms = now + 5000;
             continue;

@@ -28,6 +28,7 @@
     ((ADDR_NEW_BUCKETS + ADDR_TRIED_BUCKETS) * ADDR_BUCKET_SIZE + NODE_MAX_CONFIGURED)
 #define NODE_MAX_DISCOURAGED      4096
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
+#define NODE_ACCEPT_BATCH         8     /* accepts per loop turn (on_accept) */
 #define NODE_PEERS_ANSWER_MAX     800   /* [ADDR-6] addresses per Peers answer we send */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
