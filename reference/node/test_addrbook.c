@@ -112,6 +112,29 @@ static void test_poisoning_is_bounded(void **state)
     }
     assert_true(honest >= 45); /* a collision with an earlier entry may drop a few */
     assert_true(count_used(n) <= (ADDR_NEW_BUCKETS + ADDR_TRIED_BUCKETS) * ADDR_BUCKET_SIZE);
+
+    /* [DISC-17] 8 outbound picks from the poisoned book: 8 network groups */
+    static peer out[8];
+    memset(out, 0, sizeof(out));
+    n->peers = NULL;
+    int from_honest = 0;
+    for (int k = 0; k < 8; k++) {
+        fake_now += 1000; /* past the dial pace */
+        int i = addrbook_select(n);
+        assert_true(i >= 0);
+        out[k].outbound = 1;
+        out[k].sa = n->addrs[i].sa;
+        out[k].next = n->peers;
+        n->peers = &out[k];
+        n->n_outbound++;
+        n->addrs[i].connected = 1;
+        from_honest += n->addrs[i].src_group != attacker;
+        for (int j = 0; j < k; j++)
+            assert_true(netaddr_group(&out[j].sa) != netaddr_group(&out[k].sa));
+    }
+    fprintf(stderr, "# poisoning: 8 outbound picks in 8 network groups, %d from honest sources\n",
+            from_honest);
+    n->peers = NULL;
 }
 
 /* [ADDR-9] non-routable addresses and port 0 are not taken from the network,
