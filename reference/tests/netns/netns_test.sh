@@ -24,6 +24,16 @@ cleanup() {
     if [ "${keep:-0}" = 1 ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP # a signal ends the script through its cleanup too
+
+# namespaces an earlier run of this script left when it was killed outright
+# (SIGKILL skips every trap): tagged c<PID> by a process that no longer exists
+if [ "$(id -u)" = 0 ]; then
+    for ns in $(ip netns list 2>/dev/null | sed -n 's/^\(c[0-9][0-9]*-[a-z0-9]*\).*/\1/p'); do
+        p=${ns%%-*}
+        kill -0 "${p#c}" 2>/dev/null || ip netns del "$ns" 2>/dev/null
+    done
+fi
 
 if [ "$(id -u)" != 0 ] || ! ip netns add "$tag-hub" 2>/dev/null; then
     echo "SKIP: network namespaces are not permitted here (needs root and 'ip netns')"
