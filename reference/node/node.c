@@ -51,7 +51,9 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     (void)what;
     node *n = arg;
-    for (int i = 0; i < 64; i++) {
+    /* [ADM-148] a few accepts per loop turn: under a flood of connections the
+     * handshakes already admitted get the loop between batches */
+    for (int i = 0; i < NODE_ACCEPT_BATCH; i++) {
         struct sockaddr_storage sa;
         socklen_t len;
         int fd = cairn_net_accept((int)lfd, &sa, &len);

@@ -333,6 +333,12 @@ uint32_t addrbook_check_id(addrbook *b, int slot, const uint8_t node_id[CAIRN_HA
     return CAIRN_E_WRONG_NODE_ID;
 }
 
+int addrbook_id_matches(const addrbook *b, int slot, const uint8_t node_id[CAIRN_HASH_LEN])
+{
+    const addr_entry *a = entry((addrbook *)b, slot);
+    return !a || !a->has_id || memcmp(a->node_id, node_id, CAIRN_HASH_LEN) == 0;
+}
+
 void addrbook_never(addrbook *b, int slot)
 {
     addr_entry *a = entry(b, slot);

@@ -59,6 +59,9 @@ void addrbook_failed(addrbook *b, int slot);
 /* [ADDR-3] 0 when `node_id` may answer at the entry, else WRONG_NODE_ID
  * (counted: the third mismatch retires an unconfigured address). */
 uint32_t addrbook_check_id(addrbook *b, int slot, const uint8_t node_id[CAIRN_HASH_LEN]);
+/* 1 when `node_id` is the one expected at the entry (or none is), without
+ * counting a mismatch. */
+int addrbook_id_matches(const addrbook *b, int slot, const uint8_t node_id[CAIRN_HASH_LEN]);
 /* Never dialled again (we reached ourselves). */
 void addrbook_never(addrbook *b, int slot);
 /* Not before `when_ms` (monotonic). */

@@ -89,16 +89,24 @@ static int holds_slot(const peer *p)
 }
 
 /* How far a pre-handshake connection got: 0 silent, 1 it has sent bytes,
- * 2 TLS done (or plaintext), 3 its Hello arrived. */
+ * 2 TLS done (or plaintext), 3 its Hello arrived. Bytes the loop has not read
+ * yet are looked for by heard_now(), only for the connection about to go. */
 static int progress(peer *p)
 {
     cairn_session *s = p->sess;
-    const cairn_node_config *c = &p->n->cfg;
-    if (!p->heard && c->peer_has_input) /* bytes may be waiting that the driver has not read */
-        p->heard = c->peer_has_input(c->ud, p->ud);
     if (!s)
         return p->heard;
     return cairn_session_state(s) >= CAIRN_SS_AWAIT_AUTH ? 3 : 1 + p->heard;
+}
+
+/* 1 when bytes from p wait that the driver has not read yet (asked of the
+ * driver, only for the connection about to go). */
+static int heard_now(peer *p)
+{
+    const cairn_node_config *c = &p->n->cfg;
+    if (!p->heard && c->peer_has_input)
+        p->heard = c->peer_has_input(c->ud, p->ud);
+    return p->heard;
 }
 
 /*
@@ -112,24 +120,35 @@ static peer *pick_pending(node *n, uint64_t group)
     enum { MAX = NODE_MAX_INBOUND_HARD + 32 };
     peer *c[MAX];
     int rank[MAX][3]; /* lower is evicted first: progress, allowance, -count */
+    uint8_t ip[MAX][16];
     int nc = 0;
     for (peer *q = n->peers; q && nc < MAX; q = q->next)
         if (holds_slot(q) && !q->ready && !q->noban && (!group || q->group == group)) {
-            rank[nc][0] = progress(q);
             rank[nc][1] = rate_left(n, &q->sa) >= ADM_ACCEPT_BURST * 1000 / 2;
+            netaddr_ip16(&q->sa, ip[nc]);
             c[nc++] = q;
         }
-    int best = -1;
-    for (int i = 0; i < nc; i++) {
+    for (int i = 0; i < nc; i++) { /* connections per address, once per eviction */
         int k = 0;
         for (int j = 0; j < nc; j++)
-            k += netaddr_same_ip(&c[i]->sa, &c[j]->sa);
+            k += memcmp(ip[i], ip[j], 16) == 0;
         rank[i][2] = -k;
-        int cmp = 0;
-        for (int r = 0; r < 3 && best >= 0 && !cmp; r++)
-            cmp = rank[i][r] < rank[best][r] ? -1 : rank[i][r] > rank[best][r];
-        if (best < 0 || cmp < 0 || (cmp == 0 && c[i]->connected_ms < c[best]->connected_ms))
-            best = i;
+    }
+    /* A flood evicts hundreds of times a second: one input query for the chosen
+     * one (which, if it did speak, is ranked again), not one per candidate. */
+    int best = -1;
+    for (int pass = 0; pass <= nc; pass++) {
+        best = -1;
+        for (int i = 0; i < nc; i++) {
+            rank[i][0] = progress(c[i]);
+            int cmp = 0;
+            for (int r = 0; r < 3 && best >= 0 && !cmp; r++)
+                cmp = rank[i][r] < rank[best][r] ? -1 : rank[i][r] > rank[best][r];
+            if (best < 0 || cmp < 0 || (cmp == 0 && c[i]->connected_ms < c[best]->connected_ms))
+                best = i;
+        }
+        if (best < 0 || c[best]->heard || !heard_now(c[best]))
+            break;
     }
     if (best < 0)
         return NULL;

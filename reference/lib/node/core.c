@@ -572,10 +572,12 @@ static void dial_targets(node *n)
             return;
         socklen_t len = 0;
         const struct sockaddr_storage *sa = addrbook_addr(n->book, i, &len);
-        int busy = 0; /* already connected to that address, either way */
+        int busy = 0; /* already connected to that address, either way, and to the node
+                       * expected there: [ADDR-152] another node there does not count */
         for (peer *q = n->peers; q && !busy; q = q->next)
             busy = q->ready && q->info.listen_port && netaddr_same_ip(&q->sa, sa) &&
-                   q->info.listen_port == netaddr_port(sa);
+                   q->info.listen_port == netaddr_port(sa) &&
+                   addrbook_id_matches(n->book, i, q->info.node_id);
         int id = -1;
         for (int d = 0; d < NODE_MAX_DIALS && id < 0; d++)
             if (!n->dials[d])

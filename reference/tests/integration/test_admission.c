@@ -250,7 +250,9 @@ static void test_relay_refused_by_node_id(void **state)
     nh_view va, vb;
     assert_int_equal(nh_start(&a, "relay-a", 0, NULL), 0);
     assert_int_equal(nh_start(&b, "relay-b", 0, NULL), 0);
-    assert_int_equal(nh_start(&m, "relay-m", 0, "--mine", "--mine-interval", "200", NULL), 0);
+    /* M never dials A or B itself (--outbound 0): what A gets, it gets through the relay */
+    assert_int_equal(
+        nh_start(&m, "relay-m", 0, "--mine", "--mine-interval", "200", "--outbound", "0", NULL), 0);
     assert_int_equal(nh_probe(&a, &va), 0);
     assert_int_equal(nh_probe(&b, &vb), 0);
     assert_int_equal(nh_stop(&a), 0);

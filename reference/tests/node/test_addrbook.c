@@ -133,6 +133,22 @@ static void test_poisoning_is_bounded(void **state)
     }
     assert_true(honest >= 45); /* a collision with an earlier entry may drop a few */
     assert_true(count_used(n) <= (ADDR_NEW_BUCKETS + ADDR_TRIED_BUCKETS) * ADDR_BUCKET_SIZE);
+
+    /* [DISC-17] 8 outbound picks from the poisoned book: 8 network groups */
+    uint64_t groups[8];
+    int from_honest = 0;
+    for (int k = 0; k < 8; k++) {
+        fake_now += 1000; /* past the dial pace */
+        int i = addrbook_select(n, groups, k, k);
+        assert_true(i >= 0);
+        groups[k] = netaddr_group(&n->addrs[i].sa);
+        addrbook_set_connected(n, i, 1);
+        from_honest += n->addrs[i].src_group != attacker;
+        for (int j = 0; j < k; j++)
+            assert_true(groups[j] != groups[k]);
+    }
+    fprintf(stderr, "# poisoning: 8 outbound picks in 8 network groups, %d from honest sources\n",
+            from_honest);
 }
 
 /* [ADDR-9] non-routable addresses and port 0 are not taken from the network,
