@@ -16,7 +16,7 @@
  * This file holds the output helpers and main(); each family of seeds has its
  * own file: gen_seeds_msg.c (messages, JSON, frames, hardening regressions),
  * gen_seeds_session.c, gen_seeds_chain.c (blocks, Merkle, manifests, chains,
- * spec vectors).
+ * spec vectors), gen_seeds_addrbook.c (address-book scripts).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -133,6 +133,7 @@ int main(int argc, char **argv)
         merkle_seeds();
         manifest_seeds();
         chain_seeds();
+        addrbook_seeds();
 #ifdef HAVE_JANSSON
         if (argc > 3) {
             vector_seeds(argv[3]);

@@ -56,4 +56,7 @@ void block_vector_seeds(const char *dir);
 void merkle_vector_seeds(const char *dir);
 #endif
 
+/* ---- gen_seeds_addrbook.c ---- */
+void addrbook_seeds(void);
+
 #endif
