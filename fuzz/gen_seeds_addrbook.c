@@ -1,5 +1,4 @@
-/* Seeds of the address-book family: Peers answers, floods from one source, dials and their
- * outcomes. */
+/* Seeds of the address-book family: Peers answers, floods, dials and their outcomes. */
 #include <string.h>
 
 #include "gen_seeds.h"

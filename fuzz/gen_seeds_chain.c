@@ -1,5 +1,4 @@
-/* Seeds of the chain family: blocks, Merkle trees and proofs, manifest entries, chain scripts, spec
- * vectors. */
+/* Seeds of the chain family: blocks, Merkle proofs, manifests, chain scripts, spec vectors. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,4 @@
-/* Seeds of the message family: every message type, its JSON forms, frame streams, hardening
- * regressions. */
+/* Seeds of the message family: every message type, JSON forms, frame streams, regressions. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,4 @@
-/* Seeds of the session family: scripts of handshakes, traffic, timeouts and limits for both roles.
- */
+/* Seeds of the session family: handshakes, traffic, timeouts and limits for both roles. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
