@@ -312,8 +312,12 @@ void addrbook_load(node *n)
         socklen_t len;
         uint8_t id[CAIRN_HASH_LEN];
         int has_id = strlen(id_hex) == 64 && cairn_hex_decode(id, CAIRN_HASH_LEN, id_hex) == 0;
-        if (cairn_net_parse_addr(addr, &sa, &len) == 0 &&
-            add_entry(n, &sa, len, 0, services, seen, has_id ? id : NULL,
+        if (cairn_net_parse_addr(addr, &sa, &len) != 0)
+            continue;
+        netaddr_normalise(&sa, &len);
+        if (!n->cfg.local_network && !netaddr_routable(&sa))
+            continue; /* [ADDR-9] saved in local-network mode, or a --peer's: not learned */
+        if (add_entry(n, &sa, len, 0, services, seen, has_id ? id : NULL,
                       src ? src : netaddr_group(&sa), table == 2 ? 2 : 1) >= 0)
             loaded++;
     }
