@@ -293,6 +293,19 @@ void op_app_resp(harness *x)
     if (variant % 4 == 2) {
         type = CAIRN_T_ERROR;
         rv = cairn_session_respond_error(x->s, rid, CAIRN_E_BUSY, 0, "busy");
+    } else if (m == &ch.base && (variant & 4)) { /* zero-copy: the data written into the frame */
+        static uint8_t chunk[4096];
+        int err = 99;
+        type = CAIRN_T_CHUNK;
+        ch.data.len = 1 + (size_t)(variant >> 3) * 127;
+        memset(chunk, variant, ch.data.len);
+        uint8_t *room = cairn_session_respond_chunk_begin(x->s, &ch, &err);
+        FUZZ_CHECK(!room || err == 99 || err == 0, "chunk_begin gave room and error %d", err);
+        rv = room ? 0 : err;
+        if (room) {
+            memcpy(room, chunk, ch.data.len);
+            rv = cairn_session_respond_chunk_commit(x->s);
+        }
     } else {
         type = cairn_msg_type_of(m);
         rv = cairn_session_respond(x->s, m);
