@@ -73,6 +73,14 @@ void session_seeds(void)
         sc(&s, 6, FS_TICK, 0, 0, 0, 0, 0);
         sc(&s, 6, FS_TICK, 0, 0, 0, 0, 0); /* idle timeout */
         emit(tg, s.b, s.n);
+        /* Zero-copy Chunk answers (respond_chunk_begin/commit), 1 to 3,938 bytes. */
+        sc_start(&s, 0, 0);
+        sc_handshake(&s);
+        for (int k = 0; k < 4; k++) {
+            sc(&s, 11, FS_PEER_REQ, 4 | k << 3, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+            sc(&s, 3, FS_APP_RESP, 0, 4 | k << 4 | (k & 1) << 3);
+        }
+        emit(tg, s.b, s.n);
         /* Handshake under TLS binding, split frames, then a close. */
         for (int cfg = 0; cfg < 4; cfg++) {
             sc_start(&s, (uint8_t)(4 | cfg << 3), 0);
