@@ -721,6 +721,17 @@ static void save_load(node *n)
 
 /* ---- the run ----------------------------------------------------------------------- */
 
+/* The scratch directory goes when the process ends (peers.txt and its temporary). */
+static void remove_datadir(void)
+{
+    char path[192];
+    snprintf(path, sizeof(path), "%s/peers.txt", datadir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/peers.txt.tmp", datadir);
+    unlink(path);
+    rmdir(datadir);
+}
+
 static void init_once(void)
 {
     static int done;
@@ -730,6 +741,7 @@ static void init_once(void)
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(datadir, sizeof(datadir), "%s/fuzz_addrbook.XXXXXX", base);
     FUZZ_CHECK(mkdtemp(datadir) != NULL, "mkdtemp %s", datadir);
+    atexit(remove_datadir);
     log_level = LOG_ERROR;
 }
 
