@@ -475,6 +475,49 @@ static void headers(cairn_chain *c, fuzz_in *in, uint64_t now)
             release(run[k - 1 - i], now);
 }
 
+/* [REL-24] [REL-25] The recent-entry index as a multiset, against a model: the
+ * mined block's entries enter twice and leave one at a time; an entry in it is
+ * neither pending nor added to the pool again until it has left. */
+static void check_recent(cairn_mempool *pool, const built *b)
+{
+    uint8_t ids[MAX_E][32];
+    size_t distinct = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        fuzz_hash2(ids[i], 0x00, b->e[i].data, b->e[i].len, NULL, 0);
+        int seen = 0;
+        for (size_t j = 0; j < i; j++)
+            seen |= memcmp(ids[i], ids[j], 32) == 0;
+        distinct += !seen;
+    }
+    size_t base = cairn_mempool_recent_count(pool);
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < b->n; i++)
+            FUZZ_CHECK(cairn_mempool_recent_add(pool, b->e[i].data, b->e[i].len) == 0,
+                       "recent_add");
+    FUZZ_CHECK(cairn_mempool_recent_count(pool) == base + distinct, "recent count %zu, model %zu",
+               cairn_mempool_recent_count(pool), base + distinct);
+    for (size_t i = 0; i < b->n; i++) {
+        FUZZ_CHECK(cairn_mempool_recent_contains(pool, ids[i]), "a recent entry is not recent");
+        uint8_t id[32];
+        uint32_t reason = 99;
+        size_t before = cairn_mempool_count(pool);
+        FUZZ_CHECK(cairn_mempool_add(pool, b->e[i].data, b->e[i].len, id, &reason) == 0 &&
+                       cairn_mempool_count(pool) == before && !cairn_mempool_contains(pool, id),
+                   "an entry of a recent block went back into the pool [REL-25]");
+    }
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < b->n; i++)
+            FUZZ_CHECK(cairn_mempool_recent_remove(pool, b->e[i].data, b->e[i].len) == 0,
+                       "recent_remove");
+        for (size_t i = 0; i < b->n; i++)
+            FUZZ_CHECK(cairn_mempool_recent_contains(pool, ids[i]) == (round == 0),
+                       "after %d removals an entry of a block added twice is%s recent", round + 1,
+                       round ? " still" : " no longer");
+    }
+    FUZZ_CHECK(cairn_mempool_recent_count(pool) == base, "recent count %zu after removal, was %zu",
+               cairn_mempool_recent_count(pool), base);
+}
+
 static void mine(cairn_chain *c, fuzz_in *in, fuzz_env *e)
 {
     cairn_mempool *pool;
@@ -542,6 +585,7 @@ static void mine(cairn_chain *c, fuzz_in *in, fuzz_env *e)
         FUZZ_CHECK(cairn_mempool_remove(pool, b->e, n) == 0 &&
                        cairn_mempool_count(pool) == before - n,
                    "removing twice changed the pool");
+        check_recent(pool, b);
     }
     cairn_mempool_del(pool);
 }

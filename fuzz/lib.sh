@@ -11,7 +11,7 @@ AFL_DRIVER=${AFL_DRIVER:-/usr/lib/afl/libAFLDriver.a}
 
 # Every target, in the order they run. block/merkle/manifest/chain exist once
 # the chain headers and library do (fuzz/CMakeLists.txt checks the same).
-FUZZ_ALL="frame msg session_server session_client block merkle manifest chain casefile json tls_conn store_open"
+FUZZ_ALL="frame msg session_server session_client block merkle manifest chain casefile json tls_conn store_open addrbook"
 
 fuzz_targets() {
     local t

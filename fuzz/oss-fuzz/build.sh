@@ -47,7 +47,7 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$CFLAGS" 
 
 targets=()
 for t in frame msg session_server session_client block merkle manifest chain casefile \
-         json tls_conn store_open; do
+         json tls_conn store_open addrbook; do
     if grep -q "fuzz_${t}_replay" "$build/Makefile"; then
         targets+=("$t")
     fi
