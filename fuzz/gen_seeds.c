@@ -11,7 +11,7 @@
  *       fuzz/ci.sh minimise them into fuzz/corpus/<target>/ with -merge=1.
  *   fuzz_gen_seeds regressions OUTDIR
  *       writes the named hardening inputs OUTDIR/msg/<what>__<EXPECTED>
- *       (DESIGN.md §3 protobuf-c pitfalls) that fuzz_expect checks.
+ *       (the protobuf-c pitfalls of ARCHITECTURE.md) that fuzz_expect checks.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -583,7 +583,7 @@ static const uint8_t devnet_entry[] = "\0Cairn devnet genesis: every block rests
 
 static void block_seeds(void)
 {
-    /* The devnet genesis block (decisions.md [NET]), network requiring 12 bits. */
+    /* The devnet genesis block (§9.8), network requiring 12 bits. */
     uint8_t in[512], *p = in;
     *p++ = 1; /* bits_sel: devnet */
     *p++ = 0; /* flags */
@@ -990,7 +990,7 @@ static void merkle_vector_seeds(const char *dir)
 }
 #endif
 
-/* ---- hardening regressions ([ENC], DESIGN.md §3) ------------------------------------------ */
+/* ---- hardening regressions (§5, ARCHITECTURE.md) ------------------------------------------ */
 
 static void reg(const char *name, uint16_t type, const uint8_t *payload, size_t n)
 {

@@ -180,7 +180,7 @@ static void on_entries(peer *p, const Cairn__V1__Entries *m)
     for (size_t i = 0; i < m->n_entries; i++) {
         uint8_t id[CAIRN_HASH_LEN];
         uint32_t reason;
-        /* [REL] an invalid relayed entry is the relayer's fault */
+        /* §10.4 an invalid relayed entry is the relayer's fault */
         if (cairn_entry_check(m->entries[i].data, m->entries[i].len, &reason)) {
             peer_close(p, CAIRN_E_INVALID_FIELD, "Entries: invalid entry");
             return;
@@ -206,7 +206,7 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
 {
     node *n = p->n;
     uint64_t now = node_now(n);
-    /* [DISC] one GetPeers per session per minute; more are RATE_LIMITED */
+    /* [DISC-6] one GetPeers per session per minute; more are RATE_LIMITED */
     if (p->last_getpeers_in_ms && now - p->last_getpeers_in_ms < NODE_GETPEERS_INTERVAL_MS) {
         cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_RATE_LIMITED, 0,
                                     "one GetPeers per minute");
@@ -220,7 +220,7 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
     /* [ADDR-6] with node IDs an address takes up to 80 bytes: 800 fit the Peers cap */
     for (int i = 0; i < n->n_addrs && k < NODE_PEERS_ANSWER_MAX; i++) {
         addr_entry *a = &n->addrs[i];
-        if (!a->used || !a->last_seen_ms) /* [DISC] only addresses we have reached */
+        if (!a->used || !a->last_seen_ms) /* [DISC-9] only addresses we have reached */
             continue;
         cairn__v1__peer_address__init(&pa[k]);
         if (a->sa.ss_family == AF_INET) {
@@ -424,7 +424,7 @@ void handle_ready(peer *p)
 {
     /* [ADM-5] the handshake's duration stands for the round-trip time */
     p->rtt_ms = node_now(p->n) - p->connected_ms;
-    /* [DISC] learn addresses from peers we dialled */
+    /* §12 learn addresses from peers we dialled */
     if (p->outbound && (p->info.services & CAIRN_SERVICE_PEERS)) {
         Cairn__V1__GetPeers gp = CAIRN__V1__GET_PEERS__INIT;
         cairn_session_request(peer_session(p), &gp.base, &p->peers_rid);

@@ -61,7 +61,7 @@ static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *info, void
             p->n->addrs[p->addr_slot].next_try_ms = UINT64_MAX; /* the address changed hands */
         return CAIRN_E_WRONG_NODE_ID;
     }
-    /* [HS] a node already connected (either direction) is a duplicate */
+    /* [AUTH-8] a node already connected (either direction) is a duplicate */
     for (peer *q = p->n->peers; q; q = q->next)
         if (q != p && q->ready && memcmp(q->info.node_id, info->node_id, CAIRN_HASH_LEN) == 0)
             return CAIRN_E_DUPLICATE_PEER;
@@ -119,7 +119,7 @@ static void on_message(cairn_session *s, uint16_t type, const ProtobufCMessage *
     handle_message(ud, type, m);
 }
 
-/* [MIS] codes that say the peer broke a MUST; the others do not discourage. */
+/* [MIS-1] [MIS-2] codes that say the peer broke a MUST; the others do not discourage. */
 static int discourages(uint32_t code)
 {
     switch (code) {
@@ -222,7 +222,7 @@ static void dial_targets(node *n)
 }
 
 /* --share: look for changed files, and publish new manifests as entries
- * ([FILE] they reach the chain like any entry: mined here or relayed). */
+ * (§11.1 they reach the chain like any entry: mined here or relayed). */
 static void share_tick(node *n)
 {
     int more = share_rescan(n->share);

@@ -15,9 +15,9 @@
 #include "cairn/store.h"
 #include "netaddr.h"
 
-#define NODE_BODY_WINDOW     16    /* [SYNC] body requests in flight per peer */
-#define NODE_STALL_MIN_MS    2000  /* [SYNC] first stall timeout */
-#define NODE_STALL_MAX_MS    64000 /* [SYNC] stall timeouts double up to this */
+#define NODE_BODY_WINDOW     16    /* [SYNC-32] body requests in flight per peer */
+#define NODE_STALL_MIN_MS    2000  /* [SYNC-34] first stall timeout */
+#define NODE_STALL_MAX_MS    64000 /* [SYNC-34] stall timeouts double up to this */
 #define ADDR_NEW_BUCKETS     256   /* [ADDR-10] the "new" table: 256 buckets */
 #define ADDR_TRIED_BUCKETS   64    /* [ADDR-10] the "tried" table: 64 buckets */
 #define ADDR_BUCKET_SIZE     16    /*           of 16 entries each */
@@ -27,7 +27,7 @@
 #define NODE_MAX_ADDRS                                                                             \
     ((ADDR_NEW_BUCKETS + ADDR_TRIED_BUCKETS) * ADDR_BUCKET_SIZE + NODE_MAX_CONFIGURED)
 #define NODE_MAX_DISCOURAGED      4096
-#define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
+#define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC-6] one GetPeers per session per minute */
 #define NODE_PEERS_ANSWER_MAX     800   /* [ADDR-6] addresses per Peers answer we send */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */

@@ -69,7 +69,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (s) {
         cairn_session_tick(s);
     } else if (node_now(p->n) >= p->connected_ms + p->n->cfg.handshake_timeout_ms) {
-        /* [HS] the timeout covers TCP connect and TLS, not only the session */
+        /* [HS-38] the timeout covers TCP connect and TLS, not only the session */
         LOGI("peer %s: handshake timeout (before the session started)", p->addr);
         peer_free(p);
         return;
