@@ -5,7 +5,7 @@
 # into a static library with the fuzz build's own flags (ASan, UBSan,
 # -fsanitize=fuzzer-no-link), so libFuzzer sees inside the parser: against
 # Debian's uninstrumented shared library it sees 29 coverage points there
-# instead of ~850 (DESIGN.md §6, research/deps-and-fuzzing.md).
+# instead of ~850 (ARCHITECTURE.md, research/deps-and-fuzzing.md).
 #
 # Usage: fuzz/build-protobuf-c.sh DEST
 # Idempotent: does nothing when DEST already holds the right version.

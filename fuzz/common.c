@@ -332,7 +332,7 @@ static const char *peers_violation(const Cairn__V1__Peers *m)
     return NULL;
 }
 
-/* decisions.md [ENC] INVALID_FIELD, [HS], [REQ], [SYNC], [FILE], [DISC]. */
+/* The per-message INVALID_FIELD rules of spec §6-§12 ([ENC-24]). */
 const char *fuzz_spec_violation(uint16_t type, const ProtobufCMessage *pm)
 {
     switch (type) {
@@ -475,14 +475,14 @@ int fuzz_msg_oracle(const cairn_mem *mem, uint16_t type, const uint8_t *p, size_
     if (scan) {
         FUZZ_CHECK(rv == scan && m == NULL, "unchecked decode %d, scan %d", rv, scan);
     } else {
-        /* [ENC] a scanned payload always unpacks within its budget. */
+        /* [ENC-29] a scanned payload always unpacks within its budget. */
         FUZZ_CHECK(rv == 0, "scan passed but unpacking failed: %d (%s), arena %zu of %zu", rv,
                    cairn_strerror(rv), d.arena.high_water, cairn_msg_budget(len, occ));
         FUZZ_CHECK(d.arena.high_water <= cairn_msg_budget(len, occ),
                    "arena high water %zu over budget %zu", d.arena.high_water,
                    cairn_msg_budget(len, occ));
         FUZZ_CHECK(m->n_unknown_fields == 0, "scan passed a payload with unknown fields");
-        /* [ENC] canonical: the one encoding of these fields is the input. */
+        /* [ENC-2] canonical: the one encoding of these fields is the input. */
         size_t n = protobuf_c_message_get_packed_size(m);
         FUZZ_CHECK(n == len, "re-packs to %zu bytes, input %zu", n, len);
         uint8_t *buf = malloc(n ? n : 1);

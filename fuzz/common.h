@@ -83,8 +83,8 @@ const uint8_t *fuzz_bytes(fuzz_in *in, size_t n, size_t *got);
 int fuzz_msg_equal(const ProtobufCMessage *a, const ProtobufCMessage *b);
 
 /*
- * The independent model of the per-message semantic rules of decisions.md
- * [ENC] INVALID_FIELD (written from the spec, not from msg.c): returns 0
+ * The independent model of the per-message semantic rules of the spec,
+ * [ENC-24] INVALID_FIELD (written from the spec, not from msg.c): returns 0
  * when `m` obeys them, else a short reason.
  */
 const char *fuzz_spec_violation(uint16_t type, const ProtobufCMessage *m);
@@ -104,10 +104,10 @@ const char *fuzz_spec_violation(uint16_t type, const ProtobufCMessage *m);
  */
 int fuzz_msg_oracle(const cairn_mem *mem, uint16_t type, const uint8_t *payload, size_t len);
 
-/* ---- Models of the chain codec (written from decisions.md and RFC 6962) ----------- */
+/* ---- Models of the chain codec (written from the spec and RFC 6962) ----------- */
 
 /*
- * [FILE] manifest entry rules: 0x01 | size u64 | chunk_log2 u8 | root[32] |
+ * §11.1 manifest entry rules: 0x01 | size u64 | chunk_log2 u8 | root[32] |
  * name_len u8 | name; exact length; size <= 2^50; 14 <= log2 <= 20; name
  * strict UTF-8 (RFC 3629 §4 byte ranges) without '/', '\\', NUL, controls
  * (< 0x20, 0x7F), not "." or "..". NULL when valid, else a reason.

@@ -1,6 +1,6 @@
 /*
  * fuzz_block: the block header codec and the context-free block checks
- * (spec §9, decisions.md [BLK], [POW], [VAL]; reference/include/cairn/block.h).
+ * (spec §9.1, §9.4, §9.5; reference/lib/codec/include/cairn/block.h).
  *
  * Input:
  *   bits_sel u8 | flags u8 | hdr_len_sel u8 | header (96 bytes, or the

@@ -1,6 +1,6 @@
 /*
- * fuzz_chain: the chain state machine (spec §9-§10, decisions.md [VAL],
- * [FORK], [SYNC]; reference/include/cairn/chain.h): block validation in
+ * fuzz_chain: the chain state machine (spec §9.5-§9.8, §10.1-§10.4;
+ * reference/lib/chain/include/cairn/chain.h): block validation in
  * context, orphans, remembered failures, headers-first records, fork choice
  * and reorgs, locators and GetHeaders answers, the mempool and the miner.
  *
@@ -21,7 +21,7 @@
  *              solve, submit
  *
  * Oracles: every add_block result (status, error and reason) equals a model
- * of [VAL]'s order (size, count, version, bits, PoW, genesis, orphan,
+ * of the order of §9.5 (size, count, version, bits, PoW, genesis, orphan,
  * failed parent, link/height, time, entries, duplicates, root), including
  * orphans released when their parent arrives and blocks remembered as
  * failed; after every operation the tip is the linked, non-failed block of
@@ -153,7 +153,7 @@ static void mark_failed(int b, uint32_t reason)
 {
     blk[b].failed = 1;
     blk[b].fail_reason = reason;
-    /* Descendants among the records, failed or not: by [VAL]'s order the
+    /* Descendants among the records, failed or not: by the order of §9.5 the
      * link (a failed parent) is checked before their own body. */
     for (int i = 1; i < n_blk; i++)
         if (blk[i].rec && i != b)
@@ -376,7 +376,7 @@ static void check_index(cairn_chain *c)
 static void queries(cairn_chain *c, uint8_t which)
 {
     const cairn_chain_block *tip = cairn_chain_tip(c);
-    /* [SYNC] the locator */
+    /* §10.1 the locator */
     uint8_t loc[64][32];
     const cairn_chain_block *from = which & 1 ? NULL : tip->parent ? tip->parent : tip;
     size_t n = cairn_chain_locator(c, from, loc, 64);
@@ -402,7 +402,7 @@ static void queries(cairn_chain *c, uint8_t which)
         }
         prev_h = b->hdr.height;
     }
-    /* [SYNC] GetHeaders from a block on the active chain */
+    /* §10.1 GetHeaders from a block on the active chain */
     const cairn_chain_block *known = cairn_chain_at(c, (which >> 1) % (tip->hdr.height + 1));
     uint32_t max = (which >> 4) & 1 ? 3 : 0;
     static uint8_t out[64][96];
@@ -426,7 +426,7 @@ static void queries(cairn_chain *c, uint8_t which)
         FUZZ_CHECK(memcmp(raw, out[i], 96) == 0, "get_headers header %zu is not the active chain's",
                    i);
     }
-    /* [SYNC] missing bodies on the best-header chain */
+    /* §10.1 missing bodies on the best-header chain */
     const cairn_chain_block *miss[16];
     size_t m = cairn_chain_missing_bodies(c, which % 4, miss, 16);
     for (size_t i = 0; i < m; i++) {
@@ -567,7 +567,7 @@ static void mine(cairn_chain *c, fuzz_in *in, fuzz_env *e)
         submit(c, n_blk - 1, e);
         FUZZ_CHECK(memcmp(cairn_chain_tip(c)->id, b->id, 32) == 0,
                    "a block mined on the tip did not become the tip");
-        /* [REL] the entries of a block that joined the chain leave the pool,
+        /* [REL-15] the entries of a block that joined the chain leave the pool,
          * and only they. */
         size_t before = cairn_mempool_count(pool);
         FUZZ_CHECK(cairn_mempool_remove(pool, b->e, n) == 0, "mempool_remove");

@@ -1,11 +1,11 @@
 /*
- * fuzz_frame: the streaming frame decoder (spec §4, decisions.md [FRM]).
+ * fuzz_frame: the streaming frame decoder (spec §4).
  *
  * Input: `limit u8 | split u8 | stream`. `limit` picks the receiver's
  * max_len; `split` picks how the stream is cut: 0 = one piece, 1 = byte by
  * byte, n >= 2 = pieces of 1..n bytes drawn from a generator seeded by the
  * input. The stream is decoded three ways: in one piece, in the chosen
- * pieces, and by an independent model of [FRM] written here from the spec
+ * pieces, and by an independent model of §4 written here from the spec
  * (its own registry table and caps). Oracles:
  *  - all three agree frame by frame (type, length, payload bytes) and on the
  *    final outcome (the header check that failed, or "incomplete");
@@ -47,7 +47,7 @@ struct spec_type {
     uint32_t cap;
 };
 
-/* decisions.md [FRM] type registry and per-type payload caps. */
+/* [FRM-8] [FRM-11] type registry and per-type payload caps. */
 static const struct spec_type registry[] = {
     {0x0001, 1024}, {0x0002, 128},   {0x0003, 1024},    {0x0004, 32},      {0x0005, 32},
     {0x0006, 32},   {0x0010, 4096},  {0x0011, 262144},  {0x0012, 64},      {0x0013, 2162688},
@@ -77,7 +77,7 @@ typedef struct events {
     size_t n;
 } events;
 
-/* The [FRM] model: header checks in order, extension payloads skipped. */
+/* The [FRM-5] model: header checks in order, extension payloads skipped. */
 static void model(const uint8_t *s, size_t len, uint32_t max_len, events *out)
 {
     size_t off = 0;

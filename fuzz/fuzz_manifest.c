@@ -1,5 +1,5 @@
 /*
- * fuzz_manifest: file manifest entries (spec §11.2, decisions.md [FILE]) as
+ * fuzz_manifest: file manifest entries (spec §11.2) as
  * they arrive in blocks, Entries, SubmitEntry and Manifest messages.
  *
  * Input: the entry bytes (first byte = entry kind).

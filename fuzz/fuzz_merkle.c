@@ -1,6 +1,6 @@
 /*
  * fuzz_merkle: RFC 6962 Merkle trees, audit paths and their verification
- * (decisions.md [MRK]; reference/include/cairn/merkle.h).
+ * (spec §9.3; reference/lib/codec/include/cairn/merkle.h).
  *
  * Input: n u16 | index u16 | flags u8 | tamper u8 | leaf hashes (32 bytes
  * each; leaves past the input are derived from their index) and then, in

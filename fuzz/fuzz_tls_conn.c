@@ -452,7 +452,7 @@ static int peer_new(run *r, int variant)
     }
     SSL_set_connect_state(p->ssl);
     switch (variant) {
-    case 1: /* [TLS] TLS 1.3 only: a TLS 1.2 client is refused */
+    case 1: /* [TLS-5] TLS 1.3 only: a TLS 1.2 client is refused */
         SSL_set_min_proto_version(p->ssl, TLS1_2_VERSION);
         SSL_set_max_proto_version(p->ssl, TLS1_2_VERSION);
         return 1;

@@ -264,7 +264,7 @@ static void mutate_value(mut *m, const ProtobufCFieldDescriptor *f, void *v, int
         break;
     }
     case PROTOBUF_C_TYPE_STRING:
-        break; /* the schema has none ([ENC]: bytes, never string) */
+        break; /* the schema has none (§5: bytes, never string) */
     case PROTOBUF_C_TYPE_BOOL:
         *(protobuf_c_boolean *)v = !*(protobuf_c_boolean *)v;
         break;

@@ -69,7 +69,7 @@ static int start_session(cairn_conn *c)
     cairn_session_config cfg = c->cfg;
     cfg.initiator = c->initiator;
     if (c->ssl) {
-        /* [TLS] ALPN must have selected cairn/1 on both sides. */
+        /* [TLS-21] ALPN must have selected cairn/1 on both sides. */
         const unsigned char *alpn;
         unsigned int alpn_len;
         SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
@@ -80,7 +80,7 @@ static int start_session(cairn_conn *c)
             flush_tls_now(c);
             return done(c, "TLS: peer did not select ALPN cairn/1");
         }
-        /* [AUTH] channel binding: the TLS exporter value */
+        /* [HS-31] channel binding: the TLS exporter value */
         static const char label[] = CAIRN_EXPORTER_LABEL;
         if (SSL_export_keying_material(c->ssl, binding, sizeof(binding), label, sizeof(label) - 1,
                                        NULL, 0, 0) != 1)

@@ -1,6 +1,6 @@
 /*
- * The chain: validation of headers and blocks against the index [VAL], fork
- * choice and atomic reorgs [FORK], and loading from the store.
+ * The chain: validation of headers and blocks against the index (§9.5), fork
+ * choice and atomic reorgs (§9.6), and loading from the store.
  *
  * Every change follows one pattern: validate, prepare everything that can
  * fail (records, table and active-chain capacity), write the change to the
@@ -34,7 +34,7 @@ uint64_t cairn_chain_median_time(const cairn_chain_block *b)
     return cairn_block_median_time(t, n);
 }
 
-/* [VAL] The rules that need the parent: link, height, time. */
+/* §9.5 The rules that need the parent: link, height, time. */
 static int check_context(cairn_chain *c, const cairn_block_header *hdr,
                          const cairn_chain_block *parent, uint32_t *reason)
 {
@@ -152,7 +152,7 @@ static int add_block_one(cairn_chain *c, const uint8_t *header, size_t header_le
     cairn_block_header hdr;
     uint8_t id[CAIRN_HASH_LEN];
     memset(res, 0, sizeof(*res));
-    /* [VAL] size, count, version, bits, PoW */
+    /* [VAL-1] size, count, version, bits, PoW */
     int rv = cairn_block_precheck(c->sha, header, header_len, entries, n, c->net->bits, &hdr, id,
                                   reason);
     if (rv != 0)
@@ -243,7 +243,7 @@ int cairn_chain_add_block(cairn_chain *c, const uint8_t *header, size_t header_l
     return rv;
 }
 
-/* [SYNC] Context-free checks of the whole batch and its contiguity. */
+/* §10.1 Context-free checks of the whole batch and its contiguity. */
 static int precheck_headers(cairn_chain *c, const cairn_bytes_ref *headers, size_t n,
                             cairn_block_header *hdrs, uint8_t (*ids)[CAIRN_HASH_LEN],
                             uint32_t *reason)

@@ -185,7 +185,7 @@ cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_
         b->work = parent->work;
         b->skip = (cairn_chain_block *)cairn_chain_block_ancestor(parent, skip_height(hdr->height));
     }
-    cairn_work_add_block(&b->work, hdr->bits); /* [POW] work per block = 2^bits */
+    cairn_work_add_block(&b->work, hdr->bits); /* [POW-3] work per block = 2^bits */
     b->seq = ++c->next_seq;
     return b;
 }

@@ -1,5 +1,5 @@
 /*
- * [SYNC] Headers-first sync helpers: block locators, the responder's side of
+ * §10.1 Headers-first sync helpers: block locators, the responder's side of
  * GetHeaders, and the bodies still missing on the best-header chain.
  */
 #include "chain_int.h"

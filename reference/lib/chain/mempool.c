@@ -1,5 +1,5 @@
 /*
- * [REL] Pending entries: submitted or relayed entries waiting for a miner.
+ * §10.4 Pending entries: submitted or relayed entries waiting for a miner.
  *
  * Bounded in count and bytes ([REL-17]) and fair between sources: each
  * entry is charged to the source that delivered it (a peer's node ID, or

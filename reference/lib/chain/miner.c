@@ -12,7 +12,7 @@ int cairn_miner_template(cairn_chain *c, const cairn_mempool *pool, uint64_t now
     memset(hdr, 0, sizeof(*hdr));
     hdr->version = CAIRN_BLOCK_VERSION;
     hdr->height = tip->hdr.height + 1;
-    /* [VAL] strictly after the median time of the last 11 blocks */
+    /* [VAL-11] strictly after the median time of the last 11 blocks */
     uint64_t median = cairn_chain_median_time(tip);
     hdr->time_ms = now_ms > median ? now_ms : median + 1;
     hdr->bits = c->net->bits;

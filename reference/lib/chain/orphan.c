@@ -1,5 +1,5 @@
 /*
- * [VAL] The orphan pool: blocks whose parent is not known yet, bounded in
+ * [FORK-1] The orphan pool: blocks whose parent is not known yet, bounded in
  * count and bytes, evicted oldest first. A peer can fill it with junk that
  * passed the context-free checks (PoW included), so nothing in it is trusted:
  * every orphan is validated in full when its parent arrives.

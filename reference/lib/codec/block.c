@@ -1,6 +1,6 @@
 /*
  * Block header codec, proof-of-work, entry syntax and the context-free block
- * checks (spec §9 [BLK], [POW], [VAL], §11.2 [FILE]).
+ * checks (spec §9.1, §9.4, §9.5, §11.2).
  */
 #include "cairn/block.h"
 
@@ -129,7 +129,7 @@ int cairn_work_cmp(const cairn_work *a, const cairn_work *b)
 /* ---- Entries ---------------------------------------------------------------- */
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), and
- * the [FILE] name rules: no '/', '\\', NUL, C0 controls or DEL. */
+ * the [FILE-7] name rules: no '/', '\\', NUL, C0 controls or DEL. */
 static int name_ok(const uint8_t *s, size_t n)
 {
     if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
@@ -233,7 +233,7 @@ int cairn_block_precheck(cairn_sha256_ctx *ctx, const uint8_t *header, size_t he
     int rv = cairn_block_id(ctx, id, header);
     if (rv != 0)
         return rv;
-    /* [VAL] size: each entry and their sum, then count. */
+    /* §9.5 size: each entry and their sum, then count. */
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (entries[i].len > CAIRN_ENTRY_MAX_LEN)

@@ -42,16 +42,16 @@ uint16_t cairn_frame_type_from_name(const char *name)
 static int header_check(const uint8_t *p, cairn_frame_header *h, uint32_t max_len)
 {
     if ((p[0] != CAIRN_MAGIC_0 || p[1] != CAIRN_MAGIC_1) && !CAIRN_FAULT(SKIP_MAGIC))
-        return CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC); /* [FRM] check 1 */
+        return CAIRN_ERR_PROTO(CAIRN_E_BAD_MAGIC); /* [FRM-6] check 1 */
     h->type = cairn_get_u16(p + 2);
     h->length = cairn_get_u32(p + 4);
     uint32_t cap = cairn_frame_type_cap(h->type);
     if (!cap && !cairn_frame_type_is_ignorable(h->type))
-        return CAIRN_ERR_PROTO(CAIRN_E_UNKNOWN_TYPE); /* [FRM] check 2 */
+        return CAIRN_ERR_PROTO(CAIRN_E_UNKNOWN_TYPE); /* [FRM-7] [FRM-8] check 2 */
     if (h->length > CAIRN_FRAME_MAX_HARD || h->length > max_len)
-        return CAIRN_ERR_PROTO(CAIRN_E_FRAME_TOO_LARGE); /* [FRM] check 3 */
+        return CAIRN_ERR_PROTO(CAIRN_E_FRAME_TOO_LARGE); /* [FRM-9] [FRM-10] check 3 */
     if (cap && h->length > cap && !CAIRN_FAULT(SKIP_TYPE_CAP))
-        return CAIRN_ERR_PROTO(CAIRN_E_FRAME_TOO_LARGE); /* [FRM] check 4 */
+        return CAIRN_ERR_PROTO(CAIRN_E_FRAME_TOO_LARGE); /* [FRM-11] check 4 */
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * RFC 6962 Merkle Tree Hash, audit paths and their verification [MRK].
+ * RFC 6962 Merkle Tree Hash, audit paths and their verification (§9.3).
  *
  * The builder keeps the roots of the perfect subtrees that the binary
  * representation of the leaf count describes (largest, leftmost first). RFC
@@ -110,7 +110,7 @@ static int fold(cairn_merkle_builder *b, unsigned from, uint8_t out[CAIRN_HASH_L
 
 int cairn_merkle_builder_root(cairn_merkle_builder *b, uint8_t root[CAIRN_HASH_LEN])
 {
-    if (b->depth == 0) /* [MRK] the empty tree: SHA-256 of nothing */
+    if (b->depth == 0) /* [MRK-1] the empty tree: SHA-256 of nothing */
         return b->ctx ? cairn_sha256_ctx_digest(b->ctx, root, "", 0) : cairn_sha256(root, "", 0);
     return fold(b, 0, root);
 }

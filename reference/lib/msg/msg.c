@@ -222,7 +222,7 @@ static int validate_manifest(const ProtobufCMessage *pm)
     const Cairn__V1__Manifest *m = (const Cairn__V1__Manifest *)pm;
     if (m->manifest.len < CAIRN_MIN_MANIFEST_LEN || m->manifest.len > CAIRN_MAX_MANIFEST_LEN)
         return INVALID_FIELD;
-    /* [FILE] have ranges: sorted, non-overlapping, non-empty. */
+    /* [FILE-17] [FILE-19] have ranges: sorted, non-overlapping, non-empty. */
     uint64_t prev_end = 0;
     for (size_t i = 0; i < m->n_have; i++) {
         const Cairn__V1__ChunkRange *r = m->have[i];
@@ -271,7 +271,7 @@ int cairn_msg_validate(uint16_t type, const ProtobufCMessage *m)
     const struct msg_info *i = info_of(type);
     if (!i || m->descriptor != i->desc)
         return CAIRN_ERR_INVALID_ARG;
-    /* [REQ] request IDs are never 0 on requests and responses. */
+    /* [REQ-1] request IDs are never 0 on requests and responses. */
     if (i->kind == CAIRN_KIND_REQUEST || i->kind == CAIRN_KIND_RESPONSE)
         if (*request_id_field((ProtobufCMessage *)m) == 0)
             return INVALID_FIELD;

@@ -61,7 +61,7 @@ static int wire_type_of(ProtobufCType t)
     }
 }
 
-/* [ENC] element count limits of repeated fields, by message and field. */
+/* [ENC-24] element count limits of repeated fields, by message and field. */
 static uint32_t repeated_cap(const ProtobufCMessageDescriptor *d, unsigned id)
 {
     if (d == &cairn__v1__get_headers__descriptor)

@@ -19,7 +19,7 @@ void netaddr_ip16(const struct sockaddr_storage *sa, uint8_t out[16]);
 uint16_t netaddr_port(const struct sockaddr_storage *sa);
 int netaddr_same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 int netaddr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
-/* [ADDR] network group: /16 for IPv4, /32 for IPv6, as one number. */
+/* [DISC-17] network group: /16 for IPv4, /32 for IPv6, as one number. */
 uint64_t netaddr_group(const struct sockaddr_storage *sa);
 /* 1 for a publicly routable unicast IP: not loopback, private, link-local,
  * unspecified, multicast, documentation or other reserved ranges. */

@@ -235,7 +235,7 @@ static void request_body(peer *p, const cairn_chain_block *b)
     p->n_bodies++;
 }
 
-/* [SYNC] bodies from several peers, each with a window of 16 in flight */
+/* [SYNC-32] bodies from several peers, each with a window of 16 in flight */
 static void fetch_bodies(node *n)
 {
     const cairn_chain_block *missing[FETCH_AHEAD];
@@ -600,7 +600,7 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
     }
     if (r)
         drop_body(p, r);
-    p->stall_ms = NODE_STALL_MIN_MS; /* [SYNC] a delivery resets the stall timeout */
+    p->stall_ms = NODE_STALL_MIN_MS; /* [SYNC-34] a delivery resets the stall timeout */
     if (!cairn_chain_find(n->chain, id)) {
         cairn_block_header hdr;
         uint8_t id2[CAIRN_HASH_LEN];
@@ -688,7 +688,7 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
         return;
     }
     if (!cairn_chain_find(n->chain, hdr.prev_id)) {
-        /* [SYNC] unknown parent: headers first. Its work is at least ours + 1 block. */
+        /* [FORK-4] unknown parent: headers first. Its work is at least ours + 1 block. */
         memset(p->info.total_work, 0xFF, 32);
         p->headers_idle = 0; /* [SYNC-42] a block we cannot connect: a new run */
         sync_start_headers(p);
@@ -727,7 +727,7 @@ void sync_tick(node *n)
     committed(n, progress_tick(n)); /* a batch due by time */
     uint64_t now = node_now(n);
     for (peer *p = n->peers; p; p = p->next) {
-        /* [SYNC] stalled bodies: give them to someone else, double the timeout */
+        /* [SYNC-35] stalled bodies: give them to someone else, double the timeout */
         for (unsigned i = 0; i < p->n_bodies;) {
             if (now - p->bodies[i].sent_ms >= p->stall_ms) {
                 LOGD(n, "peer %s: body stalled after %u ms", p->addr, p->stall_ms);

@@ -43,7 +43,7 @@ struct cairn_session {
     uint64_t hello_nonce;
     uint32_t hs_timeout, ping_interval, idle_timeout;
 
-    /* Exact Hello payloads as on the wire, for the transcript ([AUTH]). */
+    /* Exact Hello payloads as on the wire, for the transcript ([HS-31]). */
     uint8_t own_hello[1024], peer_hello[1024];
     size_t own_hello_len, peer_hello_len;
     uint8_t th[CAIRN_HASH_LEN];
@@ -133,7 +133,7 @@ static void enter_closing(cairn_session *s, uint32_t code, int by_peer, const ch
 }
 
 /*
- * [ERR] Sends Error{code, text} and starts closing: after a fatal Error
+ * §8.1 Sends Error{code, text} and starts closing: after a fatal Error
  * nothing else is sent and input is ignored. Returns the library error for
  * `code` so callers can `return fail(...)`.
  */
@@ -174,7 +174,7 @@ int cairn_transcript_hash(uint8_t out[CAIRN_HASH_LEN], const uint8_t *hello_i, s
                           const uint8_t *hello_r, size_t len_r, const uint8_t *binding,
                           size_t binding_len)
 {
-    /* [AUTH] th = SHA-256("cairn/1 transcript" || u32 len || I || u32 len || R
+    /* [HS-31] th = SHA-256("cairn/1 transcript" || u32 len || I || u32 len || R
      *                     || u32 len || B) */
     static const char label[] = "cairn/1 transcript";
     uint8_t buf[sizeof(label) - 1 + 12 + 2 * 1024 + 64];
@@ -199,7 +199,7 @@ int cairn_transcript_hash(uint8_t out[CAIRN_HASH_LEN], const uint8_t *hello_i, s
 void cairn_auth_input(uint8_t out[CAIRN_AUTH_INPUT_LEN], int signer_is_initiator,
                       const uint8_t th[CAIRN_HASH_LEN])
 {
-    /* [AUTH] "cairn/1 auth" || role ('I' or 'R') || th */
+    /* [AUTH-1] [AUTH-2] "cairn/1 auth" || role ('I' or 'R') || th */
     memcpy(out, "cairn/1 auth", 12);
     out[12] = signer_is_initiator ? 'I' : 'R';
     memcpy(out + 13, th, CAIRN_HASH_LEN);
@@ -242,7 +242,7 @@ static int send_hello(cairn_session *s, const cairn_session_config *cfg)
 static int handle_hello(cairn_session *s, const Cairn__V1__Hello *h, const uint8_t *payload,
                         size_t len)
 {
-    /* [HS] validation order after decoding: version, network, self. */
+    /* [HS-15] validation order after decoding: version, network, self. */
     if (h->version == 0 && !CAIRN_FAULT(SKIP_VERSION_CHECK))
         return fail(s, CAIRN_E_VERSION_MISMATCH, "version 0 is not a protocol version");
     if (memcmp(h->network_id.data, s->network_id, CAIRN_HASH_LEN) != 0 &&
@@ -273,7 +273,7 @@ static int handle_hello(cairn_session *s, const Cairn__V1__Hello *h, const uint8
     memcpy(s->peer_hello, payload, len);
     s->peer_hello_len = len;
 
-    /* [AUTH] sign the transcript and send Auth. */
+    /* [AUTH-1] sign the transcript and send Auth. */
     const uint8_t *hi = s->initiator ? s->own_hello : s->peer_hello;
     const uint8_t *hr = s->initiator ? s->peer_hello : s->own_hello;
     size_t li = s->initiator ? s->own_hello_len : s->peer_hello_len;
@@ -334,7 +334,7 @@ static void slot_remove(struct req_slot *v, unsigned *n, struct req_slot *slot)
 static int handle_error_msg(cairn_session *s, const Cairn__V1__Error *e)
 {
     if (cairn_wire_error_is_fatal(e->code)) {
-        /* [ERR] a fatal Error from the peer: close, never answer it. */
+        /* [ERR-12] a fatal Error from the peer: close, never answer it. */
         enter_closing(s, e->code, 1, (const char *)e->message.data, e->message.len);
         return 0;
     }
@@ -368,7 +368,7 @@ static int handle_ready(cairn_session *s, uint16_t type, ProtobufCMessage *m)
         return fail(s, CAIRN_E_UNEXPECTED_MESSAGE, "%s after the handshake",
                     cairn_frame_type_name(type));
     if (type == CAIRN_T_PING) {
-        /* [KA] answer every Ping with a Pong carrying its nonce. */
+        /* [KA-3] answer every Ping with a Pong carrying its nonce. */
         Cairn__V1__Pong pong = CAIRN__V1__PONG__INIT;
         pong.nonce = ((Cairn__V1__Ping *)m)->nonce + (CAIRN_FAULT(PONG_NONCE) ? 1 : 0);
         if ((rv = queue(s, &pong.base, 1)))
@@ -376,7 +376,7 @@ static int handle_ready(cairn_session *s, uint16_t type, ProtobufCMessage *m)
         return 1;
     }
     if (type == CAIRN_T_PONG) {
-        /* [KA] a Pong that matches no Ping of ours is ignored. */
+        /* [KA-5] a Pong that matches no Ping of ours is ignored. */
         uint64_t nonce = ((Cairn__V1__Pong *)m)->nonce;
         for (unsigned i = 0; i < s->n_pings; i++)
             if (s->pings[i] == nonce) {
@@ -581,7 +581,7 @@ static long recv_frames(cairn_session *s, const uint8_t *data, size_t len)
 long cairn_session_recv(cairn_session *s, const uint8_t *data, size_t len)
 {
     if (s->state >= CAIRN_SS_CLOSING)
-        return (long)len; /* [ERR] input after a fatal error is ignored */
+        return (long)len; /* §8.1 input after a fatal error is ignored */
     s->now = s->env->mono_ms(s->env->ud);
     s->now_valid = 1;
     if (len)
@@ -700,7 +700,7 @@ int cairn_session_tick(cairn_session *s)
             return fail_local(s, rv);
     }
     if (s->state == CAIRN_SS_READY && now >= s->last_send_ms + s->ping_interval) {
-        int rv = cairn_session_ping(s, NULL); /* [KA] keepalive */
+        int rv = cairn_session_ping(s, NULL); /* [KA-1] keepalive */
         return rv ? fail_local(s, rv) : 0;    /* never left open past its deadline */
     }
     return 0;

@@ -42,7 +42,7 @@ static void header_layout(void **state)
 static void genesis_ids(void **state)
 {
     (void)state;
-    /* [NET] the genesis parameters reproduce the registered network IDs. */
+    /* [NET-2] the genesis parameters reproduce the registered network IDs. */
     const cairn_network *nets[] = {cairn_network_devnet(), cairn_network_testnet()};
     const char *ids[] = {"0009bb33db82957d7efa6201c58e6644b248106ced1ec1857f5dbc86824acc6c",
                          "00000167bbd4b64a56f4c78ebd49939cb48b8b34a8583b065e2e677e2e4d10b9"};
@@ -219,7 +219,7 @@ static void manifests(void **state)
     assert_int_equal(cairn_manifest_entry_parse(m, manifest(m, 1, 14, "...", 3), NULL), 0);
 }
 
-/* [VAL] the context-free rules, each alone, and their order. */
+/* [VAL-1] the context-free rules, each alone, and their order. */
 static void precheck_rules(void **state)
 {
     (void)state;

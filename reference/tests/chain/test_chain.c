@@ -439,7 +439,7 @@ static cairn_bytes_ref hdr_ref(const tblock *b)
     return (cairn_bytes_ref){b->raw, sizeof(b->raw)};
 }
 
-/* [SYNC] headers first, bodies in any order after. */
+/* §10.1 headers first, bodies in any order after. */
 static void headers_first(void **state)
 {
     (void)state;

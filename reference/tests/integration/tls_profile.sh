@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# [TLS] cairnd speaks TLS 1.3 only, with ALPN cairn/1: openssl s_client with
+# [TLS-5] [TLS-9] cairnd speaks TLS 1.3 only, with ALPN cairn/1: openssl s_client with
 # TLS 1.2 is refused, with TLS 1.3 and ALPN cairn/1 it is accepted, with
 # another ALPN it gets no_application_protocol; offered only the mandatory
 # parameters (TLS_AES_128_GCM_SHA256, X25519, ed25519: TLS-26, TLS-27) it

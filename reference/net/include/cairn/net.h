@@ -65,7 +65,7 @@ enum cairn_conn_state {
 /*
  * Wraps a connected socket (made non-blocking here). With `tls` NULL the connection is
  * plaintext and the session starts at once; with TLS it starts after the TLS
- * handshake, with the exporter value as channel binding ([AUTH]). `cfg`
+ * handshake, with the exporter value as channel binding ([HS-31]). `cfg`
  * gives everything for the session but `initiator`, `binding`.
  * Takes ownership of fd.
  */

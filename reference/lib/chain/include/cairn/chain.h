@@ -1,5 +1,5 @@
 /*
- * The chain (spec §9 [VAL], [FORK], [NET], §10 [SYNC]): networks and their
+ * The chain (spec §9.5-§9.8, §10.1-§10.3): networks and their
  * genesis blocks, the block index, validation with reason codes, the orphan
  * pool, fork choice and reorgs, block locators, the pending-entry pool and
  * the miner.
@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-/* ---- Networks [NET] ------------------------------------------------------------ */
+/* ---- Networks (§9.8) ------------------------------------------------------------ */
 
 /*
  * A network is defined by its genesis block: version 1, height 0, prev_id
@@ -125,7 +125,7 @@ typedef struct cairn_chain_config {
     const cairn_network *net;
     const cairn_env *env;           /* mem, wall_ms (TIME_TOO_NEW), random */
     const cairn_chain_store *store; /* NULL: memory only */
-    size_t max_orphans;             /* 0: 256 [VAL] */
+    size_t max_orphans;             /* 0: 256 [FORK-1] */
     size_t max_orphan_bytes;        /* 0: 32 MiB */
     size_t max_low_work;            /* 0: 20000 low-work header-only records kept [SYNC-44] */
     /* Called after the active tip moved (the change is durable). */
@@ -158,18 +158,18 @@ typedef struct cairn_chain_result {
 } cairn_chain_result;
 
 /*
- * [VAL] Validates and stores a block. Returns 0 with `res` filled;
+ * §9.5 Validates and stores a block. Returns 0 with `res` filled;
  * CAIRN_ERR_PROTO(CAIRN_E_INVALID_BLOCK) with *reason (permanent unless
  * TIME_TOO_NEW); or a local error (memory, the store's error) with nothing
  * changed in memory. Fork choice runs on success: the active chain switches
- * in the same store write as the block [FORK]. `res` may be NULL.
+ * in the same store write as the block (§9.6). `res` may be NULL.
  */
 int cairn_chain_add_block(cairn_chain *c, const uint8_t *header, size_t header_len,
                           const cairn_bytes_ref *entries, size_t n, cairn_chain_result *res,
                           uint32_t *reason);
 
 /*
- * [SYNC] Headers-first: validates a contiguous run of headers whose first
+ * §10.1 Headers-first: validates a contiguous run of headers whose first
  * links to a known block (BAD_LINK otherwise) and stores the new ones as
  * header-only records. All headers pass size, version, bits and PoW before
  * anything is stored; on a later failure the valid prefix is kept.
@@ -224,18 +224,18 @@ const cairn_chain_block *cairn_chain_find(const cairn_chain *c, const uint8_t id
 /* The active chain's block at `height`, or NULL above the tip. */
 const cairn_chain_block *cairn_chain_at(const cairn_chain *c, uint64_t height);
 int cairn_chain_is_active(const cairn_chain *c, const cairn_chain_block *b);
-/* [VAL] Median time of the 11 blocks ending at `b` (fewer near genesis). */
+/* [VAL-11] [VAL-12] Median time of the 11 blocks ending at `b` (fewer near genesis). */
 uint64_t cairn_chain_median_time(const cairn_chain_block *b);
 size_t cairn_chain_orphan_count(const cairn_chain *c);
 size_t cairn_chain_record_count(const cairn_chain *c);
 
-/* [SYNC] Locator limits and the headers-response cap. */
+/* §10.1 Locator limits and the headers-response cap. */
 #define CAIRN_LOCATOR_MAX   64
 #define CAIRN_LOCATOR_DENSE 10
 #define CAIRN_HEADERS_MAX   2000
 
 /*
- * [SYNC] Block locator from `from` (NULL: the active tip): the 10 most recent
+ * [SYNC-1] [SYNC-2] [SYNC-3] Block locator from `from` (NULL: the active tip): the 10 most recent
  * IDs, then stepping back 2, 4, 8, ... blocks, always ending with genesis;
  * at most min(cap, 64) IDs. Returns the number written.
  */
@@ -243,7 +243,7 @@ size_t cairn_chain_locator(const cairn_chain *c, const cairn_chain_block *from,
                            uint8_t (*out)[CAIRN_HASH_LEN], size_t cap);
 
 /*
- * [SYNC] Responder side of GetHeaders: the first locator ID on the active
+ * [SYNC-8] [SYNC-9] [SYNC-10] Responder side of GetHeaders: the first locator ID on the active
  * chain (unknown ones skipped; none: genesis) and the headers after it, up
  * to min(max_count or 2000, 2000, cap), stopping after `stop_id` (may be
  * NULL). Writes 96-byte headers to `out`, the count to *count. Returns
@@ -255,14 +255,14 @@ int cairn_chain_get_headers(const cairn_chain *c, const uint8_t (*locator)[CAIRN
                             uint8_t (*out)[CAIRN_BLOCK_HEADER_LEN], size_t cap, size_t *count);
 
 /*
- * [SYNC] Bodies to fetch: records on the best-header chain at heights
+ * §10.1 Bodies to fetch: records on the best-header chain at heights
  * [from, from + window) that have no data yet (and are not failed), lowest
  * first. `out` holds `window` pointers. Returns the number written.
  */
 size_t cairn_chain_missing_bodies(const cairn_chain *c, uint64_t from,
                                   const cairn_chain_block **out, size_t window);
 
-/* ---- Pending entries [REL] ------------------------------------------------------- */
+/* ---- Pending entries (§10.4) ------------------------------------------------------- */
 
 typedef struct cairn_mempool cairn_mempool;
 

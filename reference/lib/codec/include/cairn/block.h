@@ -17,7 +17,7 @@ extern "C" {
 
 #define CAIRN_BLOCK_HEADER_LEN     96
 #define CAIRN_BLOCK_VERSION        1
-#define CAIRN_BLOCK_MAX_ENTRIES    4096    /* [VAL] BAD_COUNT above */
+#define CAIRN_BLOCK_MAX_ENTRIES    4096    /* [VAL-4] BAD_COUNT above */
 #define CAIRN_BLOCK_MAX_BODY_BYTES 2097152 /* sum of entry lengths, BAD_SIZE above */
 #define CAIRN_ENTRY_MAX_LEN        65536   /* one entry, BAD_SIZE above */
 #define CAIRN_BLOCK_MEDIAN_SPAN    11      /* TIME_TOO_OLD: median of this many ancestors */
@@ -94,7 +94,7 @@ uint8_t *cairn_block_header_encode(uint8_t *dst, const cairn_block_header *h);
 int cairn_block_header_decode(const uint8_t **src, const uint8_t *end, cairn_block_header *out);
 
 /*
- * Block ID = SHA-256 of exactly the 96 header bytes [BLK]. `ctx` is a reused
+ * Block ID = SHA-256 of exactly the 96 header bytes (§9.1). `ctx` is a reused
  * context (fast path) or NULL for a one-shot digest.
  */
 int cairn_block_id(cairn_sha256_ctx *ctx, uint8_t id[CAIRN_HASH_LEN],
@@ -102,10 +102,10 @@ int cairn_block_id(cairn_sha256_ctx *ctx, uint8_t id[CAIRN_HASH_LEN],
 
 /* Leading zero bits of `id` read as a 256-bit big-endian number (0..256). */
 unsigned cairn_pow_zero_bits(const uint8_t id[CAIRN_HASH_LEN]);
-/* [POW] Whether `id` has at least `bits` leading zero bits. */
+/* [POW-2] Whether `id` has at least `bits` leading zero bits. */
 int cairn_pow_ok(const uint8_t id[CAIRN_HASH_LEN], uint32_t bits);
 
-/* Cumulative chain work, a 256-bit big-endian number [POW]. */
+/* Cumulative chain work, a 256-bit big-endian number [POW-3]. */
 typedef struct cairn_work {
     uint8_t be[32];
 } cairn_work;
@@ -115,7 +115,7 @@ void cairn_work_add_block(cairn_work *w, uint32_t bits);
 int cairn_work_cmp(const cairn_work *a, const cairn_work *b);
 
 /*
- * [VAL] Syntax of one entry. Returns 0, or CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY)
+ * §9.5 Syntax of one entry. Returns 0, or CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY)
  * with *reason = BAD_SIZE (longer than 65536 bytes) or BAD_ENTRY (empty,
  * unknown kind, malformed manifest).
  */
@@ -134,7 +134,7 @@ typedef struct cairn_manifest_entry {
 } cairn_manifest_entry;
 
 /*
- * [FILE] Parses and checks a manifest entry: kind 0x01, exact length
+ * §11.1 Parses and checks a manifest entry: kind 0x01, exact length
  * 43 + name_len, size <= 2^50, 14 <= chunk_log2 <= 20, name valid UTF-8
  * without '/', '\\', NUL, controls (< 0x20, 0x7F), not "." or "..".
  * Returns 0 or CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY) (reason BAD_ENTRY).
@@ -143,7 +143,7 @@ typedef struct cairn_manifest_entry {
 int cairn_manifest_entry_parse(const uint8_t *m, size_t len, cairn_manifest_entry *out);
 
 /*
- * [VAL] The context-free checks of a block or header, in the spec's order:
+ * [VAL-1] The context-free checks of a block or header, in the spec's order:
  * size (header length; and, when `entries` is non-NULL, each entry and the
  * sum), count, version, bits (== `net_bits`), PoW. On success fills `hdr` and
  * `id`. On a rule failure returns CAIRN_ERR_PROTO(CAIRN_E_INVALID_BLOCK) and
@@ -155,14 +155,14 @@ int cairn_block_precheck(cairn_sha256_ctx *ctx, const uint8_t *header, size_t he
                          cairn_block_header *hdr, uint8_t id[CAIRN_HASH_LEN], uint32_t *reason);
 
 /*
- * [VAL] Link and height against the parent: prev_id == parent_id (BAD_LINK),
+ * §9.5 Link and height against the parent: prev_id == parent_id (BAD_LINK),
  * height == parent height + 1 (BAD_HEIGHT).
  */
 int cairn_block_check_link(const cairn_block_header *hdr, const cairn_block_header *parent,
                            const uint8_t parent_id[CAIRN_HASH_LEN], uint32_t *reason);
 
 /*
- * [VAL] Time window: time_ms > median_ms (TIME_TOO_OLD) and
+ * §9.5 Time window: time_ms > median_ms (TIME_TOO_OLD) and
  * time_ms <= now_ms + 120000 (TIME_TOO_NEW).
  */
 int cairn_block_check_time(const cairn_block_header *hdr, uint64_t median_ms, uint64_t now_ms,
@@ -175,7 +175,7 @@ int cairn_block_check_time(const cairn_block_header *hdr, uint64_t median_ms, ui
 uint64_t cairn_block_median_time(const uint64_t *times, size_t n);
 
 /*
- * [VAL] The body checks, in order: each entry (BAD_ENTRY; sizes are assumed
+ * §9.5 The body checks, in order: each entry (BAD_ENTRY; sizes are assumed
  * checked by cairn_block_precheck), duplicates (DUPLICATE_ENTRY), root
  * (BAD_ROOT). Allocates scratch through `mem`. When `root_matches` is
  * non-NULL it is set to whether the entries hash to `root` even when an

@@ -1,5 +1,5 @@
 /*
- * RFC 6962 Merkle trees (spec [MRK]), generic over leaf hashes so that block
+ * RFC 6962 Merkle trees (spec §9.3), generic over leaf hashes so that block
  * entries and file chunks share one implementation:
  *
  *   MTH({})     = SHA-256("")

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-/* [ENC] limits of repeated fields and lengths (spec §13 limits table). */
+/* Limits of repeated fields and lengths (spec §13 limits table). */
 #define CAIRN_MAX_USER_AGENT    64
 #define CAIRN_MAX_ERROR_MESSAGE 256
 #define CAIRN_MAX_LOCATOR       64
@@ -49,7 +49,7 @@ int cairn_msg_answers(uint16_t request, uint16_t response);
 uint64_t *cairn_msg_request_id(ProtobufCMessage *m);
 
 /*
- * Wire scan ([ENC]): checks that `p[0..len)` is a canonical encoding of
+ * Wire scan (§5): checks that `p[0..len)` is a canonical encoding of
  * `desc` without unpacking it, and that no repeated field exceeds its count
  * limit. Returns 0 or CAIRN_ERR_PROTO(MALFORMED | NON_CANONICAL |
  * INVALID_FIELD): [ENC-4] MALFORMED anywhere wins, then NON_CANONICAL, then
@@ -60,7 +60,7 @@ uint64_t *cairn_msg_request_id(ProtobufCMessage *m);
 int cairn_msg_scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
                    size_t *occurrences);
 
-/* Semantic validation of a message of `type` ([ENC], per-message rules). */
+/* Semantic validation of a message of `type` ([ENC-24], per-message rules). */
 int cairn_msg_validate(uint16_t type, const ProtobufCMessage *m);
 
 /* A bump allocator with a hard budget, reset per message. Its fields are

@@ -30,7 +30,7 @@ extern "C" {
 #define CAIRN_ALPN             "cairn/1"
 #define CAIRN_EXPORTER_LABEL   "EXPORTER-cairn/1 channel binding"
 #define CAIRN_BINDING_LEN      32
-/* [KA], [HS], [REQ] defaults (spec limits table). */
+/* Defaults of the spec's limits table (§13): keepalive, handshake, requests. */
 #define CAIRN_HANDSHAKE_TIMEOUT_MS 10000
 #define CAIRN_PING_INTERVAL_MS     30000
 #define CAIRN_IDLE_TIMEOUT_MS      90000
@@ -135,7 +135,7 @@ typedef struct cairn_session_config {
 } cairn_session_config;
 
 /*
- * Creates a session and queues our Hello ([HS] both sides send Hello at
+ * Creates a session and queues our Hello (§6 both sides send Hello at
  * once). `cfg`, `cb` and `env` are copied or referenced: the identity and env
  * must outlive the session.
  */
