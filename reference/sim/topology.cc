@@ -91,10 +91,12 @@ class StarRouting : public Ipv4RoutingProtocol
         return tid;
     }
 
-    void Configure(Topology *t, int64_t leaf, int32_t region)
+    // A leaf (leaf >= 0), an access router (ar >= 0) or a region router.
+    void Configure(Topology *t, int64_t leaf, int64_t ar, int32_t region)
     {
         m_topo = t;
         m_leaf = leaf;
+        m_ar = ar;
         m_region = region;
     }
 
@@ -128,8 +130,12 @@ class StarRouting : public Ipv4RoutingProtocol
             return true;
         }
         const NodeLink &l = m_topo->Link((uint32_t)dst);
-        uint32_t oif =
-            l.region == m_region ? l.router_if : m_topo->CoreIf((uint16_t)m_region, l.region);
+        uint32_t oif;
+        if (m_ar >= 0) // down to the node, or up to the region's router (interface 1)
+            oif = l.ar == (uint32_t)m_ar ? l.ar_if : 1;
+        else
+            oif = l.region == m_region ? m_topo->ArIf(l.ar)
+                                       : m_topo->CoreIf((uint16_t)m_region, l.region);
         ucb(RouteVia(oif, Ipv4Address::GetAny()), p, h);
         return true;
     }
@@ -159,7 +165,7 @@ class StarRouting : public Ipv4RoutingProtocol
 
     Ptr<Ipv4> m_ipv4;
     Topology *m_topo = nullptr;
-    int64_t m_leaf = -1;
+    int64_t m_leaf = -1, m_ar = -1;
     int32_t m_region = -1;
     std::vector<Ptr<Ipv4Route>> m_routes;
 };
@@ -178,10 +184,13 @@ class StarRoutingHelper : public Ipv4RoutingHelper
 
 int64_t Topology::IndexOf(Ipv4Address a) const
 {
-    uint32_t v = a.Get();
-    if (v < 0x0A000001u || v - 0x0A000001u >= m_links.size())
+    uint32_t v = a.Get(), o1 = v >> 24, h = v & 0xffff;
+    if (o1 < 20 || o1 >= 60 || h == 0)
         return -1;
-    return (int64_t)(v - 0x0A000001u);
+    uint64_t i = (uint64_t)(h - 1) * kGroups + (o1 - 20) * 256 + ((v >> 16) & 0xff);
+    if (i >= m_links.size())
+        return -1;
+    return (int64_t)i;
 }
 
 static void AddIf(Ptr<Node> n, Ptr<NetDevice> d, Ipv4Address a)
@@ -193,10 +202,10 @@ static void AddIf(Ptr<Node> n, Ptr<NetDevice> d, Ipv4Address a)
     ip->SetUp(i);
 }
 
-static void ConfigureRouting(Ptr<Node> n, Topology *t, int64_t leaf, int32_t region)
+static void ConfigureRouting(Ptr<Node> n, Topology *t, int64_t leaf, int64_t ar, int32_t region)
 {
     Ptr<Ipv4> ip = n->GetObject<Ipv4>();
-    DynamicCast<StarRouting>(ip->GetRoutingProtocol())->Configure(t, leaf, region);
+    DynamicCast<StarRouting>(ip->GetRoutingProtocol())->Configure(t, leaf, ar, region);
 }
 
 Topology::Topology(uint32_t n, const LinkModel &m, double partition_fraction, Rng &rng)
@@ -211,7 +220,7 @@ Topology::Topology(uint32_t n, const LinkModel &m, double partition_fraction, Rn
     for (size_t r = 0; r < nr; r++) {
         m_routers[r] = CreateObject<Node>();
         stack.Install(m_routers[r]);
-        ConfigureRouting(m_routers[r], this, -1, (int32_t)r);
+        ConfigureRouting(m_routers[r], this, -1, -1, (int32_t)r);
     }
     // Core links: delay = the region-to-region mean minus the two access
     // delays' means, so that a node-to-node delay averages the table's value.
@@ -234,8 +243,13 @@ Topology::Topology(uint32_t n, const LinkModel &m, double partition_fraction, Rn
     // times a factor uniform in [1-spread, 1+spread].
     m_links.resize(n);
     m_leaves.resize(n);
-    PointToPointHelper acc;
+    PointToPointHelper acc, up;
     acc.SetQueue("ns3::DropTailQueue<Packet>", "MaxSize", StringValue("1000p"));
+    up.SetQueue("ns3::DropTailQueue<Packet>", "MaxSize", StringValue("100000p"));
+    up.SetDeviceAttribute("DataRate", StringValue("1000Gbps"));
+    up.SetChannelAttribute("Delay", TimeValue(Seconds(0)));
+    std::vector<int64_t> open_ar(nr, -1); // per region: the access router being filled
+    std::vector<uint32_t> ar_fill;
     for (uint32_t i = 0; i < n; i++) {
         NodeLink &l = m_links[i];
         double u = rng.Uniform(), acc_share = 0;
@@ -254,16 +268,34 @@ Topology::Topology(uint32_t n, const LinkModel &m, double partition_fraction, Rn
         l.access_ms = rm.intra_ms / 2 * factor();
         l.group = rng.Uniform() < partition_fraction ? 1 : 0;
 
+        if (open_ar[l.region] < 0 || ar_fill[(size_t)open_ar[l.region]] >= kArSize) {
+            uint32_t a = (uint32_t)m_ars.size();
+            Ptr<Node> arn = CreateObject<Node>();
+            stack.Install(arn);
+            ConfigureRouting(arn, this, -1, a, l.region);
+            NetDeviceContainer d = up.Install(arn, m_routers[l.region]);
+            AddIf(arn, d.Get(0), Ipv4Address::GetAny()); // interface 1: up
+            AddIf(m_routers[l.region], d.Get(1), Ipv4Address::GetAny());
+            m_ar_if.push_back(
+                m_routers[l.region]->GetObject<Ipv4>()->GetInterfaceForDevice(d.Get(1)));
+            m_ars.push_back(arn);
+            ar_fill.push_back(0);
+            open_ar[l.region] = a;
+        }
+        l.ar = (uint32_t)open_ar[l.region];
+        ar_fill[l.ar]++;
+        Ptr<Node> arn = m_ars[l.ar];
+
         m_leaves[i] = CreateObject<Node>();
         stack.Install(m_leaves[i]);
-        ConfigureRouting(m_leaves[i], this, i, l.region);
+        ConfigureRouting(m_leaves[i], this, i, -1, l.region);
         acc.SetChannelAttribute("Delay", TimeValue(MicroSeconds((int64_t)(l.access_ms * 1000))));
-        NetDeviceContainer d = acc.Install(m_leaves[i], m_routers[l.region]);
+        NetDeviceContainer d = acc.Install(m_leaves[i], arn);
         DynamicCast<PointToPointNetDevice>(d.Get(0))->SetDataRate(DataRate((uint64_t)l.up_bps));
         DynamicCast<PointToPointNetDevice>(d.Get(1))->SetDataRate(DataRate((uint64_t)l.down_bps));
         AddIf(m_leaves[i], d.Get(0), AddressOf(i));
-        AddIf(m_routers[l.region], d.Get(1), Ipv4Address::GetAny());
-        l.router_if = m_routers[l.region]->GetObject<Ipv4>()->GetInterfaceForDevice(d.Get(1));
+        AddIf(arn, d.Get(1), Ipv4Address::GetAny());
+        l.ar_if = arn->GetObject<Ipv4>()->GetInterfaceForDevice(d.Get(1));
     }
 }
 
