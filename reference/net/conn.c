@@ -34,6 +34,7 @@ struct cairn_conn {
     cairn_session_config cfg;
     cairn_session_callbacks cb;
     void *ud;
+    cairn_conn_start_fn start; /* the caller makes (and owns) the session */
     const cairn_env *env;
     cairn_buf in;  /* plaintext read but not yet taken by the session */
     cairn_buf out; /* bytes for the socket (TLS records, or plaintext) */
@@ -87,6 +88,13 @@ static int start_session(cairn_conn *c)
         cfg.binding = binding;
         cfg.binding_len = sizeof(binding);
     }
+    if (c->start) {
+        c->sess = c->start(c->ud, c->ssl ? binding : NULL, c->ssl ? sizeof(binding) : 0);
+        if (!c->sess)
+            return done(c, "no session");
+        c->state = CAIRN_CONN_OPEN;
+        return c->state;
+    }
     int rv = cairn_session_new(&c->sess, &cfg, &c->cb, c->ud, c->env);
     if (rv)
         return done(c, cairn_strerror(rv));
@@ -94,9 +102,9 @@ static int start_session(cairn_conn *c)
     return c->state;
 }
 
-int cairn_conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
-                   const cairn_session_config *cfg, const cairn_session_callbacks *cb, void *ud,
-                   const cairn_env *env)
+static int conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
+                    const cairn_session_config *cfg, const cairn_session_callbacks *cb,
+                    cairn_conn_start_fn start, void *ud, const cairn_env *env)
 {
     *out = NULL;
     int fl = fcntl(fd, F_GETFL); /* everything below assumes a non-blocking socket */
@@ -109,7 +117,9 @@ int cairn_conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
     }
     c->fd = fd;
     c->initiator = initiator;
-    c->cfg = *cfg;
+    c->start = start;
+    if (cfg)
+        c->cfg = *cfg;
     if (cb)
         c->cb = *cb;
     c->ud = ud;
@@ -142,11 +152,25 @@ int cairn_conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
     return 0;
 }
 
+int cairn_conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
+                   const cairn_session_config *cfg, const cairn_session_callbacks *cb, void *ud,
+                   const cairn_env *env)
+{
+    return conn_new(out, fd, initiator, tls, cfg, cb, NULL, ud, env);
+}
+
+int cairn_conn_new_ext(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
+                       cairn_conn_start_fn start, void *ud, const cairn_env *env)
+{
+    return conn_new(out, fd, initiator, tls, NULL, NULL, start, ud, env);
+}
+
 void cairn_conn_del(cairn_conn *c)
 {
     if (!c)
         return;
-    cairn_session_del(c->sess);
+    if (!c->start)
+        cairn_session_del(c->sess);
     SSL_free(c->ssl);
     if (c->fd >= 0)
         close(c->fd);

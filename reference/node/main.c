@@ -156,7 +156,7 @@ int main(int argc, char **argv)
             break;
         case OPT_NOBAN:
             if (n.cfg.n_noban == (int)(sizeof(n.cfg.noban) / sizeof(n.cfg.noban[0])) ||
-                netaddr_cidr_parse(optarg, &n.cfg.noban[n.cfg.n_noban]) != 0) {
+                cairn_node_cidr_parse(optarg, &n.cfg.noban[n.cfg.n_noban]) != 0) {
                 fprintf(stderr, "cairnd: --noban %s: not an address or CIDR range (at most %d)\n",
                         optarg, (int)(sizeof(n.cfg.noban) / sizeof(n.cfg.noban[0])));
                 return 2;
@@ -215,7 +215,8 @@ int main(int argc, char **argv)
         return 1;
     }
     node_run(&n);
-    LOGI("stopped at height %llu", (unsigned long long)cairn_chain_tip(n.chain)->hdr.height);
+    LOGI("stopped at height %llu",
+         (unsigned long long)cairn_chain_tip(cairn_node_chain(n.core))->hdr.height);
     node_free(&n);
     return n.exit_code;
 }

@@ -1,4 +1,4 @@
-/* cairnd: startup, the event loop, session plumbing and shutdown. */
+/* cairnd: startup, the event loop, signals and shutdown around the node core. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,169 +16,34 @@
 
 #define TICK_MS 250
 
-uint64_t node_now(const node *n)
+static uint64_t node_now(const node *n)
 {
     return n->env->mono_ms(n->env->ud);
 }
 
-uint64_t node_wall(const node *n)
+static void core_log(void *ud, int level, const char *line)
 {
-    return n->env->wall_ms(n->env->ud);
+    (void)ud;
+    log_msg(level, "%s", line);
 }
 
-void node_session_config(node *n, cairn_session_config *cfg)
+/* ---- --share: the FILES service ------------------------------------------------------ */
+
+static int files_manifest(void *ud, const uint8_t id[CAIRN_HASH_LEN], Cairn__V1__Manifest *out)
 {
-    memset(cfg, 0, sizeof(*cfg));
-    node_flush(n); /* [VAL-32] the Hello names our tip: it is on disk first */
-    const cairn_chain_block *tip = cairn_chain_tip(n->chain);
-    cfg->identity = n->id;
-    memcpy(cfg->network_id, n->cfg.net->genesis_id, CAIRN_HASH_LEN);
-    cfg->services = CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_RELAY | CAIRN_SERVICE_PEERS;
-    if (n->cfg.share)
-        cfg->services |= CAIRN_SERVICE_FILES;
-    memcpy(cfg->tip_id, tip->id, CAIRN_HASH_LEN);
-    cfg->tip_height = tip->hdr.height;
-    memcpy(cfg->total_work, tip->work.be, 32);
-    cfg->max_frame_size = CAIRN_FRAME_MAX_MIN;
-    cfg->user_agent = "cairnd/0.1.0";
-    cfg->listen_port = n->listen_port;
-    cfg->handshake_timeout_ms = n->cfg.handshake_timeout_ms;
-    cfg->idle_timeout_ms = n->cfg.idle_timeout_ms;
-    cfg->ping_interval_ms = n->cfg.ping_interval_ms;
+    return share_manifest(ud, id, out);
 }
 
-/* ---- session callbacks ---------------------------------------------------- */
-
-static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *info, void *ud)
+static int files_prepare(void *ud, const uint8_t id[CAIRN_HASH_LEN], uint64_t index,
+                         Cairn__V1__Chunk *out)
 {
-    (void)s;
-    peer *p = ud;
-    /* [ADDR-3] an address whose node ID we know must prove that ID */
-    if (p->outbound && p->addr_slot >= 0 && p->n->addrs[p->addr_slot].has_id &&
-        memcmp(p->n->addrs[p->addr_slot].node_id, info->node_id, CAIRN_HASH_LEN) != 0) {
-        p->no_discourage = 1; /* [MIS-15] another node, not a misbehaving one */
-        if (++p->n->addrs[p->addr_slot].id_mismatches >= 3 && !p->n->addrs[p->addr_slot].configured)
-            p->n->addrs[p->addr_slot].next_try_ms = UINT64_MAX; /* the address changed hands */
-        return CAIRN_E_WRONG_NODE_ID;
-    }
-    /* [HS] a node already connected (either direction) is a duplicate */
-    for (peer *q = p->n->peers; q; q = q->next)
-        if (q != p && q->ready && memcmp(q->info.node_id, info->node_id, CAIRN_HASH_LEN) == 0)
-            return CAIRN_E_DUPLICATE_PEER;
-    /* [MIS-10] a discouraged node ID holds a slot like anyone while slots are
-     * free (admission counted it already); it is the first to be evicted */
-    if (!p->noban && addrbook_is_discouraged(p->n, NULL, info->node_id))
-        p->discouraged = 1;
-    return 0;
+    return share_chunk_prepare(ud, id, index, out);
 }
 
-static void on_ready(cairn_session *s, const cairn_peer_info *info, void *ud)
+static int files_read(void *ud, const uint8_t id[CAIRN_HASH_LEN], uint64_t index, uint8_t *dst)
 {
-    (void)s;
-    peer *p = ud;
-    p->ready = 1;
-    p->info = *info;
-    char id[65];
-    cairn_hex_encode(id, info->node_id, 32);
-    LOGI("peer %s: ready, %s node %.16s (%s), height %llu", p->addr,
-         p->outbound ? "outbound to" : "inbound from", id, info->user_agent,
-         (unsigned long long)info->tip_height);
-    if (p->outbound && p->addr_slot >= 0) {
-        addr_entry *a = &p->n->addrs[p->addr_slot];
-        addrbook_good(p->n, p->addr_slot); /* [ADDR-10] to the tried table */
-        a->last_seen_ms = node_wall(p->n);
-        a->services = info->services;
-        a->id_mismatches = 0;
-        if (!a->has_id) { /* [ADDR-5] the ID proven here is the one expected next time */
-            memcpy(a->node_id, info->node_id, CAIRN_HASH_LEN);
-            a->has_id = 1;
-        }
-        p->n->addrs_dirty = 1;
-    }
-    if (!p->outbound && info->listen_port) {
-        /* [DISC-11] an inbound peer is reachable at its session's IP and the port it announced;
-         * [DISC-9] an address a peer announced as its own may be handed out */
-        struct sockaddr_storage sa = p->sa;
-        socklen_t len = p->salen;
-        if (sa.ss_family == AF_INET)
-            ((struct sockaddr_in *)&sa)->sin_port = htons(info->listen_port);
-        else
-            ((struct sockaddr_in6 *)&sa)->sin6_port = htons(info->listen_port);
-        int slot = addrbook_add_from(p->n, &sa, len, info->services, info->node_id, &p->sa);
-        if (slot >= 0 && !p->n->addrs[slot].configured) {
-            p->n->addrs[slot].last_seen_ms = node_wall(p->n);
-            p->n->addrs_dirty = 1;
-        }
-    }
-    handle_ready(p);
+    return share_chunk_read(ud, id, index, dst);
 }
-
-static void on_message(cairn_session *s, uint16_t type, const ProtobufCMessage *m, void *ud)
-{
-    (void)s;
-    handle_message(ud, type, m);
-}
-
-/* [MIS] codes that say the peer broke a MUST; the others do not discourage. */
-static int discourages(uint32_t code)
-{
-    switch (code) {
-    case 0:
-    case CAIRN_E_SHUTDOWN:
-    case CAIRN_E_TOO_MANY_PEERS:
-    case CAIRN_E_DUPLICATE_PEER:
-    case CAIRN_E_SELF_CONNECTION:
-    case CAIRN_E_WRONG_NETWORK:
-    case CAIRN_E_VERSION_MISMATCH:
-    case CAIRN_E_HANDSHAKE_TIMEOUT:
-    case CAIRN_E_IDLE_TIMEOUT:
-    case CAIRN_E_DISCOURAGED:
-    case CAIRN_E_INTERNAL_ERROR:
-    case CAIRN_E_WRONG_NODE_ID: /* [MIS-15] */
-        return 0;
-    default:
-        return 1;
-    }
-}
-
-static void on_close(cairn_session *s, const cairn_close_info *ci, void *ud)
-{
-    (void)s;
-    peer *p = ud;
-    const char *name = ci->code ? cairn_wire_error_name(ci->code) : NULL;
-    LOGI("peer %s: closed %s %s%s%s", p->addr, ci->by_peer ? "by peer" : "by us",
-         name ? name : (ci->code ? "(unknown code)" : "without error"), ci->message[0] ? ": " : "",
-         ci->message);
-    int configured = p->outbound && p->addr_slot >= 0 && p->n->addrs[p->addr_slot].configured;
-    /* [MIS-9] --noban addresses and configured peers are never discouraged */
-    if (!ci->by_peer && discourages(ci->code) && !p->no_discourage && !p->noban && !configured) {
-        const cairn_peer_info *info = cairn_session_peer(s);
-        addrbook_discourage(p->n, &p->sa, info ? info->node_id : NULL);
-        LOGI("peer %s: discouraged for %u s", p->addr, p->n->cfg.discourage_ms / 1000);
-    }
-    if (ci->code == CAIRN_E_SELF_CONNECTION && p->outbound && p->addr_slot >= 0)
-        p->n->addrs[p->addr_slot].next_try_ms = UINT64_MAX; /* never again */
-}
-
-static int is_own_nonce(cairn_session *s, uint64_t nonce, void *ud)
-{
-    (void)s;
-    /* [HS-26] the nonce of any of our sessions' Hellos */
-    for (peer *q = ((peer *)ud)->n->peers; q; q = q->next) {
-        cairn_session *qs = peer_session(q);
-        if (qs && cairn_session_hello_nonce(qs) == nonce)
-            return 1;
-    }
-    return 0;
-}
-
-const cairn_session_callbacks node_session_callbacks = {
-    .on_peer_auth = on_peer_auth,
-    .on_ready = on_ready,
-    .on_message = on_message,
-    .on_close = on_close,
-    .is_own_nonce = is_own_nonce,
-};
 
 /* ---- events ------------------------------------------------------------------ */
 
@@ -195,30 +60,14 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
                 LOGW("accept: %s", strerror(errno));
             return;
         }
-        peer_accept(n, fd, &sa, len);
+        conn_accept(n, fd, &sa, len);
     }
 }
 
-static void dial_targets(node *n)
+static void on_accept_drain(evutil_socket_t lfd, short what, void *arg)
 {
-    uint64_t now = node_now(n);
-    /* configured peers always; others from the book up to the target, one
-     * network group each ([DISC-17], addrbook_select) */
-    for (int k = 0; k < NODE_MAX_CONFIGURED + 1; k++) {
-        int i = addrbook_select(n);
-        if (i < 0)
-            return;
-        addr_entry *a = &n->addrs[i];
-        int busy = 0; /* already connected to that address, either way */
-        for (peer *q = n->peers; q && !busy; q = q->next)
-            busy = q->ready && q->info.listen_port && netaddr_same_ip(&q->sa, &a->sa) &&
-                   q->info.listen_port == netaddr_port(&a->sa);
-        if (busy) {
-            a->next_try_ms = now + 5000;
-            continue;
-        }
-        peer_dial(n, i);
-    }
+    on_accept(lfd, what, arg);
+    conn_drain(arg);
 }
 
 /* --share: look for changed files, and publish new manifests as entries
@@ -232,22 +81,15 @@ static void share_tick(node *n)
     n->share_generation = share_generation(n->share);
     const uint8_t *entries[256];
     size_t lens[256];
-    size_t total = share_manifests(n->share, entries, lens, 256), fresh = 0;
-    cairn_bytes_ref news[256];
-    for (size_t i = 0; i < total && i < 256; i++) {
-        uint8_t id[CAIRN_HASH_LEN];
-        uint32_t reason;
-        int had =
-            (cairn_entry_id(n->sha, id, entries[i], lens[i]), cairn_mempool_contains(n->pool, id));
-        if (!had && cairn_mempool_add(n->pool, entries[i], lens[i], id, &reason) == 0)
-            news[fresh++] = (cairn_bytes_ref){entries[i], lens[i]};
-    }
+    size_t total = share_manifests(n->share, entries, lens, 256);
+    cairn_bytes_ref refs[256];
+    for (size_t i = 0; i < total && i < 256; i++)
+        refs[i] = (cairn_bytes_ref){entries[i], lens[i]};
+    size_t fresh = cairn_node_publish_entries(n->core, refs, total < 256 ? total : 256);
     share_stats st;
     share_get_stats(n->share, &st);
     LOGI("sharing %zu files (%llu bytes)%s, %zu new manifests published", st.files,
          (unsigned long long)st.bytes, more == 1 ? ", indexing" : "", fresh);
-    if (fresh)
-        relay_entries(n, news, fresh, NULL);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -256,19 +98,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     node *n = arg;
     if (n->stopping) {
-        if (!n->peers)
+        if (cairn_node_stopped(n->core) && !n->conns)
             event_base_loopexit(n->base, NULL);
         return;
     }
-    dial_targets(n);
-    node_sync_tick(n);
-    sync_tick(n);
+    cairn_node_tick(n->core); /* dials, sync upkeep, stalls, the address book */
     if (n->share && node_now(n) >= n->next_rescan_ms)
         share_tick(n);
-    if (n->addrs_dirty)
-        addrbook_save(n);
-    if (n->disc_dirty)
-        addrbook_disc_save(n);
+    conn_drain(n);
 }
 
 static void on_mine(evutil_socket_t fd, short what, void *arg)
@@ -276,8 +113,10 @@ static void on_mine(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     node *n = arg;
-    if (!n->stopping)
-        mine_step(n);
+    if (!n->stopping) {
+        cairn_node_mine_step(n->core, 0);
+        conn_drain(n);
+    }
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -295,14 +134,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         event_del(n->ev_mine);
     if (n->ev_listen)
         event_del(n->ev_listen);
-    for (peer *p = n->peers, *next; p; p = next) {
-        next = p->next;
-        peer_close(p, CAIRN_E_SHUTDOWN, "node shutting down");
-        if (!p->conn || cairn_conn_state(p->conn) == CAIRN_CONN_DONE)
-            peer_free(p);
-        else
-            peer_update_events(p);
-    }
+    cairn_node_shutdown(n->core); /* every session closes with SHUTDOWN */
+    conn_drain(n);
     struct timeval tv = {2, 0}; /* flush what we can, then go */
     event_base_loopexit(n->base, &tv);
 }
@@ -343,19 +176,19 @@ static int load_identity(node *n)
 
 /* [ADDR-10] The bucket key is the node's secret and stays the same across
  * restarts, so that peers.txt's placement keeps its meaning. */
-static int load_book_key(node *n)
+static int load_book_key(node *n, uint64_t *book_key)
 {
     char path[4096], hex[40] = {0};
     snprintf(path, sizeof(path), "%s/book.key", n->cfg.datadir);
     FILE *f = fopen(path, "r");
     if (f) {
         int ok = fgets(hex, sizeof(hex), f) &&
-                 cairn_hex_decode((uint8_t *)&n->book_key, sizeof(n->book_key), hex) == 0;
+                 cairn_hex_decode((uint8_t *)book_key, sizeof(*book_key), hex) == 0;
         fclose(f);
         if (ok)
             return 0;
     }
-    cairn_hex_encode(hex, (const uint8_t *)&n->book_key, sizeof(n->book_key));
+    cairn_hex_encode(hex, (const uint8_t *)book_key, sizeof(*book_key));
     f = fopen(path, "w");
     if (!f || fprintf(f, "%s\n", hex) < 0 || fclose(f) != 0) {
         LOGE("%s: %s", path, strerror(errno));
@@ -364,50 +197,100 @@ static int load_book_key(node *n)
     return 0;
 }
 
-static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip,
-                   const cairn_chain_block *fork)
+/* "[NODEID@]HOST:PORT" into an address and, when given, a node ID [ADDR-4]. 0 or -1. */
+static int parse_peer(const char *text, struct sockaddr_storage *sa, socklen_t *len,
+                      uint8_t node_id[CAIRN_HASH_LEN], int *has_id)
 {
-    node *n = ud;
-    char id[65];
-    cairn_hex_encode(id, new_tip->id, 32);
-    if (old_tip && fork != old_tip)
-        LOGI("reorg: %llu block(s) replaced, fork at height %llu",
-             (unsigned long long)(old_tip->hdr.height - fork->hdr.height),
-             (unsigned long long)fork->hdr.height);
-    if (n->syncing) /* the progress line reports sync; one line per block would flood */
-        LOGD("tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
-    else
-        LOGI("tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
-    limits_on_tip(n, old_tip, new_tip, fork); /* [REL-25] before entries return to the pool */
-    sync_on_tip(n, old_tip, new_tip, fork);
+    const char *at = strchr(text, '@');
+    *has_id = 0;
+    if (at) {
+        char hex[2 * CAIRN_HASH_LEN + 1];
+        if (at - text != 2 * CAIRN_HASH_LEN)
+            return -1;
+        memcpy(hex, text, sizeof(hex) - 1);
+        hex[sizeof(hex) - 1] = '\0';
+        if (cairn_hex_decode(node_id, CAIRN_HASH_LEN, hex) != 0)
+            return -1;
+        *has_id = 1;
+        text = at + 1;
+    }
+    return cairn_net_parse_addr(text, sa, len);
+}
+
+/* --listen: the socket, and what the core must know of it. */
+static int open_listener(node *n, cairn_node_config *cc)
+{
+    struct sockaddr_storage sa;
+    socklen_t len;
+    if (cairn_net_parse_addr(n->cfg.listen, &sa, &len)) {
+        LOGE("--listen %s: not HOST:PORT", n->cfg.listen);
+        return -1;
+    }
+    n->listen_fd = cairn_net_listen((struct sockaddr *)&sa, len, 512);
+    if (n->listen_fd < 0) {
+        LOGE("listen %s: %s", n->cfg.listen, strerror(errno));
+        return -1;
+    }
+    cc->listen_port = (uint16_t)cairn_net_local_port(n->listen_fd);
+    cairn_node_addr_normalise(&sa, &len); /* [ADDR-1] */
+    cc->listen_sa = sa;
+    /* [ADDR-9] a node listening on a loopback or private address is on such a network */
+    if (!cairn_node_addr_routable(&sa) && !cairn_node_addr_unspecified(&sa))
+        cc->local_network = 1;
+    n->ev_listen = event_new(n->base, n->listen_fd, EV_READ | EV_PERSIST, on_accept_drain, n);
+    event_add(n->ev_listen, NULL);
+    return 0;
+}
+
+/* The core on the store, with what the options say. */
+static int open_core(node *n, cairn_node_config *cc, const cairn_node_store *store)
+{
+    cc->net = n->cfg.net;
+    cc->env = n->env;
+    cc->store = store;
+    cc->identity = n->id;
+    cc->files = n->share ? &n->files : NULL;
+    cc->local_network |= n->cfg.local_network;
+    cc->max_inbound = n->cfg.max_inbound;
+    cc->max_per_ip = n->cfg.max_per_ip;
+    cc->outbound_target = n->cfg.outbound_target;
+    cc->discourage_ms = n->cfg.discourage_ms;
+    cc->handshake_timeout_ms = n->cfg.handshake_timeout_ms;
+    cc->idle_timeout_ms = n->cfg.idle_timeout_ms;
+    cc->ping_interval_ms = n->cfg.ping_interval_ms;
+    cc->max_low_work = n->cfg.max_low_work;
+    cc->mine_interval_ms = n->cfg.mine_interval_ms;
+    cc->noban = n->cfg.noban;
+    cc->n_noban = n->cfg.n_noban;
+    cc->log = core_log;
+    cc->log_level = log_level;
+    cc->peer_has_input = conn_has_input;
+    cc->ud = n;
+    int rv = cairn_node_new(&n->core, cc);
+    if (rv) {
+        LOGE("node: %s", cairn_strerror(rv));
+        return -1;
+    }
+    for (int i = 0; i < n->cfg.n_peers; i++) {
+        struct sockaddr_storage sa;
+        socklen_t len;
+        uint8_t id[CAIRN_HASH_LEN];
+        int has_id;
+        if (parse_peer(n->cfg.peers[i], &sa, &len, id, &has_id)) {
+            LOGE("--peer %s: not [NODEID@]HOST:PORT (NODEID: 64 hex digits)", n->cfg.peers[i]);
+            return -1;
+        }
+        cairn_node_add_configured(n->core, (const struct sockaddr *)&sa, len, has_id ? id : NULL);
+    }
+    return 0;
 }
 
 int node_start(node *n)
 {
-    char err[256];
     mkdir(n->cfg.datadir, 0700);
+    n->listen_fd = -1;
     if (load_identity(n))
         return -1;
-    cairn_identity_node_id(n->id, n->node_id);
-    if (cairn_store_open(&n->store, n->cfg.datadir, n->cfg.net, 0, err, sizeof(err))) {
-        LOGE("store %s: %s", n->cfg.datadir, err);
-        return -1;
-    }
-    cairn_chain_config cc = {0};
-    cc.net = n->cfg.net;
-    cc.env = n->env;
-    cc.store = cairn_store_chain(n->store);
-    cc.max_low_work = n->cfg.max_low_work;
-    cc.on_tip = on_tip;
-    cc.ud = n;
-    int rv = cairn_chain_new(&n->chain, &cc);
-    if (rv) {
-        LOGE("chain: %s", cairn_strerror(rv));
-        return -1;
-    }
-    if (cairn_mempool_new(&n->pool, n->env->mem, 0, 0) || cairn_sha256_ctx_new(&n->sha))
-        return -1;
-    limits_rebuild_recent(n);
     if (!n->cfg.plaintext && (cairn_tls_ctx_new(&n->tls_server, n->id, 1) ||
                               cairn_tls_ctx_new(&n->tls_client, n->id, 0))) {
         LOGE("TLS setup failed");
@@ -427,32 +310,10 @@ int node_start(node *n)
     n->base = event_base_new();
     if (!n->base)
         return -1;
-    n->listen_fd = -1;
-    if (n->cfg.listen) {
-        struct sockaddr_storage sa;
-        socklen_t len;
-        if (cairn_net_parse_addr(n->cfg.listen, &sa, &len)) {
-            LOGE("--listen %s: not HOST:PORT", n->cfg.listen);
-            return -1;
-        }
-        n->listen_fd = cairn_net_listen((struct sockaddr *)&sa, len, 512);
-        if (n->listen_fd < 0) {
-            LOGE("listen %s: %s", n->cfg.listen, strerror(errno));
-            return -1;
-        }
-        n->listen_port = (uint16_t)cairn_net_local_port(n->listen_fd);
-        n->listen_sa = sa;
-        netaddr_normalise(&n->listen_sa, &len);
-        static const uint8_t any[16] = {0};
-        uint8_t ip[16];
-        netaddr_ip16(&n->listen_sa, ip);
-        /* [ADDR-9] a node listening on a loopback or private address is on such a network */
-        if (!netaddr_routable(&n->listen_sa) && memcmp(ip, any, 16) &&
-            !(ip[10] == 0xff && ip[11] == 0xff && !memcmp(ip + 12, any, 4)))
-            n->cfg.local_network = 1;
-        n->ev_listen = event_new(n->base, n->listen_fd, EV_READ | EV_PERSIST, on_accept, n);
-        event_add(n->ev_listen, NULL);
-    }
+    cairn_node_config cc;
+    memset(&cc, 0, sizeof(cc));
+    if (n->cfg.listen && open_listener(n, &cc))
+        return -1;
     if (n->cfg.share) {
         char cache[4096];
         snprintf(cache, sizeof(cache), "%s/share-cache", n->cfg.datadir);
@@ -460,24 +321,14 @@ int node_start(node *n)
             LOGE("--share %s: %s", n->cfg.share, strerror(errno));
             return -1;
         }
+        n->files = (cairn_node_files){files_manifest, files_prepare, files_read, n->share};
     }
-    n->env->random((uint8_t *)&n->book_key, sizeof(n->book_key), n->env->ud);
-    if (load_book_key(n))
+    if (n->env->random((uint8_t *)&cc.book_key, sizeof(cc.book_key), n->env->ud) ||
+        load_book_key(n, &cc.book_key))
         return -1;
-    addrbook_load(n);
-    addrbook_disc_load(n);
-    n->env->random((uint8_t *)&n->evict_key, sizeof(n->evict_key), n->env->ud);
-    for (int i = 0; i < n->cfg.n_peers; i++) {
-        struct sockaddr_storage sa;
-        socklen_t len;
-        uint8_t id[CAIRN_HASH_LEN];
-        int has_id;
-        if (addrbook_parse_peer(n->cfg.peers[i], &sa, &len, id, &has_id)) {
-            LOGE("--peer %s: not [NODEID@]HOST:PORT (NODEID: 64 hex digits)", n->cfg.peers[i]);
-            return -1;
-        }
-        addrbook_add(n, &sa, len, 1, 0, 0, has_id ? id : NULL);
-    }
+    const cairn_node_store *store;
+    if (persist_open(&n->persist, n->cfg.datadir, n->cfg.net, &store) || open_core(n, &cc, store))
+        return -1;
     struct timeval tick = {0, TICK_MS * 1000};
     n->ev_tick = event_new(n->base, -1, EV_PERSIST, on_tick, n);
     event_add(n->ev_tick, &tick);
@@ -493,8 +344,8 @@ int node_start(node *n)
     signal(SIGPIPE, SIG_IGN);
 
     char id[65];
-    cairn_hex_encode(id, n->node_id, 32);
-    const cairn_chain_block *tip = cairn_chain_tip(n->chain);
+    cairn_hex_encode(id, cairn_node_id(n->core), 32);
+    const cairn_chain_block *tip = cairn_chain_tip(cairn_node_chain(n->core));
     LOGI("cairnd %s on %s, node %.16s, %s, height %llu%s", n->cfg.net->name,
          n->cfg.listen ? n->cfg.listen : "(not listening)", id,
          n->cfg.plaintext ? "plaintext" : "TLS 1.3", (unsigned long long)tip->hdr.height,
@@ -510,12 +361,8 @@ void node_run(node *n)
 
 void node_free(node *n)
 {
-    while (n->peers)
-        peer_free(n->peers);
-    if (n->addrs_dirty)
-        addrbook_save(n);
-    if (n->disc_dirty)
-        addrbook_disc_save(n);
+    conn_free_all(n);        /* the transports first: the sessions are the core's */
+    cairn_node_del(n->core); /* saves the address book, commits an open batch */
     if (n->ev_listen)
         event_free(n->ev_listen);
     if (n->listen_fd >= 0)
@@ -530,14 +377,9 @@ void node_free(node *n)
         event_free(n->ev_sigterm);
     if (n->base)
         event_base_free(n->base);
-    cairn_chain_del(n->chain);
-    if (n->store && cairn_store_in_batch(n->store))
-        cairn_store_commit_batch(n->store);
-    cairn_store_close(n->store); /* every acknowledged block is already durable */
+    persist_close(n->persist); /* every acknowledged block is already durable */
     if (n->share)
         share_close(n->share);
-    cairn_mempool_del(n->pool);
-    cairn_sha256_ctx_del(n->sha);
     cairn_tls_ctx_del(n->tls_server);
     cairn_tls_ctx_del(n->tls_client);
     cairn_identity_del(n->id);

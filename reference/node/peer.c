@@ -1,258 +1,280 @@
 /*
- * Peer connections: libevent readiness and timers around a cairn_conn. All
- * protocol work happens in the session; this file only moves bytes, keeps
- * the per-peer timers and decides who may connect.
+ * Connections: libevent readiness and timers around a cairn_conn whose
+ * session the node core owns, and the core's actions (dial, flush, drop,
+ * stop). Nothing here decides anything about a peer: this file moves bytes,
+ * arms timers and does what the core asks.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "node.h"
 
-cairn_session *peer_session(peer *p)
+typedef struct conn_peer {
+    node *n;
+    cairn_node_peer *cp; /* NULL while an outbound connect is under way */
+    cairn_conn *conn;
+    int fd, fd_closed;
+    int dial_id; /* while connecting: the core's DIAL action */
+    uint64_t dial_started_ms;
+    struct event *ev_read, *ev_write, *ev_timer;
+    char addr[64];
+    struct conn_peer *next;
+} conn_peer;
+
+static uint64_t now_ms(const node *n)
 {
-    return p->conn ? cairn_conn_session(p->conn) : NULL;
+    return n->env->mono_ms(n->env->ud);
 }
 
-static void after_io(peer *p);
+int conn_has_input(void *ud, void *peer_ud)
+{
+    (void)ud;
+    conn_peer *c = peer_ud;
+    int avail = 0;
+    return ioctl(c->fd, FIONREAD, &avail) == 0 && avail > 0;
+}
+
+/* Frees the connection; the core forgets the peer (its session) after it. */
+static void conn_free(conn_peer *c)
+{
+    node *n = c->n;
+    for (conn_peer **pp = &n->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    event_free(c->ev_read);
+    event_free(c->ev_write);
+    event_free(c->ev_timer);
+    if (c->conn)
+        cairn_conn_del(c->conn); /* closes the socket; the session is the core's */
+    else if (!c->fd_closed)
+        close(c->fd);
+    if (c->cp)
+        cairn_node_peer_closed(n->core, c->cp);
+    else if (c->dial_id >= 0)
+        cairn_node_dial_failed(n->core, c->dial_id);
+    free(c);
+}
+
+static void update_events(conn_peer *c)
+{
+    node *n = c->n;
+    if (!c->conn) {
+        event_add(c->ev_write, NULL);
+    } else {
+        if (cairn_conn_want_read(c->conn))
+            event_add(c->ev_read, NULL);
+        else
+            event_del(c->ev_read);
+        if (cairn_conn_want_write(c->conn))
+            event_add(c->ev_write, NULL);
+        else
+            event_del(c->ev_write);
+    }
+    uint64_t dl = c->cp ? cairn_node_peer_deadline(n->core, c->cp)
+                        : c->dial_started_ms + n->cfg.handshake_timeout_ms;
+    if (dl == UINT64_MAX) {
+        evtimer_del(c->ev_timer);
+        return;
+    }
+    uint64_t now = now_ms(n), wait = dl > now ? dl - now : 0;
+    struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+    evtimer_add(c->ev_timer, &tv);
+}
+
+/* After I/O on `c`: write what is pending, close when done, re-arm events.
+ * Returns 0, or -1 when `c` was freed. */
+static int after_io(conn_peer *c)
+{
+    if (c->conn && cairn_conn_state(c->conn) != CAIRN_CONN_DONE)
+        cairn_conn_flush(c->conn);
+    if (c->conn && cairn_conn_state(c->conn) == CAIRN_CONN_DONE) {
+        if (c->cp)
+            cairn_node_peer_eof(c->n->core, c->cp, cairn_conn_error(c->conn));
+        else if (cairn_conn_error(c->conn)[0])
+            LOGI("peer %s: %s", c->addr, cairn_conn_error(c->conn));
+        conn_free(c);
+        return -1;
+    }
+    update_events(c);
+    return 0;
+}
+
+static cairn_session *start(void *ud, const uint8_t *binding, size_t binding_len)
+{
+    conn_peer *c = ud;
+    cairn_session *s = NULL;
+    if (cairn_node_peer_start(c->n->core, c->cp, binding, binding_len, &s) != 0)
+        return NULL;
+    return s;
+}
+
+/* The transport for an admitted peer: TLS (or not), then the core's session. */
+static int open_conn(conn_peer *c, int initiator)
+{
+    node *n = c->n;
+    cairn_tls_ctx *tls = n->cfg.plaintext ? NULL : initiator ? n->tls_client : n->tls_server;
+    if (cairn_conn_new_ext(&c->conn, c->fd, initiator, tls, start, c, n->env)) {
+        c->conn = NULL;
+        c->fd_closed = 1; /* cairn_conn_new_ext closed it */
+        conn_free(c);
+        return -1;
+    }
+    return after_io(c);
+}
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    peer *p = arg;
-    p->heard = 1; /* [ADM-3] it has sent something */
-    cairn_conn_on_readable(p->conn);
-    after_io(p);
+    conn_peer *c = arg;
+    node *n = c->n;
+    cairn_node_peer_heard(n->core, c->cp); /* [ADM-3] it has sent something */
+    cairn_conn_on_readable(c->conn);
+    after_io(c);
+    conn_drain(n);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
-    peer *p = arg;
-    if (!p->conn) { /* an outbound connect finished */
-        int err = cairn_net_connect_result(fd);
+    conn_peer *c = arg;
+    node *n = c->n;
+    if (!c->conn) { /* an outbound connect finished */
+        int err = cairn_net_connect_result((int)fd);
         if (err) {
-            LOGD("peer %s: connect failed: %s", p->addr, strerror(err));
-            peer_free(p);
+            LOGD("peer %s: connect failed: %s", c->addr, strerror(err));
+            conn_free(c); /* the core backs off from it [ADDR-11] */
+            conn_drain(n);
             return;
         }
-        LOGD("peer %s: connected", p->addr);
-        cairn_session_config cfg;
-        node_session_config(p->n, &cfg);
-        if (cairn_conn_new(&p->conn, (int)fd, 1, p->n->cfg.plaintext ? NULL : p->n->tls_client,
-                           &cfg, &node_session_callbacks, p, p->n->env)) {
-            p->conn = NULL;
-            p->fd_closed = 1; /* cairn_conn_new closed it */
-            peer_free(p);
+        int id = c->dial_id;
+        c->dial_id = -1;
+        if (cairn_node_dial_done(n->core, id, &c->cp, c) != 0) {
+            conn_free(c);
+            conn_drain(n);
             return;
         }
+        open_conn(c, 1);
+        conn_drain(n);
+        return;
     }
-    cairn_conn_flush(p->conn);
-    after_io(p);
+    cairn_conn_flush(c->conn);
+    after_io(c);
+    conn_drain(n);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    peer *p = arg;
-    cairn_session *s = peer_session(p);
-    if (s && p->closing_ms && node_now(p->n) >= p->closing_ms + NODE_CLOSING_MS) {
-        /* [CLOSE-8] a peer that does not read our last bytes is not waited for */
-        LOGD("peer %s: closing took %d ms, dropping the connection", p->addr, NODE_CLOSING_MS);
-        peer_free(p);
-        return;
-    }
-    if (s) {
-        cairn_session_tick(s);
-    } else if (node_now(p->n) >= p->connected_ms + p->n->cfg.handshake_timeout_ms) {
-        /* [HS] the timeout covers TCP connect and TLS, not only the session */
-        LOGI("peer %s: handshake timeout (before the session started)", p->addr);
-        peer_free(p);
-        return;
-    }
-    after_io(p);
-}
-
-void peer_update_events(peer *p)
-{
-    if (!p->conn) {
-        event_add(p->ev_write, NULL);
+    conn_peer *c = arg;
+    node *n = c->n;
+    if (!c->cp) { /* [HS] the timeout covers TCP connect too */
+        LOGI("peer %s: handshake timeout (before the session started)", c->addr);
+        conn_free(c);
     } else {
-        if (cairn_conn_want_read(p->conn))
-            event_add(p->ev_read, NULL);
-        else
-            event_del(p->ev_read);
-        if (cairn_conn_want_write(p->conn))
-            event_add(p->ev_write, NULL);
-        else
-            event_del(p->ev_write);
+        cairn_node_peer_tick(n->core, c->cp);
+        after_io(c);
     }
-    cairn_session *s = peer_session(p);
-    if (s && !p->closing_ms && cairn_session_state(s) >= CAIRN_SS_CLOSING)
-        p->closing_ms = node_now(p->n);
-    uint64_t dl = s ? cairn_session_deadline(s) : p->connected_ms + p->n->cfg.handshake_timeout_ms;
-    if (p->closing_ms)
-        dl = p->closing_ms + NODE_CLOSING_MS;
-    if (dl == UINT64_MAX) {
-        evtimer_del(p->ev_timer);
-        return;
-    }
-    uint64_t now = node_now(p->n), wait = dl > now ? dl - now : 0;
-    struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
-    evtimer_add(p->ev_timer, &tv);
+    conn_drain(n);
 }
 
-static void after_io(peer *p)
+static conn_peer *conn_new(node *n, int fd, const struct sockaddr_storage *sa)
 {
-    cairn_session *s = peer_session(p);
-    if (s && p->refuse && cairn_session_state(s) < CAIRN_SS_CLOSING) {
-        cairn_session_close(s, p->refuse, cairn_wire_error_name(p->refuse));
-        p->refuse = 0;
-    }
-    if (p->conn && cairn_conn_state(p->conn) != CAIRN_CONN_DONE)
-        cairn_conn_flush(p->conn);
-    if (p->conn && cairn_conn_state(p->conn) == CAIRN_CONN_DONE) {
-        const char *err = cairn_conn_error(p->conn);
-        if (err[0] && !(s && cairn_session_close_info(s)))
-            LOGI("peer %s: %s", p->addr, err);
-        peer_free(p);
-        return;
-    }
-    peer_update_events(p);
-}
-
-static peer *peer_new(node *n, int fd, const struct sockaddr_storage *sa, socklen_t len,
-                      int outbound)
-{
-    peer *p = calloc(1, sizeof(*p));
-    if (!p)
+    conn_peer *c = calloc(1, sizeof(*c));
+    if (!c)
         return NULL;
-    p->n = n;
-    p->outbound = outbound;
-    p->addr_slot = -1;
-    p->sa = *sa;
-    p->salen = len;
-    p->stall_ms = NODE_STALL_MIN_MS;
-    p->connected_ms = node_now(n);
-    p->group = netaddr_group(sa);
-    p->noban = admit_is_noban(n, sa);
-    p->rtt_ms = UINT64_MAX;
-    cairn_net_format_addr((const struct sockaddr *)sa, p->addr, sizeof(p->addr));
-    p->ev_read = event_new(n->base, fd, EV_READ | EV_PERSIST, on_read, p);
-    p->ev_write = event_new(n->base, fd, EV_WRITE | EV_PERSIST, on_write, p);
-    p->ev_timer = evtimer_new(n->base, on_timer, p);
-    if (!p->ev_read || !p->ev_write || !p->ev_timer) {
-        event_free(p->ev_read);
-        event_free(p->ev_write);
-        event_free(p->ev_timer);
-        free(p);
+    c->n = n;
+    c->fd = fd;
+    c->dial_id = -1;
+    cairn_net_format_addr((const struct sockaddr *)sa, c->addr, sizeof(c->addr));
+    c->ev_read = event_new(n->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    c->ev_write = event_new(n->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+    c->ev_timer = evtimer_new(n->base, on_timer, c);
+    if (!c->ev_read || !c->ev_write || !c->ev_timer) {
+        event_free(c->ev_read);
+        event_free(c->ev_write);
+        event_free(c->ev_timer);
+        free(c);
         return NULL;
     }
-    p->next = n->peers;
-    n->peers = p;
-    if (outbound)
-        n->n_outbound++;
-    else
-        n->n_inbound++;
-    return p;
+    c->next = n->conns;
+    n->conns = c;
+    return c;
 }
 
-void peer_free(peer *p)
+void conn_accept(node *n, int fd, const struct sockaddr_storage *sa, socklen_t len)
 {
-    node *n = p->n;
-    sync_peer_gone(p);
-    for (peer **pp = &n->peers; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
+    conn_peer *c = conn_new(n, fd, sa);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    /* who may connect is the core's decision (§12.3) */
+    if (cairn_node_accept(n->core, &c->cp, (const struct sockaddr *)sa, len, c) != 0) {
+        c->cp = NULL;
+        conn_free(c); /* far over the cap, or too fast: not even a session */
+        return;
+    }
+    open_conn(c, 0);
+}
+
+static void dial(node *n, const cairn_node_action *a)
+{
+    int fd = cairn_net_connect((const struct sockaddr *)&a->addr, a->addr_len);
+    if (fd < 0) {
+        cairn_node_dial_failed(n->core, a->dial_id);
+        return;
+    }
+    conn_peer *c = conn_new(n, fd, &a->addr);
+    if (!c) {
+        close(fd);
+        cairn_node_dial_failed(n->core, a->dial_id);
+        return;
+    }
+    c->dial_id = a->dial_id;
+    c->dial_started_ms = now_ms(n);
+    LOGD("peer %s: dialling", c->addr);
+    update_events(c);
+}
+
+void conn_drain(node *n)
+{
+    cairn_node_action a;
+    while (cairn_node_next_action(n->core, &a)) {
+        conn_peer *c = a.ud;
+        switch (a.type) {
+        case CAIRN_NODE_ACT_DIAL:
+            if (n->stopping)
+                cairn_node_dial_failed(n->core, a.dial_id);
+            else
+                dial(n, &a);
+            break;
+        case CAIRN_NODE_ACT_FLUSH: /* output queued by any event, for any peer */
+            if (c->conn)
+                after_io(c);
+            break;
+        case CAIRN_NODE_ACT_DROP:
+            conn_free(c);
+            break;
+        case CAIRN_NODE_ACT_STOP:
+            n->exit_code = a.code;
+            event_base_loopbreak(n->base);
+            break;
+        default:
             break;
         }
-    if (p->outbound) {
-        n->n_outbound--;
-        if (p->addr_slot >= 0 && p->addr_slot < n->n_addrs) {
-            addr_entry *a = &n->addrs[p->addr_slot];
-            a->connected = 0;
-            if (!p->ready) /* [ADDR-11] back off from addresses that fail */
-                addrbook_failed(n, p->addr_slot);
-            else
-                a->next_try_ms = node_now(n) + a->backoff_ms;
-        }
-    } else {
-        n->n_inbound--;
     }
-    int fd = event_get_fd(p->ev_read);
-    event_free(p->ev_read);
-    event_free(p->ev_write);
-    event_free(p->ev_timer);
-    if (p->conn)
-        cairn_conn_del(p->conn); /* closes the socket */
-    else if (!p->fd_closed)
-        close(fd);
-    free(p);
 }
 
-int peer_accept(node *n, int fd, const struct sockaddr_storage *sa_in, socklen_t len)
+void conn_free_all(node *n)
 {
-    /* Who may connect (§12.3, admit.c): a refused connection gets a session
-     * that says why and closes, unless it is over its accept rate. */
-    struct sockaddr_storage norm = *sa_in, *sa = &norm;
-    netaddr_normalise(sa, &len); /* [ADDR-1] */
-    int drop = 0;
-    uint32_t refuse = n->stopping ? CAIRN_E_SHUTDOWN : admit_inbound(n, sa, &drop);
-    if (n->stopping || drop || (refuse && n->n_inbound >= n->cfg.max_inbound + 16)) {
-        close(fd); /* far over the cap, or too fast: not even a session */
-        return -1;
-    }
-    peer *p = peer_new(n, fd, sa, len, 0);
-    if (!p) {
-        close(fd);
-        return -1;
-    }
-    p->refuse = refuse;
-    p->discouraged = !p->noban && addrbook_is_discouraged(n, sa, NULL); /* [MIS-11] */
-    cairn_session_config cfg;
-    node_session_config(n, &cfg);
-    if (cairn_conn_new(&p->conn, fd, 0, n->cfg.plaintext ? NULL : n->tls_server, &cfg,
-                       &node_session_callbacks, p, n->env)) {
-        p->conn = NULL;
-        p->fd_closed = 1; /* cairn_conn_new closed it */
-        peer_free(p);
-        return -1;
-    }
-    LOGD("peer %s: accepted%s%s", p->addr, refuse ? ", refusing: " : "",
-         refuse ? cairn_wire_error_name(refuse) : "");
-    after_io(p);
-    return 0;
-}
-
-int peer_dial(node *n, int slot)
-{
-    addr_entry *a = &n->addrs[slot];
-    int fd = cairn_net_connect((const struct sockaddr *)&a->sa, a->salen);
-    if (fd < 0) {
-        addrbook_failed(n, slot);
-        return -1;
-    }
-    peer *p = peer_new(n, fd, &a->sa, a->salen, 1);
-    if (!p) {
-        close(fd);
-        return -1;
-    }
-    p->addr_slot = slot;
-    a->connected = 1;
-    LOGD("peer %s: dialling", p->addr);
-    peer_update_events(p);
-    return 0;
-}
-
-void peer_close(peer *p, uint32_t code, const char *why)
-{
-    cairn_session *s = peer_session(p);
-    if (s && cairn_session_state(s) < CAIRN_SS_CLOSING)
-        cairn_session_close(s, code, why);
-    if (p->conn)
-        cairn_conn_flush(p->conn);
+    while (n->conns)
+        conn_free(n->conns);
 }

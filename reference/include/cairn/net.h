@@ -72,6 +72,16 @@ enum cairn_conn_state {
 int cairn_conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
                    const cairn_session_config *cfg, const cairn_session_callbacks *cb, void *ud,
                    const cairn_env *env);
+/*
+ * The same for a session its caller makes and owns (the node core): once the
+ * transport is secure (at once in plaintext), `start` is called with the TLS
+ * exporter value (NULL in plaintext) and returns the session, or NULL to end
+ * the connection. cairn_conn_del does not free that session; delete the
+ * connection before the session.
+ */
+typedef cairn_session *(*cairn_conn_start_fn)(void *ud, const uint8_t *binding, size_t binding_len);
+int cairn_conn_new_ext(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
+                       cairn_conn_start_fn start, void *ud, const cairn_env *env);
 void cairn_conn_del(cairn_conn *c);
 
 /* The socket is readable: read, decrypt, feed the session. Returns the state. */

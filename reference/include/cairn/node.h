@@ -162,6 +162,15 @@ typedef struct cairn_node_cidr {
     int bits;       /* prefix length over those 16 bytes */
 } cairn_node_cidr;
 
+/* "10.0.0.0/8", "127.0.0.1", "::1/128", "fd00::/8" into a range; 0 or -1. */
+int cairn_node_cidr_parse(const char *text, cairn_node_cidr *out);
+/* [ADDR-1] ::ffff:a.b.c.d becomes a.b.c.d (port kept); anything else unchanged. */
+void cairn_node_addr_normalise(struct sockaddr_storage *sa, socklen_t *len);
+/* 1 for a publicly routable unicast IP ([ADDR-9]). */
+int cairn_node_addr_routable(const struct sockaddr_storage *sa);
+/* 1 for 0.0.0.0, :: and ::ffff:0.0.0.0 (listening everywhere). */
+int cairn_node_addr_unspecified(const struct sockaddr_storage *sa);
+
 typedef struct cairn_node_config {
     const cairn_network *net;
     const cairn_env *env;                         /* mem, mono_ms, wall_ms, random */
@@ -182,6 +191,10 @@ typedef struct cairn_node_config {
     int n_noban;
     /* A log line (no newline). NULL: silent. */
     void (*log)(void *ud, int level, const char *line);
+    int log_level; /* lines above this level are not even formatted (0 = errors only) */
+    /* [ADM-3] Whether bytes from the peer wait unread (the socket's FIONREAD);
+     * NULL: only what was fed counts. */
+    int (*peer_has_input)(void *ud, void *peer_ud);
     void *ud;
 } cairn_node_config;
 

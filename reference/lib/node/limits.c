@@ -4,8 +4,7 @@
  * the upkeep of the recent-entry index that keeps the pool and the miner
  * away from entries already mined [REL-24], [REL-25].
  */
-#include "log.h"
-#include "node.h"
+#include "node_int.h"
 
 void bucket_refill(rate_bucket *b, uint64_t now, int64_t per_s, int64_t burst)
 {
@@ -91,8 +90,10 @@ static int recent_entry(void *ud, const uint8_t *entry, size_t len)
 static void recent_block(node *n, const cairn_chain_block *b, int add)
 {
     struct recent_walk w = {n->pool, add};
-    if (b && b->hdr.height > 0)
-        cairn_store_get_block(n->store, b->id, NULL, recent_entry, &w);
+    if (b && b->hdr.height > 0 &&
+        n->store->get_block(n->store->ud, b->id, NULL, recent_entry, &w) < 0)
+        LOGW(n, "store: entries of block %llu unreadable for the recent-entry index",
+             (unsigned long long)b->hdr.height);
 }
 
 void limits_rebuild_recent(node *n)

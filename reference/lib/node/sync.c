@@ -7,17 +7,30 @@
 #include <stdlib.h>
 
 #include "cairn/fault.h"
-#include "log.h"
-#include "node.h"
+#include "node_int.h"
 
 /* Bodies looked at per scheduling round (the download window ahead of the tip). */
 #define FETCH_AHEAD         256
 #define MINE_TRIES_PER_STEP 20000
 
-static int ready_with(peer *p, uint64_t service)
+#define ready_with peer_ready_with
+
+/* After a commit: what waited for the disk may go out now. */
+static void committed(node *n, int rv)
 {
-    return p->ready && p->conn && (p->info.services & service) &&
-           cairn_session_state(peer_session(p)) == CAIRN_SS_READY;
+    if (rv == 1 && n->announce_pending) {
+        n->announce_pending = 0;
+        sync_announce(n, cairn_chain_tip(n->chain), NULL);
+    }
+}
+
+int node_flush(node *n)
+{
+    int rv = progress_commit(n);
+    if (rv < 0)
+        return rv;
+    committed(n, rv);
+    return 0;
 }
 
 /* [VAL-25] Whether a failure is one that defers rather than closes. */
@@ -35,14 +48,15 @@ static void close_invalid(peer *p, int rv, uint32_t reason, const char *what)
         snprintf(why, sizeof(why), "%s: %s", what, cairn_block_reason_name(reason));
         if (!cairn_block_reason_is_permanent(reason))
             p->no_discourage = 1; /* [VAL-20] TIME_TOO_NEW is not misbehaviour */
-        cairn_session_close_detail(peer_session(p), code, reason, why);
+        cairn_session_close_detail(p->sess, code, reason, why);
     } else if (code) {
         snprintf(why, sizeof(why), "%s: %s", what, cairn_strerror(rv));
-        cairn_session_close(peer_session(p), code, why);
+        cairn_session_close(p->sess, code, why);
     } else {
-        LOGE("peer %s: %s: %s", p->addr, what, cairn_strerror(rv));
-        cairn_session_close(peer_session(p), CAIRN_E_INTERNAL_ERROR, "local failure");
+        LOGE(p->n, "peer %s: %s: %s", p->addr, what, cairn_strerror(rv));
+        cairn_session_close(p->sess, CAIRN_E_INTERNAL_ERROR, "local failure");
     }
+    peer_want_flush(p);
 }
 
 /* When the header `time_ms` stops being TIME_TOO_NEW by the local clock. */
@@ -86,7 +100,7 @@ static void defer_header(peer *p, const uint8_t raw[CAIRN_BLOCK_HEADER_LEN])
     memcpy(n->deferred[slot].raw, raw, CAIRN_BLOCK_HEADER_LEN);
     memcpy(n->deferred[slot].id, id, CAIRN_HASH_LEN);
     n->deferred[slot].time_ms = hdr.time_ms;
-    LOGD("peer %s: header %llu is %llu ms ahead of the clock: held", p->addr,
+    LOGD(p->n, "peer %s: header %llu is %llu ms ahead of the clock: held", p->addr,
          (unsigned long long)hdr.height, (unsigned long long)(hdr.time_ms - node_wall(n)));
 }
 
@@ -123,7 +137,7 @@ static void release_deferred(node *n)
         int rv = cairn_chain_add_headers(n->chain, &ref, 1, &n_new, &reason);
         char hex[17];
         cairn_hex_encode(hex, d->id, 8);
-        LOGD("held header %s: %s", hex,
+        LOGD(n, "held header %s: %s", hex,
              rv == 0  ? "accepted"
              : reason ? cairn_block_reason_name(reason)
                       : cairn_strerror(rv));
@@ -162,14 +176,19 @@ static void request_headers(peer *p, int continuation)
     Cairn__V1__GetHeaders gh = CAIRN__V1__GET_HEADERS__INIT;
     gh.n_locator = k;
     gh.locator = lv;
-    if (cairn_session_request(peer_session(p), &gh.base, &p->headers_rid) == 0) {
+    int rv = cairn_session_request(p->sess, &gh.base, &p->headers_rid);
+    if (rv != 0) {
+        p->headers_rid = 0; /* not sent (output full, window full): the tick asks again */
+        LOGD(n, "peer %s: GetHeaders not sent: %s", p->addr, cairn_strerror(rv));
+    } else {
+        peer_want_flush(p);
         memcpy(p->sent_loc0, loc[0], CAIRN_HASH_LEN);
         if (!continuation) {
             p->cont_height = 0; /* a new run; a redownload keeps what the last one saw */
             if (!p->redownload)
                 p->n_commits = 0;
         }
-        LOGD("peer %s: GetHeaders from height %llu%s", p->addr,
+        LOGD(p->n, "peer %s: GetHeaders from height %llu%s", p->addr,
              (unsigned long long)(continuation ? p->cont_height : best->hdr.height),
              continuation ? " (continuing)" : "");
     }
@@ -206,8 +225,12 @@ static void request_body(peer *p, const cairn_chain_block *b)
     gb.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID;
     gb.block_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, (uint8_t *)b->id};
     body_req *r = &p->bodies[p->n_bodies];
-    if (cairn_session_request(peer_session(p), &gb.base, &r->rid) != 0)
+    int rv = cairn_session_request(p->sess, &gb.base, &r->rid);
+    if (rv != 0) { /* output or window full: the body stays unrequested for now */
+        LOGD(p->n, "peer %s: GetBlock not sent: %s", p->addr, cairn_strerror(rv));
         return;
+    }
+    peer_want_flush(p);
     memcpy(r->id, b->id, CAIRN_HASH_LEN);
     r->sent_ms = node_now(p->n);
     p->n_bodies++;
@@ -347,7 +370,7 @@ static int add_commit(peer *p)
         return -1;
     if (p->n_commits == p->cap_commits) {
         size_t cap = p->cap_commits ? p->cap_commits * 2 : 16;
-        node_commit *c = realloc(p->commits, cap * sizeof(*c));
+        node_commit *c = cairn_mem_realloc(p->n->mem, p->commits, cap * sizeof(*c));
         if (!c)
             return -1;
         p->commits = c;
@@ -364,7 +387,7 @@ static int store_headers(peer *p, const Cairn__V1__Headers *h, size_t n, int *he
                          const cairn_chain_block **pin)
 {
     node *nd = p->n;
-    cairn_bytes_ref *refs = malloc(n * sizeof(*refs));
+    cairn_bytes_ref *refs = cairn_mem_malloc(nd->mem, n * sizeof(*refs));
     *held = 0;
     *n_new = 0;
     if (!refs)
@@ -372,11 +395,14 @@ static int store_headers(peer *p, const Cairn__V1__Headers *h, size_t n, int *he
     for (size_t i = 0; i < n; i++)
         refs[i] = (cairn_bytes_ref){h->headers[i].data, h->headers[i].len};
     uint32_t reason = 0;
-    node_sync_before_headers(nd, n); /* [VAL-31] long answers join the sync batch */
+    if (progress_before_headers(nd, n) < 0) { /* [VAL-31] long answers join the sync batch */
+        cairn_mem_free(nd->mem, refs);
+        return -1; /* the store failed: the node stops */
+    }
     int rv = pin ? cairn_chain_add_headers_pinned(nd->chain, refs, n, pin, n_new, &reason)
                  : cairn_chain_add_headers(nd->chain, refs, n, n_new, &reason);
-    node_sync_after_headers(nd);
-    free(refs);
+    committed(nd, progress_after_headers(nd));
+    cairn_mem_free(nd->mem, refs);
     if ((*held = too_new(rv, reason)) != 0) { /* [VAL-26] the prefix is kept (SYNC-19) */
         const uint8_t *raw = first_unknown(nd, h);
         if (raw)
@@ -406,7 +432,7 @@ static void redownload_batch(peer *p, const Cairn__V1__Headers *h, uint64_t firs
         size_t k = (size_t)(ch - first_height);
         if (cairn_block_id(n->sha, id, h->headers[k].data) != 0 ||
             memcmp(id, p->commits[i].id, CAIRN_HASH_LEN) != 0) {
-            LOGD("peer %s: redownload differs at height %llu: run ends", p->addr,
+            LOGD(p->n, "peer %s: redownload differs at height %llu: run ends", p->addr,
                  (unsigned long long)ch);
             end_run(p);
             return;
@@ -414,7 +440,7 @@ static void redownload_batch(peer *p, const Cairn__V1__Headers *h, uint64_t firs
         upto = k + 1;
     }
     if (!upto) {
-        LOGD("peer %s: redownload response has no header to check: run ends", p->addr);
+        LOGD(p->n, "peer %s: redownload response has no header to check: run ends", p->addr);
         end_run(p);
         return;
     }
@@ -438,7 +464,7 @@ static void redownload_batch(peer *p, const Cairn__V1__Headers *h, uint64_t firs
     }
     memcpy(p->cont_id, id, CAIRN_HASH_LEN); /* continue after what was stored */
     p->cont_height = b->hdr.height;
-    LOGD("peer %s: redownload stored to height %llu (%zu new)", p->addr,
+    LOGD(p->n, "peer %s: redownload stored to height %llu (%zu new)", p->addr,
          (unsigned long long)b->hdr.height, n_new);
     if (b->hdr.height >= p->commits[p->n_commits - 1].height) {
         /* done: the branch now has more work than the tip and keeps itself */
@@ -460,7 +486,8 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
         p->headers_rid = 0;
     uint8_t last_id[CAIRN_HASH_LEN];
     if (!h->n_headers || !headers_progress(p, h, last_id)) {
-        LOGD("peer %s: %zu headers, no progress: header sync with it ends", p->addr, h->n_headers);
+        LOGD(p->n, "peer %s: %zu headers, no progress: header sync with it ends", p->addr,
+             h->n_headers);
         end_run(p); /* [SYNC-42] */
         return;
     }
@@ -485,14 +512,14 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
         if (check_unstored(p, h, first.prev_id) != 0)
             return;
         if (add_commit(p) != 0) {
-            LOGD("peer %s: run too deep to follow: ends", p->addr);
+            LOGD(p->n, "peer %s: run too deep to follow: ends", p->addr);
             end_run(p);
             return;
         }
-        LOGD("peer %s: %zu headers to height %llu with no more work than the tip: not stored",
+        LOGD(p->n, "peer %s: %zu headers to height %llu with no more work than the tip: not stored",
              p->addr, h->n_headers, (unsigned long long)p->cont_height);
         if (heavier) { /* it overtook the tip: fetch the run again, storing it */
-            LOGD("peer %s: its branch has more work: fetching its headers again", p->addr);
+            LOGD(p->n, "peer %s: its branch has more work: fetching its headers again", p->addr);
             p->redownload = 1;
             request_headers(p, 0);
         } else if (full) {
@@ -509,7 +536,7 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     /* what the peer has: at least the last header it sent */
     if (p->cont_height > p->info.tip_height)
         p->info.tip_height = p->cont_height;
-    LOGD("peer %s: %zu headers, %zu new", p->addr, h->n_headers, n_new);
+    LOGD(p->n, "peer %s: %zu headers, %zu new", p->addr, h->n_headers, n_new);
     if (!held && full) /* [SYNC-20] a full batch: there is more */
         request_headers(p, 1);
     else if (!held)
@@ -521,12 +548,14 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
  * records them, so their descendants are recognised here. */
 static void remember_failed(node *n, const uint8_t id[CAIRN_HASH_LEN])
 {
+    if (!n->failed && !(n->failed = cairn_mem_malloc(n->mem, NODE_FAILED_IDS * CAIRN_HASH_LEN)))
+        return; /* no memory: its descendants are found invalid by the chain instead */
     memcpy(n->failed[n->n_failed++ % NODE_FAILED_IDS], id, CAIRN_HASH_LEN);
 }
 
 static int known_failed(const node *n, const uint8_t id[CAIRN_HASH_LEN])
 {
-    size_t k = n->n_failed < NODE_FAILED_IDS ? n->n_failed : NODE_FAILED_IDS;
+    size_t k = !n->failed ? 0 : n->n_failed < NODE_FAILED_IDS ? n->n_failed : NODE_FAILED_IDS;
     for (size_t i = 0; i < k; i++)
         if (memcmp(n->failed[i], id, CAIRN_HASH_LEN) == 0)
             return 1;
@@ -567,8 +596,8 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
     uint8_t id[CAIRN_HASH_LEN];
     cairn_block_id(n->sha, id, b->header.data);
     if (r && memcmp(r->id, id, CAIRN_HASH_LEN) != 0) { /* [SYNC-28] not the block asked for */
-        cairn_session_close(peer_session(p), CAIRN_E_INVALID_FIELD,
-                            "Block is not the one requested");
+        cairn_session_close(p->sess, CAIRN_E_INVALID_FIELD, "Block is not the one requested");
+        peer_want_flush(p);
         return;
     }
     if (r)
@@ -581,7 +610,7 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
             return;
     }
     cairn_bytes_ref stack_refs[64], *refs = stack_refs;
-    if (b->n_entries > 64 && !(refs = malloc(b->n_entries * sizeof(*refs))))
+    if (b->n_entries > 64 && !(refs = cairn_mem_malloc(n->mem, b->n_entries * sizeof(*refs))))
         return;
     for (size_t i = 0; i < b->n_entries; i++)
         refs[i] = (cairn_bytes_ref){b->entries[i].data, b->entries[i].len};
@@ -592,12 +621,16 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
     size_t bytes = b->header.len;
     for (size_t i = 0; i < b->n_entries; i++)
         bytes += b->entries[i].len;
-    node_sync_before_block(n); /* [VAL-31] far behind: into a bounded batch */
+    if (progress_before_block(n) < 0) { /* [VAL-31] far behind: into a bounded batch */
+        if (refs != stack_refs)
+            cairn_mem_free(n->mem, refs);
+        return; /* the store failed: the node stops */
+    }
     int rv = cairn_chain_add_block(n->chain, b->header.data, b->header.len, refs, b->n_entries,
                                    &res, &reason);
     if (refs != stack_refs)
-        free(refs);
-    node_sync_after_block(n, bytes);
+        cairn_mem_free(n->mem, refs);
+    committed(n, progress_after_block(n, bytes));
     if (too_new(rv, reason)) { /* [VAL-26] the body is dropped; fetched again once due */
         defer_header(p, b->header.data);
         return;
@@ -686,19 +719,20 @@ void sync_peer_gone(peer *p)
 {
     p->n_bodies = 0; /* its requests go back to the pool: fetch_bodies skips nothing of it */
     end_run(p);
-    free(p->commits);
+    cairn_mem_free(p->n->mem, p->commits);
     p->commits = NULL;
     p->cap_commits = 0;
 }
 
 void sync_tick(node *n)
 {
+    committed(n, progress_tick(n)); /* a batch due by time */
     uint64_t now = node_now(n);
     for (peer *p = n->peers; p; p = p->next) {
         /* [SYNC] stalled bodies: give them to someone else, double the timeout */
         for (unsigned i = 0; i < p->n_bodies;) {
             if (now - p->bodies[i].sent_ms >= p->stall_ms) {
-                LOGD("peer %s: body stalled after %u ms", p->addr, p->stall_ms);
+                LOGD(n, "peer %s: body stalled after %u ms", p->addr, p->stall_ms);
                 drop_body(p, &p->bodies[i]);
                 p->stall_ms =
                     p->stall_ms * 2 > NODE_STALL_MAX_MS ? NODE_STALL_MAX_MS : p->stall_ms * 2;
@@ -721,13 +755,13 @@ void sync_announce(node *n, const cairn_chain_block *tip, peer *except)
     Cairn__V1__Announce a = CAIRN__V1__ANNOUNCE__INIT;
     a.header = (ProtobufCBinaryData){CAIRN_BLOCK_HEADER_LEN, raw};
     for (peer *p = n->peers; p; p = p->next) {
-        if (p == except || !p->ready || !p->conn)
+        if (p == except || !p->ready || !p->sess || p->dropped)
             continue;
-        cairn_session *s = peer_session(p);
+        cairn_session *s = p->sess;
         if (cairn_session_state(s) != CAIRN_SS_READY)
             continue;
-        if (cairn_session_notify(s, &a.base) == 0)
-            peer_update_events(p);
+        if (cairn_session_notify(s, &a.base) == 0) /* AGAIN: dropped under backpressure [SEC-10] */
+            peer_want_flush(p);
     }
 }
 
@@ -743,8 +777,8 @@ void relay_entries(node *n, const cairn_bytes_ref *entries, size_t count, peer *
         e.entries = v;
         for (peer *p = n->peers; p; p = p->next) /* [REL-9] only to RELAY peers */
             if (p != except && ready_with(p, CAIRN_SERVICE_RELAY) &&
-                cairn_session_notify(peer_session(p), &e.base) == 0)
-                peer_update_events(p);
+                cairn_session_notify(p->sess, &e.base) == 0)
+                peer_want_flush(p); /* AGAIN: dropped under backpressure [SEC-10] */
     }
 }
 
@@ -760,7 +794,8 @@ static int walk_entry(void *ud, const uint8_t *entry, size_t len)
     if (w->add) {
         uint8_t id[CAIRN_HASH_LEN];
         uint32_t reason;
-        cairn_mempool_add(w->n->pool, entry, len, id, &reason);
+        /* a refusal (pool full, fair share) only loses the entry for this node */
+        (void)cairn_mempool_add(w->n->pool, entry, len, id, &reason);
     } else {
         cairn_bytes_ref r = {entry, len};
         cairn_mempool_remove(w->n->pool, &r, 1);
@@ -775,53 +810,56 @@ void sync_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_bl
      * pool; entries of blocks that joined it leave the pool. */
     struct entry_walk w = {n, 1};
     for (const cairn_chain_block *b = old_tip; b && b != fork; b = b->parent)
-        cairn_store_get_block(n->store, b->id, NULL, walk_entry, &w);
+        if (n->store->get_block(n->store->ud, b->id, NULL, walk_entry, &w) < 0)
+            LOGW(n, "store: entries of a disconnected block unreadable");
     w.add = 0; /* an empty pool (initial sync) has nothing to lose: no store read */
     for (const cairn_chain_block *b = new_tip; b && b != fork && cairn_mempool_count(n->pool) > 0;
          b = b->parent)
-        cairn_store_get_block(n->store, b->id, NULL, walk_entry, &w);
+        if (n->store->get_block(n->store->ud, b->id, NULL, walk_entry, &w) < 0)
+            LOGW(n, "store: entries of a connected block unreadable");
     n->mine_nonce = 0;
-    if (cairn_store_in_batch(n->store))
+    if (progress_in_batch(n))
         n->announce_pending = 1; /* [VAL-32] announced once the batch is durable */
     else
         sync_announce(n, new_tip, NULL);
 }
 
-void mine_step(node *n)
+int mine_step(node *n, uint32_t tries)
 {
     uint64_t now = node_now(n);
-    if (now < n->next_mine_ms)
-        return;
+    if (now < n->next_mine_ms || n->stopping)
+        return 0;
     cairn_bytes_ref refs[CAIRN_BLOCK_MAX_ENTRIES];
     size_t count = 0;
     cairn_block_header hdr;
     int rv = cairn_miner_template(n->chain, n->pool, node_wall(n), &hdr, refs,
                                   CAIRN_BLOCK_MAX_ENTRIES, &count);
     if (rv) {
-        LOGE("miner: %s", cairn_strerror(rv));
-        return;
+        LOGE(n, "miner: %s", cairn_strerror(rv));
+        return 0;
     }
     hdr.nonce = n->mine_nonce;
     uint8_t raw[CAIRN_BLOCK_HEADER_LEN], id[CAIRN_HASH_LEN];
-    rv = cairn_miner_solve(n->sha, &hdr, MINE_TRIES_PER_STEP, raw, id);
+    rv = cairn_miner_solve(n->sha, &hdr, tries ? tries : MINE_TRIES_PER_STEP, raw, id);
     if (rv == CAIRN_ERR_AGAIN) {
         n->mine_nonce = hdr.nonce;
-        return;
+        return 0;
     }
     cairn_chain_result res;
     uint32_t reason = 0;
     rv = cairn_chain_add_block(n->chain, raw, sizeof(raw), refs, count, &res, &reason);
     n->mine_nonce = 0;
     if (rv) {
-        LOGE("miner: our own block was refused: %s %s", cairn_strerror(rv),
+        LOGE(n, "miner: our own block was refused: %s %s", cairn_strerror(rv),
              reason ? cairn_block_reason_name(reason) : "");
         n->next_mine_ms = now + 1000;
-        return;
+        return 0;
     }
     n->blocks_mined++;
     char hex[65];
     cairn_hex_encode(hex, id, 32);
-    LOGI("mined block %llu %.16s with %zu entr%s", (unsigned long long)hdr.height, hex, count,
+    LOGI(n, "mined block %llu %.16s with %zu entr%s", (unsigned long long)hdr.height, hex, count,
          count == 1 ? "y" : "ies");
     n->next_mine_ms = now + n->cfg.mine_interval_ms;
+    return 1;
 }

@@ -6,12 +6,12 @@
  * adds join one store transaction that commits at most CAIRN_STORE_BATCH_MS
  * after it opened (or at CAIRN_STORE_BATCH_BLOCKS / _BYTES), so a crash
  * loses at most that batch. Nothing of a batch leaves the node before it is
- * on disk: node_flush commits it before any message that names or carries a
- * block (a Hello's tip, Headers, Block, Announce), and the tips reached
- * inside a batch are announced once it has committed.
+ * on disk: node_flush (sync.c) commits it before any message that names or
+ * carries a block (a Hello's tip, Headers, Block, Announce), and the tips
+ * reached inside a batch are announced once it has committed: every function
+ * here says whether a batch committed, and the caller announces.
  */
-#include "log.h"
-#include "node.h"
+#include "node_int.h"
 
 /* [VAL-31] "far behind": this many blocks below the best header */
 #define SYNC_BEHIND      16
@@ -25,34 +25,31 @@ static int far_behind(node *n)
 }
 
 /* A store that cannot commit leaves the chain ahead of the disk: stop. */
-static void store_failed(node *n, int rv)
+static int store_failed(node *n, int rv)
 {
-    LOGE("store: cannot commit blocks: %s (%s); stopping", cairn_strerror(rv),
-         cairn_store_errmsg(n->store));
-    n->exit_code = 1;
-    event_base_loopbreak(n->base);
+    const char *msg = n->store->errmsg ? n->store->errmsg(n->store->ud) : "";
+    LOGE(n, "store: cannot commit blocks: %s (%s); stopping", cairn_strerror(rv), msg);
+    node_stop(n, 1);
+    return -1;
 }
 
-/* After a commit: what waited for the disk may go out now. */
-static void committed(node *n)
+int progress_in_batch(const node *n)
 {
-    if (n->announce_pending) {
-        n->announce_pending = 0;
-        sync_announce(n, cairn_chain_tip(n->chain), NULL);
-    }
+    return n->store->in_batch && n->store->in_batch(n->store->ud);
 }
 
-int node_flush(node *n)
+int progress_commit(node *n)
 {
-    if (!n->store || !cairn_store_in_batch(n->store))
+    if (!progress_in_batch(n))
         return 0;
-    int rv = cairn_store_commit_batch(n->store);
-    if (rv) {
-        store_failed(n, rv);
-        return rv;
-    }
-    committed(n);
-    return 0;
+    int rv = n->store->commit_batch(n->store->ud);
+    return rv ? store_failed(n, rv) : 1;
+}
+
+/* A bounded-batch call's result: 1 committed, 0 not, else the store failed. */
+static int result(node *n, int rv)
+{
+    return rv < 0 ? store_failed(n, rv) : rv;
 }
 
 static void progress(node *n, uint64_t now)
@@ -67,94 +64,89 @@ static void progress(node *n, uint64_t now)
     double rate = dt > 0 ? (double)(h - n->sync_last_height) / dt : 0;
     double mib = dt > 0 ? (double)(n->sync_bytes - n->sync_last_bytes) / dt / 1048576.0 : 0;
     if (rate > 0)
-        LOGI("sync: height %llu / %llu, %.0f blocks/s, %.1f MiB/s, ETA %.0f s",
+        LOGI(n, "sync: height %llu / %llu, %.0f blocks/s, %.1f MiB/s, ETA %.0f s",
              (unsigned long long)h, (unsigned long long)best, rate, mib,
              (double)(best > h ? best - h : 0) / rate);
     else
-        LOGI("sync: height %llu / %llu, waiting for blocks", (unsigned long long)h,
+        LOGI(n, "sync: height %llu / %llu, waiting for blocks", (unsigned long long)h,
              (unsigned long long)best);
     n->sync_last_ms = now;
     n->sync_last_height = h;
     n->sync_last_bytes = n->sync_bytes;
 }
 
-void node_sync_before_block(node *n)
+int progress_before_block(node *n)
 {
     if (!far_behind(n))
-        return;
+        return 0;
     uint64_t now = node_now(n);
     if (!n->syncing) {
         n->syncing = 1;
         n->sync_start_ms = n->sync_last_ms = now;
         n->sync_start_height = n->sync_last_height = cairn_chain_tip(n->chain)->hdr.height;
         n->sync_bytes = n->sync_last_bytes = 0;
-        LOGI("sync: height %llu, best header %llu: syncing",
+        LOGI(n, "sync: height %llu, best header %llu: syncing",
              (unsigned long long)n->sync_start_height,
              (unsigned long long)cairn_chain_best_header(n->chain)->hdr.height);
     }
-    int rv = cairn_store_sync_open(n->store, now);
-    if (rv)
-        store_failed(n, rv);
+    if (!n->store->sync_open)
+        return 0;
+    int rv = n->store->sync_open(n->store->ud, now);
+    return rv ? store_failed(n, rv) : 0;
 }
 
-void node_sync_before_headers(node *n, size_t count)
+int progress_before_headers(node *n, size_t count)
 {
     /* a long Headers answer makes us far behind by itself: its records join
      * the batch (nothing of them is served before they are on disk either:
      * GetHeaders answers from the active chain, whose blocks commit first) */
-    if (count > SYNC_BEHIND || far_behind(n)) {
-        int rv = cairn_store_sync_open(n->store, node_now(n));
-        if (rv)
-            store_failed(n, rv);
-    }
+    if (!n->store->sync_open || (count <= SYNC_BEHIND && !far_behind(n)))
+        return 0;
+    int rv = n->store->sync_open(n->store->ud, node_now(n));
+    return rv ? store_failed(n, rv) : 0;
 }
 
-void node_sync_after_headers(node *n)
+int progress_after_headers(node *n)
 {
-    int rv = cairn_store_sync_due(n->store, node_now(n));
+    if (!n->store->sync_due)
+        return 0;
+    int rv = result(n, n->store->sync_due(n->store->ud, node_now(n)));
     if (rv == 0 && !far_behind(n))
-        rv = node_flush(n);
-    else if (rv == 1)
-        committed(n);
-    else if (rv < 0)
-        store_failed(n, rv);
+        rv = progress_commit(n);
+    return rv;
 }
 
-void node_sync_after_block(node *n, size_t bytes)
+int progress_after_block(node *n, size_t bytes)
 {
     uint64_t now = node_now(n);
     if (n->syncing)
         n->sync_bytes += bytes;
-    int rv = cairn_store_sync_account(n->store, now, bytes);
+    int rv = 0;
+    if (n->store->sync_account)
+        rv = result(n, n->store->sync_account(n->store->ud, now, bytes));
     if (rv == 0 && !far_behind(n))
-        rv = node_flush(n); /* [VAL-31] near the best header: every block durable at once */
-    else if (rv == 1)
-        committed(n);
-    else if (rv < 0)
-        store_failed(n, rv);
-    if (!n->syncing)
-        return;
+        rv = progress_commit(n); /* [VAL-31] near the best header: every block durable at once */
+    if (!n->syncing || rv < 0)
+        return rv;
     const cairn_chain_block *tip = cairn_chain_tip(n->chain);
     if (tip == cairn_chain_best_header(n->chain)) {
         double secs = (double)(now - n->sync_start_ms) / 1000.0;
         uint64_t blocks = tip->hdr.height - n->sync_start_height;
-        LOGI("sync: caught up at height %llu: %llu blocks in %.1f s (%.0f blocks/s, %.1f MiB/s)",
+        LOGI(n, "sync: caught up at height %llu: %llu blocks in %.1f s (%.0f blocks/s, %.1f MiB/s)",
              (unsigned long long)tip->hdr.height, (unsigned long long)blocks, secs,
              secs > 0 ? (double)blocks / secs : 0,
              secs > 0 ? (double)n->sync_bytes / secs / 1048576.0 : 0);
         n->syncing = 0;
-        return;
+        return rv;
     }
     progress(n, now);
+    return rv;
 }
 
-void node_sync_tick(node *n)
+int progress_tick(node *n)
 {
     uint64_t now = node_now(n);
-    int rv = cairn_store_sync_due(n->store, now);
-    if (rv == 1)
-        committed(n);
-    else if (rv < 0)
-        store_failed(n, rv);
+    int rv = n->store->sync_due ? result(n, n->store->sync_due(n->store->ud, now)) : 0;
     progress(n, now);
+    return rv;
 }

@@ -4,19 +4,14 @@
  * it spends a TLS handshake on it: refuse it outright (accept rate), make
  * room for it by evicting someone, or refuse it with a session that says why.
  */
-#include <stdlib.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
-
-#include "log.h"
-#include "node.h"
+#include "node_int.h"
 
 /* ---- --noban ------------------------------------------------------------------ */
 
 int admit_is_noban(const node *n, const struct sockaddr_storage *sa)
 {
     for (int i = 0; i < n->cfg.n_noban; i++)
-        if (netaddr_cidr_match(&n->cfg.noban[i], sa))
+        if (netaddr_cidr_match(&n->noban[i], sa))
             return 1;
     return 0;
 }
@@ -26,6 +21,10 @@ int admit_is_noban(const node *n, const struct sockaddr_storage *sa)
 /* The table is hashed by address, 4 ways per bucket, the stalest way replaced. */
 static admit_rate *rate_find(node *n, const struct sockaddr_storage *sa, int create)
 {
+    if (!n->rate && !create)
+        return NULL;
+    if (!n->rate && !(n->rate = cairn_mem_calloc(n->mem, NODE_RATE_TABLE, sizeof(*n->rate))))
+        return NULL;
     uint8_t ip[16];
     netaddr_ip16(sa, ip);
     uint64_t h = n->evict_key;
@@ -62,6 +61,8 @@ static void rate_refill(admit_rate *r, uint64_t now)
 static int rate_take(node *n, const struct sockaddr_storage *sa)
 {
     admit_rate *r = rate_find(n, sa, 1);
+    if (!r)
+        return 1; /* no memory for the table: no accept rate either */
     rate_refill(r, node_now(n));
     if (r->tokens_milli < 1000)
         return 0;
@@ -84,18 +85,17 @@ static uint32_t rate_left(node *n, const struct sockaddr_storage *sa)
 /* An inbound connection that holds a slot: not already on its way out. */
 static int holds_slot(const peer *p)
 {
-    return !p->outbound && !p->evicted && !p->refuse && !p->closing_ms;
+    return !p->outbound && !p->evicted && !p->refuse && !p->closing_ms && !p->dropped;
 }
 
 /* How far a pre-handshake connection got: 0 silent, 1 it has sent bytes,
  * 2 TLS done (or plaintext), 3 its Hello arrived. */
 static int progress(peer *p)
 {
-    cairn_session *s = peer_session(p);
-    if (!p->heard) { /* bytes may be waiting that the loop has not read yet */
-        int avail = 0;
-        p->heard = ioctl(event_get_fd(p->ev_read), FIONREAD, &avail) == 0 && avail > 0;
-    }
+    cairn_session *s = p->sess;
+    const cairn_node_config *c = &p->n->cfg;
+    if (!p->heard && c->peer_has_input) /* bytes may be waiting that the driver has not read */
+        p->heard = c->peer_has_input(c->ud, p->ud);
     if (!s)
         return p->heard;
     return cairn_session_state(s) >= CAIRN_SS_AWAIT_AUTH ? 3 : 1 + p->heard;
@@ -133,8 +133,8 @@ static peer *pick_pending(node *n, uint64_t group)
     }
     if (best < 0)
         return NULL;
-    LOGD("evicting %s: progress %d, allowance %s, %d pre-handshake from its address", c[best]->addr,
-         rank[best][0], rank[best][1] ? "unused" : "spent", -rank[best][2]);
+    LOGD(n, "evicting %s: progress %d, allowance %s, %d pre-handshake from its address",
+         c[best]->addr, rank[best][0], rank[best][1] ? "unused" : "spent", -rank[best][2]);
     return c[best];
 }
 
@@ -251,18 +251,10 @@ static peer *pick_ready(node *n)
 
 static void evict(peer *p, const char *why)
 {
-    LOGI("peer %s: evicted (%s)", p->addr, why);
+    LOGI(p->n, "peer %s: evicted (%s)", p->addr, why);
     p->evicted = 1;
-    if (!peer_session(p)) { /* TLS not done: nothing to say, just close */
-        peer_free(p);
-        return;
-    }
     p->no_discourage = 1;
-    peer_close(p, CAIRN_E_TOO_MANY_PEERS, why); /* [ADM-2] */
-    if (!p->conn || cairn_conn_state(p->conn) == CAIRN_CONN_DONE)
-        peer_free(p);
-    else
-        peer_update_events(p);
+    peer_close(p, CAIRN_E_TOO_MANY_PEERS, why); /* [ADM-2]; no session yet: just close */
 }
 
 uint32_t admit_inbound(node *n, const struct sockaddr_storage *sa, int *drop)
@@ -285,7 +277,7 @@ uint32_t admit_inbound(node *n, const struct sockaddr_storage *sa, int *drop)
     }
     if (same_ip >= n->cfg.max_per_ip) /* [DISC-15] */
         return CAIRN_E_TOO_MANY_PEERS;
-    int is_disc = addrbook_is_discouraged(n, sa, NULL);
+    int is_disc = addrbook_is_discouraged(n->book, sa, NULL);
     if (group_pending >= ADM_PENDING_PER_GROUP) { /* [ADM-3] */
         peer *v = pick_pending(n, group);
         if (!v)

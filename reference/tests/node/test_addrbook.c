@@ -19,28 +19,49 @@
 
 static uint64_t fake_now = 1000000;
 
-uint64_t node_now(const node *n)
+static uint64_t fake_mono(void *ud)
 {
-    (void)n;
+    (void)ud;
     return fake_now;
 }
 
-uint64_t node_wall(const node *n)
+static uint64_t fake_wall(void *ud)
 {
-    (void)n;
+    (void)ud;
     return 1767225600000ULL + fake_now;
 }
 
+static int fake_random(uint8_t *buf, size_t len, void *ud)
+{
+    (void)ud;
+    static uint64_t x = 88172645463325252ULL; /* xorshift: the same draws every run */
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+    return 0;
+}
+
+static cairn_env env;
+static addrbook *book;
+
 static node *fresh(void)
 {
-    static node n;
-    memset(&n, 0, sizeof(n));
-    n.env = cairn_port_env();
-    n.book_key = 0x0123456789abcdefULL;
-    n.listen_port = 7317;
-    n.cfg.outbound_target = 8;
-    n.cfg.datadir = "/nonexistent";
-    return &n;
+    addrbook_del(book);
+    env = *cairn_port_env();
+    env.mono_ms = fake_mono;
+    env.wall_ms = fake_wall;
+    env.random = fake_random;
+    addrbook_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.env = &env;
+    cfg.key = 0x0123456789abcdefULL;
+    cfg.listen_port = 7317;
+    cfg.outbound_target = 8;
+    assert_int_equal(addrbook_new(&book, &cfg), 0);
+    return book;
 }
 
 static struct sockaddr_storage v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
@@ -187,7 +208,8 @@ static void test_tried_and_backoff(void **state)
     int i = addrbook_add_from(n, &a, sizeof(struct sockaddr_in), 1, NULL, &src);
     assert_true(i >= 0);
     assert_int_equal(n->addrs[i].table, 1);
-    addrbook_good(n, i);
+    static const uint8_t id[CAIRN_HASH_LEN] = {7};
+    addrbook_good(n, i, node_wall(n), 1, id);
     assert_int_equal(n->addrs[i].table, 2);
     assert_int_equal(n->tried_tab[n->addrs[i].bucket][n->addrs[i].pos], i + 1);
     uint32_t prev = 0;
@@ -218,23 +240,18 @@ static void test_select_distinct_groups(void **state)
         struct sockaddr_storage a = v4(71, 71, 0, (uint8_t)(1 + i), 7317);
         addrbook_add_from(n, &a, sizeof(struct sockaddr_in), 1, NULL, &src2);
     }
-    static peer out;
-    memset(&out, 0, sizeof(out));
-    out.outbound = 1;
-    out.sa = v4(70, 70, 9, 9, 7317); /* an outbound peer in 70.70/16 already */
-    n->peers = &out;
-    n->n_outbound = 1;
+    struct sockaddr_storage out = v4(70, 70, 9, 9, 7317); /* an outbound peer in 70.70/16 */
+    uint64_t groups[1] = {netaddr_group(&out)};
     int picked = 0;
     for (int k = 0; k < 50; k++) {
         fake_now += 1000; /* past the dial pace */
-        int i = addrbook_select(n);
+        int i = addrbook_select(n, groups, 1, 1);
         if (i < 0)
             continue;
         picked++;
-        assert_true(netaddr_group(&n->addrs[i].sa) != netaddr_group(&out.sa));
+        assert_true(netaddr_group(&n->addrs[i].sa) != groups[0]);
     }
     assert_true(picked > 0);
-    n->peers = NULL;
 }
 
 int main(void)
@@ -247,5 +264,7 @@ int main(void)
         cmocka_unit_test(test_tried_and_backoff),
         cmocka_unit_test(test_select_distinct_groups),
     };
-    return cmocka_run_group_tests_name("addrbook", tests, NULL, NULL);
+    int rv = cmocka_run_group_tests_name("addrbook", tests, NULL, NULL);
+    addrbook_del(book);
+    return rv;
 }

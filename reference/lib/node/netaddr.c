@@ -144,3 +144,28 @@ int netaddr_cidr_match(const netaddr_cidr *c, const struct sockaddr_storage *sa)
     netaddr_ip16(sa, ip);
     return in_prefix(ip, c->ip, c->bits);
 }
+
+/* ---- the public names (cairn/node.h) ---------------------------------------------- */
+
+int cairn_node_cidr_parse(const char *text, cairn_node_cidr *out)
+{
+    return netaddr_cidr_parse(text, out);
+}
+
+void cairn_node_addr_normalise(struct sockaddr_storage *sa, socklen_t *len)
+{
+    netaddr_normalise(sa, len);
+}
+
+int cairn_node_addr_routable(const struct sockaddr_storage *sa)
+{
+    return netaddr_routable(sa);
+}
+
+int cairn_node_addr_unspecified(const struct sockaddr_storage *sa)
+{
+    static const uint8_t any[16] = {0};
+    uint8_t ip[16];
+    netaddr_ip16(sa, ip);
+    return !memcmp(ip, any, 16) || (ip[10] == 0xff && ip[11] == 0xff && !memcmp(ip + 12, any, 4));
+}

@@ -3,12 +3,14 @@
  * one normal form for every address, network groups, routability and CIDR
  * ranges. Pure functions, no node state, so unit tests link them alone.
  */
-#ifndef CAIRND_NETADDR_H
-#define CAIRND_NETADDR_H
+#ifndef CAIRN_NODE_NETADDR_H
+#define CAIRN_NODE_NETADDR_H
 
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "cairn/node.h"
 
 /* [ADDR-1] ::ffff:a.b.c.d becomes a.b.c.d (port kept); anything else unchanged. */
 void netaddr_normalise(struct sockaddr_storage *sa, socklen_t *len);
@@ -23,10 +25,7 @@ uint64_t netaddr_group(const struct sockaddr_storage *sa);
  * unspecified, multicast, documentation or other reserved ranges. */
 int netaddr_routable(const struct sockaddr_storage *sa);
 
-typedef struct netaddr_cidr {
-    uint8_t ip[16]; /* 16-byte form, as netaddr_ip16 */
-    int bits;       /* prefix length over those 16 bytes */
-} netaddr_cidr;
+typedef cairn_node_cidr netaddr_cidr; /* 16-byte form, as netaddr_ip16; prefix bits */
 /* "10.0.0.0/8", "127.0.0.1", "::1/128", "fd00::/8"; 0 or -1. */
 int netaddr_cidr_parse(const char *text, netaddr_cidr *out);
 int netaddr_cidr_match(const netaddr_cidr *c, const struct sockaddr_storage *sa);

@@ -1,42 +1,63 @@
 /* Requests from peers and the node's answers (spec §7.2, §10, §11, §12). */
+#include <arpa/inet.h>
 #include <stdio.h>
-#include <stdlib.h>
 
-#include "log.h"
-#include "node.h"
-#include "share.h"
+#include "node_int.h"
 
 static void dispatch(peer *p, uint16_t type, const ProtobufCMessage *m, uint64_t *rid);
 static void handle_one(peer *p, uint16_t type, const ProtobufCMessage *m);
+
+/* Every answer's result: sent, or the session is closing anyway (STATE); any
+ * other failure is ours (an invalid message, no memory): the session cannot
+ * go on with a request it will never answer [REQ-19]. */
+static void check_sent(peer *p, int rv, const char *what)
+{
+    if (rv == 0 || rv == CAIRN_ERR_STATE)
+        return;
+    LOGW(p->n, "peer %s: %s not sent: %s", p->addr, what, cairn_strerror(rv));
+    peer_close(p, CAIRN_E_INTERNAL_ERROR, "cannot answer");
+}
+
+static void not_found(peer *p, uint64_t rid)
+{
+    Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
+    nf.request_id = rid;
+    check_sent(p, cairn_session_respond(p->sess, &nf.base), "NotFound");
+}
+
+static void respond_error(peer *p, uint64_t rid, uint32_t code, uint32_t detail, const char *why)
+{
+    check_sent(p, cairn_session_respond_error(p->sess, rid, code, detail, why), "Error");
+}
 
 /* [REQ-15] a request for a service we did not advertise */
 static int refuse_service(peer *p, uint64_t rid, uint16_t type, uint64_t service)
 {
     node *n = p->n;
     uint64_t ours = CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_RELAY | CAIRN_SERVICE_PEERS |
-                    (n->share ? CAIRN_SERVICE_FILES : 0);
+                    (n->cfg.files ? CAIRN_SERVICE_FILES : 0);
     if (ours & service)
         return 0;
-    cairn_session *s = peer_session(p);
-    if (type == CAIRN_T_GET_MANIFEST || type == CAIRN_T_GET_CHUNK) {
-        Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
-        nf.request_id = rid;
-        cairn_session_respond(s, &nf.base);
-    } else {
-        cairn_session_respond_error(s, rid, CAIRN_E_BUSY, 0, "service not offered");
-    }
+    if (type == CAIRN_T_GET_MANIFEST || type == CAIRN_T_GET_CHUNK)
+        not_found(p, rid);
+    else
+        respond_error(p, rid, CAIRN_E_BUSY, 0, "service not offered");
     return 1;
 }
 
 static void on_get_headers(peer *p, const Cairn__V1__GetHeaders *m)
 {
     node *n = p->n;
-    node_flush(n); /* [VAL-32] what we serve is on disk */
-    uint8_t(*loc)[CAIRN_HASH_LEN] = malloc(m->n_locator * CAIRN_HASH_LEN);
-    uint8_t(*out)[CAIRN_BLOCK_HEADER_LEN] = malloc(CAIRN_HEADERS_MAX * CAIRN_BLOCK_HEADER_LEN);
-    ProtobufCBinaryData *hv = malloc(CAIRN_HEADERS_MAX * sizeof(*hv));
+    if (node_flush(n) != 0) { /* [VAL-32] what we serve is on disk */
+        respond_error(p, m->request_id, CAIRN_E_BUSY, 0, "store unavailable");
+        return;
+    }
+    uint8_t(*loc)[CAIRN_HASH_LEN] = cairn_mem_malloc(n->mem, m->n_locator * CAIRN_HASH_LEN + 1);
+    uint8_t(*out)[CAIRN_BLOCK_HEADER_LEN] =
+        cairn_mem_malloc(n->mem, CAIRN_HEADERS_MAX * CAIRN_BLOCK_HEADER_LEN);
+    ProtobufCBinaryData *hv = cairn_mem_malloc(n->mem, CAIRN_HEADERS_MAX * sizeof(*hv));
     if (!loc || !out || !hv) {
-        cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_BUSY, 0, "no memory");
+        respond_error(p, m->request_id, CAIRN_E_BUSY, 0, "no memory");
         goto out;
     }
     for (size_t i = 0; i < m->n_locator; i++)
@@ -56,15 +77,16 @@ static void on_get_headers(peer *p, const Cairn__V1__GetHeaders *m)
         hv[i] = (ProtobufCBinaryData){CAIRN_BLOCK_HEADER_LEN, out[i]};
     h.n_headers = count;
     h.headers = hv;
-    cairn_session_respond(peer_session(p), &h.base);
-    LOGD("peer %s: served %zu headers", p->addr, count);
+    check_sent(p, cairn_session_respond(p->sess, &h.base), "Headers");
+    LOGD(p->n, "peer %s: served %zu headers", p->addr, count);
 out:
-    free(loc);
-    free(out);
-    free(hv);
+    cairn_mem_free(n->mem, loc);
+    cairn_mem_free(n->mem, out);
+    cairn_mem_free(n->mem, hv);
 }
 
 struct body_acc {
+    const cairn_mem *mem;
     ProtobufCBinaryData *v;
     size_t n, cap;
     int failed;
@@ -75,13 +97,13 @@ static int collect_entry(void *ud, const uint8_t *entry, size_t len)
     struct body_acc *b = ud;
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
-        ProtobufCBinaryData *v = realloc(b->v, cap * sizeof(*v));
+        ProtobufCBinaryData *v = cairn_mem_realloc(b->mem, b->v, cap * sizeof(*v));
         if (!v)
             return b->failed = 1;
         b->v = v;
         b->cap = cap;
     }
-    uint8_t *copy = malloc(len);
+    uint8_t *copy = cairn_mem_malloc(b->mem, len ? len : 1);
     if (!copy)
         return b->failed = 1;
     memcpy(copy, entry, len);
@@ -92,16 +114,19 @@ static int collect_entry(void *ud, const uint8_t *entry, size_t len)
 static void on_get_block(peer *p, const Cairn__V1__GetBlock *m)
 {
     node *n = p->n;
-    node_flush(n); /* [VAL-32] what we serve is on disk */
+    if (node_flush(n) != 0) { /* [VAL-32] what we serve is on disk */
+        respond_error(p, m->request_id, CAIRN_E_BUSY, 0, "store unavailable");
+        return;
+    }
     const cairn_chain_block *b = NULL;
     if (m->selector_case == CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID)
         b = cairn_chain_find(n->chain, m->block_id.data);
     else
         b = cairn_chain_at(n->chain, m->height);
     uint8_t header[CAIRN_BLOCK_HEADER_LEN];
-    struct body_acc acc = {0};
+    struct body_acc acc = {n->mem, NULL, 0, 0, 0};
     int rv = b && (b->flags & CAIRN_CHAIN_HAVE_DATA)
-                 ? cairn_store_get_block(n->store, b->id, header, collect_entry, &acc)
+                 ? n->store->get_block(n->store->ud, b->id, header, collect_entry, &acc)
                  : 1;
     if (rv == 0 && !acc.failed) {
         Cairn__V1__Block r = CAIRN__V1__BLOCK__INIT;
@@ -109,18 +134,15 @@ static void on_get_block(peer *p, const Cairn__V1__GetBlock *m)
         r.header = (ProtobufCBinaryData){CAIRN_BLOCK_HEADER_LEN, header};
         r.n_entries = acc.n;
         r.entries = acc.v;
-        cairn_session_respond(peer_session(p), &r.base);
+        check_sent(p, cairn_session_respond(p->sess, &r.base), "Block");
     } else if (rv == 1) {
-        Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
-        nf.request_id = m->request_id;
-        cairn_session_respond(peer_session(p), &nf.base);
+        not_found(p, m->request_id);
     } else {
-        cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_BUSY, 0,
-                                    "store unavailable");
+        respond_error(p, m->request_id, CAIRN_E_BUSY, 0, "store unavailable");
     }
     for (size_t i = 0; i < acc.n; i++)
-        free(acc.v[i].data);
-    free(acc.v);
+        cairn_mem_free(n->mem, acc.v[i].data);
+    cairn_mem_free(n->mem, acc.v);
 }
 
 /* The entry is pending, or in the last blocks of the active chain [REL-3]. */
@@ -139,8 +161,7 @@ static void on_submit_entry(peer *p, const Cairn__V1__SubmitEntry *m)
         cairn_entry_id(n->sha, id, m->entry.data, m->entry.len);
         if (!have_entry(n, id) && !limits_entry_ok(p, m->entry.len)) {
             /* [REL-22] a new entry beyond this session's entry rate */
-            cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_RATE_LIMITED, 0,
-                                        "entry rate exceeded");
+            respond_error(p, m->request_id, CAIRN_E_RATE_LIMITED, 0, "entry rate exceeded");
             return;
         }
         rv = cairn_mempool_add_from(n->pool, m->entry.data, m->entry.len, p->info.node_id, id,
@@ -149,24 +170,22 @@ static void on_submit_entry(peer *p, const Cairn__V1__SubmitEntry *m)
     if (rv == CAIRN_ERR_PROTO(CAIRN_E_INVALID_ENTRY)) {
         char why[80];
         snprintf(why, sizeof(why), "%s", cairn_block_reason_name(reason));
-        cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_INVALID_ENTRY, reason,
-                                    why);
+        respond_error(p, m->request_id, CAIRN_E_INVALID_ENTRY, reason, why);
         return;
     }
     if (rv) { /* [REL-21] the fair-share rules refuse it */
-        cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_BUSY, 0,
-                                    "entry pool full");
+        respond_error(p, m->request_id, CAIRN_E_BUSY, 0, "entry pool full");
         return;
     }
     Cairn__V1__EntryAck ack = CAIRN__V1__ENTRY_ACK__INIT;
     ack.request_id = m->request_id;
     ack.entry_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, id};
-    cairn_session_respond(peer_session(p), &ack.base);
+    check_sent(p, cairn_session_respond(p->sess, &ack.base), "EntryAck");
     if (added) {
         char hex[65];
         cairn_hex_encode(hex, id, 32);
-        LOGI("entry %.16s submitted by %s (%zu bytes), %zu pending", hex, p->addr, m->entry.len,
-             cairn_mempool_count(n->pool));
+        LOGI(p->n, "entry %.16s submitted by %s (%zu bytes), %zu pending", hex, p->addr,
+             m->entry.len, cairn_mempool_count(n->pool));
         cairn_bytes_ref e = {m->entry.data, m->entry.len};
         relay_entries(n, &e, 1, p);
     }
@@ -197,7 +216,7 @@ static void on_entries(peer *p, const Cairn__V1__Entries *m)
             fresh[n_fresh++] = (cairn_bytes_ref){m->entries[i].data, m->entries[i].len};
     }
     if (n_fresh) {
-        LOGD("peer %s: %zu new entries relayed", p->addr, n_fresh);
+        LOGD(p->n, "peer %s: %zu new entries relayed", p->addr, n_fresh);
         relay_entries(n, fresh, n_fresh, p);
     }
 }
@@ -208,45 +227,52 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
     uint64_t now = node_now(n);
     /* [DISC] one GetPeers per session per minute; more are RATE_LIMITED */
     if (p->last_getpeers_in_ms && now - p->last_getpeers_in_ms < NODE_GETPEERS_INTERVAL_MS) {
-        cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_RATE_LIMITED, 0,
-                                    "one GetPeers per minute");
+        respond_error(p, m->request_id, CAIRN_E_RATE_LIMITED, 0, "one GetPeers per minute");
         return;
     }
     p->last_getpeers_in_ms = now;
-    static Cairn__V1__PeerAddress pa[NODE_MAX_ADDRS];
-    static Cairn__V1__PeerAddress *pp[NODE_MAX_ADDRS];
-    static uint8_t ips[NODE_MAX_ADDRS][16];
-    size_t k = 0;
     /* [ADDR-6] with node IDs an address takes up to 80 bytes: 800 fit the Peers cap */
-    for (int i = 0; i < n->n_addrs && k < NODE_PEERS_ANSWER_MAX; i++) {
-        addr_entry *a = &n->addrs[i];
-        if (!a->used || !a->last_seen_ms) /* [DISC] only addresses we have reached */
-            continue;
-        cairn__v1__peer_address__init(&pa[k]);
+    enum { MAX = NODE_PEERS_ANSWER_MAX };
+    cairn_node_addr_rec *recs = cairn_mem_malloc(n->mem, MAX * sizeof(*recs));
+    Cairn__V1__PeerAddress *pa = cairn_mem_malloc(n->mem, MAX * sizeof(*pa));
+    Cairn__V1__PeerAddress **pp = cairn_mem_malloc(n->mem, MAX * sizeof(*pp));
+    uint8_t(*ips)[16] = cairn_mem_malloc(n->mem, MAX * 16);
+    if (!recs || !pa || !pp || !ips) {
+        respond_error(p, m->request_id, CAIRN_E_BUSY, 0, "no memory");
+        goto out;
+    }
+    /* [DISC] only addresses we have reached */
+    size_t k = addrbook_export(n->book, recs, MAX, 1, 0);
+    for (size_t i = 0; i < k; i++) {
+        const cairn_node_addr_rec *a = &recs[i];
+        cairn__v1__peer_address__init(&pa[i]);
         if (a->sa.ss_family == AF_INET) {
             const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->sa;
-            memcpy(ips[k], &v4->sin_addr, 4);
-            pa[k].ip = (ProtobufCBinaryData){4, ips[k]};
-            pa[k].port = ntohs(v4->sin_port);
+            memcpy(ips[i], &v4->sin_addr, 4);
+            pa[i].ip = (ProtobufCBinaryData){4, ips[i]};
+            pa[i].port = ntohs(v4->sin_port);
         } else {
             const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->sa;
-            memcpy(ips[k], &v6->sin6_addr, 16);
-            pa[k].ip = (ProtobufCBinaryData){16, ips[k]};
-            pa[k].port = ntohs(v6->sin6_port);
+            memcpy(ips[i], &v6->sin6_addr, 16);
+            pa[i].ip = (ProtobufCBinaryData){16, ips[i]};
+            pa[i].port = ntohs(v6->sin6_port);
         }
-        pa[k].services = a->services;
-        pa[k].last_seen_ms = a->last_seen_ms;
+        pa[i].services = a->services;
+        pa[i].last_seen_ms = a->last_seen_ms;
         if (a->has_id) /* [ADDR-7] */
-            pa[k].node_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, a->node_id};
-        pp[k] = &pa[k];
-        k++;
+            pa[i].node_id = (ProtobufCBinaryData){CAIRN_HASH_LEN, (uint8_t *)a->node_id};
+        pp[i] = &pa[i];
     }
-    /* and ourselves, when we listen */
     Cairn__V1__Peers r = CAIRN__V1__PEERS__INIT;
     r.request_id = m->request_id;
     r.n_peers = k;
     r.peers = pp;
-    cairn_session_respond(peer_session(p), &r.base);
+    check_sent(p, cairn_session_respond(p->sess, &r.base), "Peers");
+out:
+    cairn_mem_free(n->mem, recs);
+    cairn_mem_free(n->mem, pa);
+    cairn_mem_free(n->mem, pp);
+    cairn_mem_free(n->mem, ips);
 }
 
 static void on_peers(peer *p, const Cairn__V1__Peers *m)
@@ -273,53 +299,52 @@ static void on_peers(peer *p, const Cairn__V1__Peers *m)
             v6->sin6_port = htons((uint16_t)a->port);
             len = sizeof(*v6);
         }
-        added += addrbook_add_from(n, &sa, len, a->services,
+        added += addrbook_add_from(n->book, &sa, len, a->services,
                                    a->node_id.len == CAIRN_HASH_LEN ? a->node_id.data : NULL,
                                    &p->sa) >= 0;
     }
     if (added)
-        LOGD("peer %s: %zu new addresses", p->addr, added);
+        LOGD(p->n, "peer %s: %zu new addresses", p->addr, added);
 }
 
 static void on_get_manifest(peer *p, const Cairn__V1__GetManifest *m)
 {
     Cairn__V1__Manifest r = CAIRN__V1__MANIFEST__INIT;
-    int rv = share_manifest(p->n->share, m->file_id.data, &r);
+    const cairn_node_files *f = p->n->cfg.files;
+    int rv = f->manifest(f->ud, m->file_id.data, &r);
     if (rv == 0) {
         r.request_id = m->request_id;
-        cairn_session_respond(peer_session(p), &r.base);
+        check_sent(p, cairn_session_respond(p->sess, &r.base), "Manifest");
     } else {
-        Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
-        nf.request_id = m->request_id;
-        cairn_session_respond(peer_session(p), &nf.base);
+        not_found(p, m->request_id);
     }
 }
 
 static void on_get_chunk(peer *p, const Cairn__V1__GetChunk *m)
 {
     Cairn__V1__Chunk r = CAIRN__V1__CHUNK__INIT;
-    int rv = share_chunk_prepare(p->n->share, m->file_id.data, m->index, &r);
+    const cairn_node_files *f = p->n->cfg.files;
+    int rv = f->chunk_prepare(f->ud, m->file_id.data, m->index, &r);
     if (rv == 0) {
         /* zero-copy: the chunk is read straight into the frame that carries it */
         r.request_id = m->request_id;
         int err;
-        uint8_t *dst = cairn_session_respond_chunk_begin(peer_session(p), &r, &err);
-        if (!dst)
+        uint8_t *dst = cairn_session_respond_chunk_begin(p->sess, &r, &err);
+        if (!dst) {
+            check_sent(p, err, "Chunk");
             return;
-        if ((rv = share_chunk_read(p->n->share, m->file_id.data, m->index, dst)) == 0) {
-            cairn_session_respond_chunk_commit(peer_session(p));
+        }
+        if ((rv = f->chunk_read(f->ud, m->file_id.data, m->index, dst)) == 0) {
+            check_sent(p, cairn_session_respond_chunk_commit(p->sess), "Chunk");
             return;
         }
     }
     if (rv == 1) {
-        Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
-        nf.request_id = m->request_id;
-        cairn_session_respond(peer_session(p), &nf.base);
+        not_found(p, m->request_id);
     } else if (rv == CAIRN_ERR_PROTO(CAIRN_E_INVALID_FIELD)) {
         peer_close(p, CAIRN_E_INVALID_FIELD, "GetChunk index past the last chunk"); /* [CHK-3] */
     } else {
-        cairn_session_respond_error(peer_session(p), m->request_id, CAIRN_E_BUSY, 0,
-                                    "cannot read the chunk");
+        respond_error(p, m->request_id, CAIRN_E_BUSY, 0, "cannot read the chunk");
     }
 }
 
@@ -328,8 +353,7 @@ static int rate_limited(peer *p, uint16_t type, uint64_t rid)
 {
     if (cairn_msg_kind(type) != CAIRN_KIND_REQUEST || limits_request_ok(p, type))
         return 0;
-    cairn_session_respond_error(peer_session(p), rid, CAIRN_E_RATE_LIMITED, 0,
-                                "request rate or upload budget exceeded");
+    respond_error(p, rid, CAIRN_E_RATE_LIMITED, 0, "request rate or upload budget exceeded");
     return 1;
 }
 
@@ -358,9 +382,9 @@ static void handle_one(peer *p, uint16_t type, const ProtobufCMessage *m)
     if (rate_limited(p, type, rid ? *rid : 0))
         return;
     const uint8_t *out;
-    size_t queued = cairn_session_pending(peer_session(p), &out);
+    size_t queued = cairn_session_pending(p->sess, &out);
     dispatch(p, type, m, rid);
-    cairn_session *s = peer_session(p);
+    cairn_session *s = p->sess;
     size_t after = s ? cairn_session_pending(s, &out) : 0;
     if (cairn_msg_kind(type) == CAIRN_KIND_REQUEST && after > queued)
         limits_charge_upload(p, after - queued); /* [REQ-21] what this answer costs */
@@ -427,7 +451,9 @@ void handle_ready(peer *p)
     /* [DISC] learn addresses from peers we dialled */
     if (p->outbound && (p->info.services & CAIRN_SERVICE_PEERS)) {
         Cairn__V1__GetPeers gp = CAIRN__V1__GET_PEERS__INIT;
-        cairn_session_request(peer_session(p), &gp.base, &p->peers_rid);
+        int rv = cairn_session_request(p->sess, &gp.base, &p->peers_rid);
+        if (rv != 0) /* only our addresses are poorer for it */
+            LOGD(p->n, "peer %s: GetPeers not sent: %s", p->addr, cairn_strerror(rv));
     }
     sync_start_headers(p);
 }
