@@ -248,6 +248,8 @@ void SimNode::Stop()
         m_w->Bury(std::move(kv.second));
     }
     m_conns.clear();
+    m_dirty.clear();
+    m_touched.clear();
     cairn_node_del(m_core);
     m_core = nullptr;
     m_listener->SetAcceptCallback(MakeNullCallback<bool, Ptr<Socket>, const Address &>(),
@@ -352,6 +354,7 @@ void Conn::OnConnected(Ptr<Socket>)
         n->CloseConn(this, true);
     } else {
         n->m_w->Log(n->m_idx, "connected");
+        n->Touch(this);
     }
     n->Settle();
 }
@@ -412,6 +415,7 @@ void Conn::OnClose(Ptr<Socket>)
 // busy validating (then it resumes when done) or the session pushes back.
 void SimNode::Pump(Conn *c)
 {
+    Touch(c);
     while (!c->closed && c->peer && m_core) {
         if (Simulator::Now() < m_busy_until) {
             if (!m_resume_scheduled) {
@@ -469,17 +473,34 @@ void Conn::OnSend(Ptr<Socket>, uint32_t)
     SimNode *n = owner;
     if (!n->m_core || closed || !peer)
         return;
-    dirty = true;
+    n->MarkDirty(this);
     n->Settle();
 }
 
 // ---- output and timers ---------------------------------------------------------------
+
+void SimNode::MarkDirty(Conn *c)
+{
+    if (!c->dirty) {
+        c->dirty = true;
+        m_dirty.push_back(c->serial);
+    }
+}
+
+void SimNode::Touch(Conn *c)
+{
+    if (!c->touched) {
+        c->touched = true;
+        m_touched.push_back(c->serial);
+    }
+}
 
 void SimNode::Flush(Conn *c)
 {
     c->dirty = false;
     if (c->closed || !c->peer)
         return;
+    Touch(c);
     const uint8_t *d;
     size_t len;
     while ((len = cairn_node_peer_pending(m_core, c->peer, &d)) > 0) {
@@ -503,13 +524,13 @@ void SimNode::Flush(Conn *c)
 
 void SimNode::FlushAll()
 {
-    std::vector<Conn *> due;
-    for (auto &kv : m_conns)
-        if (kv.second->dirty)
-            due.push_back(kv.second.get());
-    for (Conn *c : due)
-        if (!c->closed)
-            Flush(c);
+    std::vector<uint64_t> due;
+    due.swap(m_dirty);
+    for (uint64_t k : due) {
+        auto it = m_conns.find(k);
+        if (it != m_conns.end() && it->second->dirty)
+            Flush(it->second.get());
+    }
 }
 
 // Drains the core's actions and carries them out, flushes every peer with
@@ -530,7 +551,7 @@ void SimNode::Settle()
                 Dial(a);
                 break;
             case CAIRN_NODE_ACT_FLUSH:
-                static_cast<Conn *>(a.ud)->dirty = true;
+                MarkDirty(static_cast<Conn *>(a.ud));
                 break;
             case CAIRN_NODE_ACT_DROP: {
                 Conn *c = static_cast<Conn *>(a.ud);
@@ -547,9 +568,7 @@ void SimNode::Settle()
             }
         }
         Time later = std::max(m_busy_until, m_hold_until);
-        bool dirty = false;
-        for (auto &kv : m_conns)
-            dirty |= kv.second->dirty;
+        bool dirty = !m_dirty.empty();
         if (dirty && later > Simulator::Now()) {
             if (!m_flush_scheduled) {
                 m_flush_scheduled = true;
@@ -583,8 +602,14 @@ void SimNode::Timers()
         m_timer = Simulator::Schedule(MilliSeconds((int64_t)(d > now ? d - now : 0)),
                                       &SimNode::OnTimer, this);
     }
-    for (auto &kv : m_conns) {
-        Conn *c = kv.second.get();
+    std::vector<uint64_t> touched;
+    touched.swap(m_touched);
+    for (uint64_t k : touched) {
+        auto it = m_conns.find(k);
+        if (it == m_conns.end())
+            continue;
+        Conn *c = it->second.get();
+        c->touched = false;
         if (!c->peer)
             continue;
         uint64_t pd = cairn_node_peer_deadline(m_core, c->peer);
@@ -615,6 +640,7 @@ void Conn::OnTimer()
         return;
     if (n->m_w->MonoMs() >= cairn_node_peer_deadline(n->m_core, peer))
         cairn_node_peer_tick(n->m_core, peer);
+    n->Touch(this);
     n->Settle();
 }
 
@@ -662,7 +688,7 @@ void SimNode::Flood()
             continue;
         cairn_session *s = cairn_node_peer_session(c->peer);
         if (s && cairn_session_state(s) == CAIRN_SS_READY && cairn_session_ping(s, nullptr) == 0)
-            c->dirty = true;
+            MarkDirty(c);
     }
     Settle();
 }

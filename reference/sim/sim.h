@@ -66,7 +66,8 @@ struct Conn {
     int dial_id = -1;
     uint64_t serial = 0;
     bool closed = false;
-    bool dirty = false; // a FLUSH is due
+    bool dirty = false;   // a FLUSH is due (listed in the node's m_dirty)
+    bool touched = false; // its deadline may have changed (in m_touched)
     uint64_t timer_at = UINT64_MAX;
     ns3::EventId timer;
 
@@ -142,6 +143,8 @@ class SimNode
     void OnTimer();
     void FlushAll();
     Conn *NewConn(ns3::Ptr<ns3::Socket> s);
+    void MarkDirty(Conn *c);
+    void Touch(Conn *c);
 
     World *m_w;
     uint32_t m_idx;
@@ -152,6 +155,7 @@ class SimNode
     SimStore m_store;
     ns3::Ptr<ns3::Socket> m_listener;
     std::map<uint64_t, std::unique_ptr<Conn>> m_conns;
+    std::vector<uint64_t> m_dirty, m_touched; // conn serials
     uint64_t m_next_serial = 1;
     uint64_t m_bytes_sent = 0;
     ns3::Time m_busy_until; // CPU: validating blocks
