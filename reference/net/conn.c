@@ -364,12 +364,15 @@ static void resume_input(cairn_conn *c)
         tls_progress(c);
 }
 
-int cairn_conn_flush(cairn_conn *c)
+/* Writes what is pending; with `resume`, also feeds held input to the session
+ * once it takes input again (which may produce more to write). */
+static int flush(cairn_conn *c, int resume)
 {
     if (c->state == CAIRN_CONN_DONE)
         return c->state;
     for (int i = 0; i < 16; i++) {
-        resume_input(c);
+        if (resume)
+            resume_input(c);
         int err = collect(c);
         if (err) {
             char why[100];
@@ -377,7 +380,7 @@ int cairn_conn_flush(cairn_conn *c)
             return done(c, why);
         }
         if (!c->out.len) {
-            if (c->sess && (held_input(c) || cairn_session_held(c->sess)) &&
+            if (resume && c->sess && (held_input(c) || cairn_session_held(c->sess)) &&
                 cairn_session_want_read(c->sess))
                 continue;
             break;
@@ -398,6 +401,16 @@ int cairn_conn_flush(cairn_conn *c)
         !(c->ssl && BIO_ctrl_pending(c->wbio)))
         return done(c, NULL);
     return c->state;
+}
+
+int cairn_conn_flush(cairn_conn *c)
+{
+    return flush(c, 1);
+}
+
+int cairn_conn_write(cairn_conn *c)
+{
+    return flush(c, 0);
 }
 
 int cairn_conn_want_write(const cairn_conn *c)

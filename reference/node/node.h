@@ -6,7 +6,8 @@
  *
  * Files call one another in one direction: main.c -> node.c -> peer.c
  * (connections, the core's actions), node.c -> persist.c (the store),
- * node.c -> share_serve.c -> share_index.c (--share); log.c below all.
+ * node.c -> share_index.c, share_serve.c (--share; the serving half uses the
+ * index's helpers, never the other way); log.c below all.
  */
 #ifndef CAIRND_NODE_H
 #define CAIRND_NODE_H

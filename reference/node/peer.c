@@ -87,12 +87,9 @@ static void update_events(conn_peer *c)
     evtimer_add(c->ev_timer, &tv);
 }
 
-/* After I/O on `c`: write what is pending, close when done, re-arm events.
- * Returns 0, or -1 when `c` was freed. */
-static int after_io(conn_peer *c)
+/* After I/O on `c`: close when done, else re-arm events. 0, or -1 when `c` was freed. */
+static int finish_io(conn_peer *c)
 {
-    if (c->conn && cairn_conn_state(c->conn) != CAIRN_CONN_DONE)
-        cairn_conn_flush(c->conn);
     if (c->conn && cairn_conn_state(c->conn) == CAIRN_CONN_DONE) {
         if (c->cp)
             cairn_node_peer_eof(c->n->core, c->cp, cairn_conn_error(c->conn));
@@ -103,6 +100,21 @@ static int after_io(conn_peer *c)
     }
     update_events(c);
     return 0;
+}
+
+static int after_io(conn_peer *c)
+{
+    if (c->conn && cairn_conn_state(c->conn) != CAIRN_CONN_DONE)
+        cairn_conn_flush(c->conn);
+    return finish_io(c);
+}
+
+/* A FLUSH: write what the core queued for `c`, whichever event queued it. */
+static void write_out(conn_peer *c)
+{
+    if (cairn_conn_state(c->conn) != CAIRN_CONN_DONE)
+        cairn_conn_write(c->conn);
+    finish_io(c);
 }
 
 static cairn_session *start(void *ud, const uint8_t *binding, size_t binding_len)
@@ -258,7 +270,7 @@ void conn_drain(node *n)
             break;
         case CAIRN_NODE_ACT_FLUSH: /* output queued by any event, for any peer */
             if (c->conn)
-                after_io(c);
+                write_out(c);
             break;
         case CAIRN_NODE_ACT_DROP:
             conn_free(c);

@@ -88,6 +88,9 @@ void cairn_conn_del(cairn_conn *c);
 int cairn_conn_on_readable(cairn_conn *c);
 /* Write what is pending (TLS records, session bytes). Returns the state. */
 int cairn_conn_flush(cairn_conn *c);
+/* The same without feeding held input to the session: for output another
+ * connection's event produced (its own input waits for its own events). */
+int cairn_conn_write(cairn_conn *c);
 /* Whether anything waits to be written (poll for writable). */
 int cairn_conn_want_write(const cairn_conn *c);
 /* Whether to poll for readable (not while the session applies backpressure). */

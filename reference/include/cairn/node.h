@@ -57,6 +57,10 @@
  *   A plaintext driver (the simulator) does: accept/dial_done -> peer_start
  *   (binding NULL) -> per received segment peer_recv -> drain actions, write
  *   peer_pending bytes, peer_sent.
+ *   A TLS driver (cairnd) lets cairn_conn_new_ext (cairn/net.h) call
+ *   cairn_node_peer_start once TLS is done and move the session's bytes; on a
+ *   FLUSH it writes with cairn_conn_write. It deletes the connection before
+ *   calling cairn_node_peer_closed (the session is the core's).
  *
  *   Callbacks must not re-enter the core. The core is single-threaded.
  */
@@ -195,6 +199,10 @@ typedef struct cairn_node_config {
     /* [ADM-3] Whether bytes from the peer wait unread (the socket's FIONREAD);
      * NULL: only what was fed counts. */
     int (*peer_has_input)(void *ud, void *peer_ud);
+    /* The active tip moved (for a driver's own records, e.g. the simulator's
+     * propagation times; the best header is cairn_chain_best_header). May be
+     * NULL. Must not call into the core. */
+    void (*on_tip)(void *ud, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip);
     void *ud;
 } cairn_node_config;
 

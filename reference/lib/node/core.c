@@ -176,6 +176,8 @@ static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain
         LOGI(n, "tip %llu %.16s", (unsigned long long)new_tip->hdr.height, id);
     limits_on_tip(n, old_tip, new_tip, fork); /* [REL-25] before entries return to the pool */
     sync_on_tip(n, old_tip, new_tip, fork);
+    if (n->cfg.on_tip)
+        n->cfg.on_tip(n->cfg.ud, old_tip, new_tip);
 }
 
 static int load_addr(void *ud, const cairn_node_addr_rec *r)
@@ -485,8 +487,8 @@ int cairn_node_peer_start(cairn_node *n, cairn_node_peer *p, const uint8_t *bind
         peer_drop(p);
         return rv;
     }
-    if (p->refuse) {
-        cairn_session_close(p->sess, p->refuse, cairn_wire_error_name(p->refuse));
+    if (p->refuse) { /* [ADM-2] it learns why before it goes */
+        peer_close(p, p->refuse, cairn_wire_error_name(p->refuse));
         p->refuse = 0;
     }
     if (out)
@@ -536,7 +538,8 @@ void cairn_node_peer_tick(cairn_node *n, cairn_node_peer *p)
         return;
     }
     if (p->sess) {
-        cairn_session_tick(p->sess); /* its error, if any, reached on_close */
+        /* a timeout closes the session itself; on_close has seen it */
+        (void)cairn_session_tick(p->sess);
         peer_want_flush(p);
     } else if (now >= p->connected_ms + n->cfg.handshake_timeout_ms) {
         /* [HS] the timeout covers TCP connect and TLS, not only the session */

@@ -130,7 +130,7 @@ struct cairn_node_peer {
 };
 
 /* An action waiting for the driver (a ring). */
-#define NODE_ACTIONS_MAX 256
+#define NODE_ACTIONS_MAX 80 /* one tick dials at most NODE_MAX_CONFIGURED + 1 */
 
 struct cairn_node {
     cairn_node_config cfg;
@@ -199,6 +199,7 @@ void limits_on_tip(node *n, const cairn_chain_block *old_tip, const cairn_chain_
 /* peers.c: the peer list, actions, the pending-output list */
 void peer_want_flush(peer *p); /* it has output: FLUSH it this turn */
 void peer_close(peer *p, uint32_t code, const char *why);
+void peer_close_detail(peer *p, uint32_t code, uint32_t detail, const char *why);
 void peer_drop(peer *p); /* DROP: close the transport without more output */
 int node_push_action(node *n, const cairn_node_action *a);
 void node_stop(node *n, int code);

@@ -52,14 +52,24 @@ void peer_want_flush(peer *p)
         enlist(p);
 }
 
+void peer_close_detail(peer *p, uint32_t code, uint32_t detail, const char *why)
+{
+    if (!p->sess) {
+        peer_drop(p);
+        return;
+    }
+    int rv = 0;
+    if (cairn_session_state(p->sess) < CAIRN_SS_CLOSING)
+        rv = cairn_session_close_detail(p->sess, code, detail, why);
+    if (rv != 0 && rv != CAIRN_ERR_STATE)
+        peer_drop(p); /* the Error could not be queued: the transport just ends */
+    else
+        peer_want_flush(p);
+}
+
 void peer_close(peer *p, uint32_t code, const char *why)
 {
-    if (p->sess && cairn_session_state(p->sess) < CAIRN_SS_CLOSING)
-        cairn_session_close(p->sess, code, why);
-    if (p->sess)
-        peer_want_flush(p);
-    else
-        peer_drop(p);
+    peer_close_detail(p, code, 0, why);
 }
 
 void peer_drop(peer *p)

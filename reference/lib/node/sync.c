@@ -48,15 +48,14 @@ static void close_invalid(peer *p, int rv, uint32_t reason, const char *what)
         snprintf(why, sizeof(why), "%s: %s", what, cairn_block_reason_name(reason));
         if (!cairn_block_reason_is_permanent(reason))
             p->no_discourage = 1; /* [VAL-20] TIME_TOO_NEW is not misbehaviour */
-        cairn_session_close_detail(p->sess, code, reason, why);
+        peer_close_detail(p, code, reason, why);
     } else if (code) {
         snprintf(why, sizeof(why), "%s: %s", what, cairn_strerror(rv));
-        cairn_session_close(p->sess, code, why);
+        peer_close(p, code, why);
     } else {
         LOGE(p->n, "peer %s: %s: %s", p->addr, what, cairn_strerror(rv));
-        cairn_session_close(p->sess, CAIRN_E_INTERNAL_ERROR, "local failure");
+        peer_close(p, CAIRN_E_INTERNAL_ERROR, "local failure");
     }
-    peer_want_flush(p);
 }
 
 /* When the header `time_ms` stops being TIME_TOO_NEW by the local clock. */
@@ -596,8 +595,7 @@ void sync_on_block(peer *p, const Cairn__V1__Block *b)
     uint8_t id[CAIRN_HASH_LEN];
     cairn_block_id(n->sha, id, b->header.data);
     if (r && memcmp(r->id, id, CAIRN_HASH_LEN) != 0) { /* [SYNC-28] not the block asked for */
-        cairn_session_close(p->sess, CAIRN_E_INVALID_FIELD, "Block is not the one requested");
-        peer_want_flush(p);
+        peer_close(p, CAIRN_E_INVALID_FIELD, "Block is not the one requested");
         return;
     }
     if (r)

@@ -1,5 +1,5 @@
 /*
- * share: index and serve the files under a directory (see share.h).
+ * share, the index: find, hash and cache the files under a directory (see share.h).
  *
  * State: `files`, every regular file found, sorted by path; `byid`, the
  * indexed ones sorted by file ID for lookups. A rescan walks the directory,
@@ -18,91 +18,9 @@
 #include <unistd.h>
 
 #include "cairn/port.h"
-#include "share.h"
+#include "share_int.h"
 
-#define ST_PENDING 0
-#define ST_READY   1
-#define ST_BAD     2 /* unreadable as it is; retried when its stat changes */
-
-#define HDR_LEN      128
-#define HDR_MAGIC    "CAIRNIDX"
-#define HDR_VERSION  1
-#define MAX_OPEN     32 /* files with open descriptors */
-#define MAX_DEPTH    32 /* directory nesting followed */
-#define IO_LEN       (1u << 20)
-#define LEAF_BUF     2048 /* hashes buffered per write or level block (even) */
-#define PART_SUFFIX  ".cairn-part"
-#define STATE_SUFFIX ".cairn-state"
-
-typedef struct sfile {
-    char *rel;
-    uint64_t size;
-    int64_t mtime_ns;
-    uint64_t dev, ino;
-    int state;
-    cairn_file f; /* when READY */
-    uint8_t key[CAIRN_HASH_LEN];
-    int fd, cfd; /* data and cache descriptors, -1 when closed */
-    uint64_t used;
-    uint64_t tried; /* the scan that last tried to index it */
-} sfile;
-
-/* What a directory walk found. */
-typedef struct found {
-    char *rel;
-    uint64_t size;
-    int64_t mtime_ns;
-    uint64_t dev, ino;
-} found;
-
-/* Leaf hashes on their way to the cache file. */
-typedef struct leafw {
-    share *s;
-    int fd;
-    size_t n;
-    uint64_t off;
-    int failed;
-} leafw;
-
-/* The file being indexed, kept across rescans so that every call stays
- * within its budget, however large the file. */
-typedef struct ijob {
-    sfile *f; /* NULL = none */
-    int fd, cfd;
-    cairn_file_hasher *h;
-    leafw w;
-    uint64_t off;
-    unsigned log2;
-} ijob;
-
-struct share {
-    const cairn_env *env;
-    const cairn_mem *mem;
-    char *dir; /* absolute */
-    int dirfd, cachefd;
-    uint64_t cache_dev, cache_ino;
-    sfile **files;
-    size_t n_files;
-    sfile **byid;
-    size_t n_byid;
-    int byid_dirty;
-    sfile *open[MAX_OPEN];
-    size_t n_open;
-    uint64_t gen, tick;
-    cairn_sha256_ctx *sha;
-    uint8_t *io;
-    uint8_t (*lvl)[CAIRN_HASH_LEN]; /* LEAF_BUF hashes */
-    uint8_t proof[CAIRN_MERKLE_MAX_PATH][CAIRN_HASH_LEN];
-    ProtobufCBinaryData proof_bd[CAIRN_MERKLE_MAX_PATH];
-    found *walk;
-    size_t n_walk, cap_walk;
-    unsigned chunk_log2; /* forced by CAIRN_SHARE_CHUNK_LOG2, else 0 */
-    ijob *job;           /* the file being indexed */
-    uint64_t scans;
-    share_stats st;
-};
-
-static int64_t mtime_of(const struct stat *st)
+int64_t share_mtime_of(const struct stat *st)
 {
     return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
@@ -138,7 +56,7 @@ static void close_fds(share *s, sfile *f)
         }
 }
 
-static void cache_name(const sfile *f, char out[CAIRN_HASH_LEN * 2 + 9], int tmp)
+void share_cache_name(const sfile *f, char out[CAIRN_HASH_LEN * 2 + 9], int tmp)
 {
     cairn_hex_encode(out, f->key, CAIRN_HASH_LEN);
     strcat(out, tmp ? ".idx.tmp" : ".idx");
@@ -146,7 +64,7 @@ static void cache_name(const sfile *f, char out[CAIRN_HASH_LEN * 2 + 9], int tmp
 
 /* Opens the data and cache files of a READY file, closing the least
  * recently used ones past MAX_OPEN. */
-static int open_fds(share *s, sfile *f)
+int share_open_fds(share *s, sfile *f)
 {
     f->used = ++s->tick;
     if (f->fd >= 0 && f->cfd >= 0)
@@ -160,7 +78,7 @@ static int open_fds(share *s, sfile *f)
         close_fds(s, s->open[lru]);
     }
     char name[CAIRN_HASH_LEN * 2 + 9];
-    cache_name(f, name, 0);
+    share_cache_name(f, name, 0);
     f->fd = openat(s->dirfd, f->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     f->cfd = openat(s->cachefd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (f->fd < 0 || f->cfd < 0) {
@@ -180,7 +98,7 @@ static int cmp_id(const void *a, const void *b)
     return c ? c : strcmp(x->rel, y->rel);
 }
 
-static void rebuild_byid(share *s)
+void share_rebuild_byid(share *s)
 {
     if (!s->byid_dirty)
         return;
@@ -192,9 +110,9 @@ static void rebuild_byid(share *s)
     s->byid_dirty = 0;
 }
 
-static sfile *find_id(share *s, const uint8_t id[CAIRN_HASH_LEN])
+sfile *share_find_id(share *s, const uint8_t id[CAIRN_HASH_LEN])
 {
-    rebuild_byid(s);
+    share_rebuild_byid(s);
     size_t lo = 0, hi = s->n_byid;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -213,7 +131,7 @@ static void job_end(share *s, int keep_tmp);
 
 /* A served file is no longer what was indexed: stop serving it. A file
  * being indexed that changes or goes away stops being indexed. */
-static void set_state(share *s, sfile *f, int state)
+void share_set_state(share *s, sfile *f, int state)
 {
     if (s->job && s->job->f == f && state != ST_READY)
         job_end(s, 0);
@@ -254,7 +172,7 @@ static int make_ready(share *s, sfile *f, unsigned log2, const uint8_t root[CAIR
     size_t nl = cairn_file_name_from(base ? base + 1 : f->rel, name);
     if (cairn_file_init(s->sha, &f->f, f->size, log2, root, name, nl) != 0)
         return -1;
-    set_state(s, f, ST_READY);
+    share_set_state(s, f, ST_READY);
     return 0;
 }
 
@@ -263,7 +181,7 @@ static int load_cache(share *s, sfile *f)
 {
     char name[CAIRN_HASH_LEN * 2 + 9];
     uint8_t h[HDR_LEN], expect[HDR_LEN], top[CAIRN_HASH_LEN];
-    cache_name(f, name, 0);
+    share_cache_name(f, name, 0);
     int fd = openat(s->cachefd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -346,7 +264,7 @@ static void job_end(share *s, int keep_tmp)
         return;
     if (!keep_tmp) {
         char tmp[CAIRN_HASH_LEN * 2 + 9];
-        cache_name(j->f, tmp, 1);
+        share_cache_name(j->f, tmp, 1);
         unlinkat(s->cachefd, tmp, 0);
     }
     cairn_file_hasher_del(j->h);
@@ -365,23 +283,23 @@ static int job_start(share *s, sfile *f)
     ijob *j = s->job;
     char tmp[CAIRN_HASH_LEN * 2 + 9];
     struct stat st;
-    cache_name(f, tmp, 1);
+    share_cache_name(f, tmp, 1);
     j->f = f;
     j->fd = openat(s->dirfd, f->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (j->fd < 0 || fstat(j->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         f->size > CAIRN_FILE_MAX_SIZE) {
-        set_state(s, f, ST_BAD);
+        share_set_state(s, f, ST_BAD);
         job_end(s, 0);
         return 1;
     }
-    if ((uint64_t)st.st_size != f->size || mtime_of(&st) != f->mtime_ns) {
+    if ((uint64_t)st.st_size != f->size || share_mtime_of(&st) != f->mtime_ns) {
         job_end(s, 0); /* changed since the walk: the next rescan sees it */
         return 1;
     }
     j->log2 = s->chunk_log2 ? s->chunk_log2 : cairn_file_chunk_log2_for(f->size);
     j->cfd = openat(s->cachefd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (j->cfd < 0) {
-        set_state(s, f, ST_BAD);
+        share_set_state(s, f, ST_BAD);
         job_end(s, 0);
         return 1;
     }
@@ -405,23 +323,24 @@ static void job_finish(share *s)
     struct stat st;
     cairn_file_geom g;
     cairn_file_geom_init(&g, f->size, j->log2);
-    cache_name(f, tmp, 1);
-    cache_name(f, name, 0);
+    share_cache_name(f, tmp, 1);
+    share_cache_name(f, name, 0);
     if (cairn_file_hasher_final(j->h, root) != 0 || flush_leaves(&j->w) != 0 ||
         build_levels(s, j->cfd, g.n_chunks) != 0) {
-        set_state(s, f, ST_BAD);
+        share_set_state(s, f, ST_BAD);
         job_end(s, 0);
         return;
     }
     /* unchanged while we read it? */
-    if (fstat(j->fd, &st) != 0 || (uint64_t)st.st_size != f->size || mtime_of(&st) != f->mtime_ns) {
+    if (fstat(j->fd, &st) != 0 || (uint64_t)st.st_size != f->size ||
+        share_mtime_of(&st) != f->mtime_ns) {
         job_end(s, 0);
         return;
     }
     header_encode(hdr, f, j->log2, g.n_chunks, root);
     if (cairn_port_pwrite_full(j->cfd, hdr, HDR_LEN, 0) != 0 ||
         renameat(s->cachefd, tmp, s->cachefd, name) != 0) {
-        set_state(s, f, ST_BAD);
+        share_set_state(s, f, ST_BAD);
         job_end(s, 0);
         return;
     }
@@ -451,7 +370,7 @@ static int job_step(share *s, uint64_t budget)
             return 0;
         }
         if (cairn_file_hasher_update(j->h, s->io, (size_t)r) != 0) {
-            set_state(s, j->f, ST_BAD); /* the cache could not be written */
+            share_set_state(s, j->f, ST_BAD); /* the cache could not be written */
             job_end(s, 0);
             return 0;
         }
@@ -478,8 +397,8 @@ static int add_found(share *s, const char *rel, const struct stat *st)
     char *r = dup_str(s->mem, rel);
     if (!r)
         return CAIRN_ERR_NOMEM;
-    s->walk[s->n_walk++] =
-        (found){r, (uint64_t)st->st_size, mtime_of(st), (uint64_t)st->st_dev, (uint64_t)st->st_ino};
+    s->walk[s->n_walk++] = (found){r, (uint64_t)st->st_size, share_mtime_of(st),
+                                   (uint64_t)st->st_dev, (uint64_t)st->st_ino};
     return 0;
 }
 
@@ -610,7 +529,7 @@ static int scan(share *s)
                                      : strcmp(s->files[i]->rel, s->walk[j].rel);
             if (c < 0) { /* removed */
                 if (pass == 1) {
-                    set_state(s, s->files[i], ST_PENDING);
+                    share_set_state(s, s->files[i], ST_PENDING);
                     free_sfile(s, s->files[i]);
                 }
                 i++;
@@ -627,7 +546,7 @@ static int scan(share *s)
             sfile *f = c > 0 ? nf[j] : s->files[i++];
             if (c == 0 && (f->size != w->size || f->mtime_ns != w->mtime_ns || f->dev != w->dev ||
                            f->ino != w->ino))
-                set_state(s, f, ST_PENDING); /* changed: not served until indexed again */
+                share_set_state(s, f, ST_PENDING); /* changed: not served until indexed again */
             f->size = w->size;
             f->mtime_ns = w->mtime_ns;
             f->dev = w->dev;
@@ -766,7 +685,7 @@ int share_open(share **out, const char *dir, const char *cache_dir, const cairn_
     if ((rv = scan(s)) != 0 || (rv = index_pending(s, 0)) < 0)
         goto fail;
     collect_garbage(s);
-    rebuild_byid(s);
+    share_rebuild_byid(s);
     *out = s;
     return 0;
 fail : {
@@ -807,126 +726,6 @@ int share_rescan(share *s)
     if (rv != 0)
         return rv;
     rv = index_pending(s, SHARE_RESCAN_BUDGET);
-    rebuild_byid(s);
+    share_rebuild_byid(s);
     return rv;
-}
-
-int share_manifest(share *s, const uint8_t file_id[CAIRN_HASH_LEN], Cairn__V1__Manifest *out)
-{
-    sfile *f = find_id(s, file_id);
-    if (!f)
-        return 1; /* [FILE-12] */
-    out->manifest.data = f->f.manifest;
-    out->manifest.len = f->f.manifest_len;
-    out->n_have = 0; /* [FILE-13] every chunk is served */
-    out->have = NULL;
-    return 0;
-}
-
-int share_chunk(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
-                Cairn__V1__Chunk *out)
-{
-    int rv = share_chunk_prepare(s, file_id, index, out);
-    if (rv == 0 && (rv = share_chunk_read(s, file_id, index, s->io)) == 0)
-        out->data.data = s->io;
-    return rv;
-}
-
-int share_chunk_read(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index, uint8_t *dst)
-{
-    sfile *f = find_id(s, file_id);
-    if (!f || index >= f->f.geom.n_chunks || open_fds(s, f) != 0)
-        return 1;
-    size_t len = cairn_file_chunk_len(&f->f.geom, index);
-    if (cairn_port_pread_full(f->fd, dst, len, cairn_file_chunk_offset(&f->f.geom, index)) != 0) {
-        set_state(s, f, ST_PENDING);
-        return 1;
-    }
-    s->st.chunks_served++;
-    return 0;
-}
-
-int share_chunk_prepare(share *s, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
-                        Cairn__V1__Chunk *out)
-{
-    sfile *f = find_id(s, file_id);
-    if (!f)
-        return 1; /* [CHK-4] */
-    if (index >= f->f.geom.n_chunks)
-        return CAIRN_ERR_PROTO(CAIRN_E_INVALID_FIELD); /* [CHK-3] */
-    struct stat st;
-    if (open_fds(s, f) != 0 || fstat(f->fd, &st) != 0 || (uint64_t)st.st_size != f->size ||
-        mtime_of(&st) != f->mtime_ns) {
-        set_state(s, f, ST_PENDING); /* changed or gone: re-indexed by the next rescan */
-        return 1;
-    }
-    size_t len = cairn_file_chunk_len(&f->f.geom, index);
-    /* [CHK-5] the audit path, one hash per level from the cached tree */
-    cairn_tree_pos pos[CAIRN_MERKLE_MAX_PATH];
-    size_t k = cairn_tree_proof_positions(index, f->f.geom.n_chunks, pos);
-    for (size_t i = 0; i < k; i++) {
-        uint64_t at = cairn_tree_level_start(f->f.geom.n_chunks, pos[i].level) + pos[i].index;
-        if (cairn_port_pread_full(f->cfd, s->proof[i], CAIRN_HASH_LEN,
-                                  HDR_LEN + at * CAIRN_HASH_LEN) != 0)
-            k = CAIRN_MERKLE_MAX_PATH + 1; /* fails the check below */
-        s->proof_bd[i].data = s->proof[i];
-        s->proof_bd[i].len = CAIRN_HASH_LEN;
-    }
-    /* A damaged cache must not make us serve a bad proof (downloaders would
-     * drop us as a forger): check the path from the stored leaf hash to the
-     * root, which costs about 20 node hashes. The data itself is trusted as
-     * long as size and mtime are unchanged. */
-    uint8_t leaf[CAIRN_HASH_LEN];
-    if (cairn_port_pread_full(f->cfd, leaf, CAIRN_HASH_LEN, HDR_LEN + index * CAIRN_HASH_LEN) !=
-            0 ||
-        cairn_chunk_verify_leaf(s->sha, &f->f, index, leaf,
-                                (const uint8_t(*)[CAIRN_HASH_LEN])s->proof, k) != 0) {
-        char name[CAIRN_HASH_LEN * 2 + 9];
-        cache_name(f, name, 0);
-        unlinkat(s->cachefd, name, 0);
-        set_state(s, f, ST_PENDING);
-        return 1;
-    }
-    out->index = index;
-    out->data.data = NULL; /* share_chunk_read brings the bytes */
-    out->data.len = len;
-    out->n_proof = k;
-    out->proof = k ? s->proof_bd : NULL;
-    return 0;
-}
-
-size_t share_manifests(share *s, const uint8_t **entries, size_t *lens, size_t cap)
-{
-    rebuild_byid(s);
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_byid; i++) {
-        if (i && memcmp(s->byid[i]->f.id, s->byid[i - 1]->f.id, CAIRN_HASH_LEN) == 0)
-            continue; /* the same content at another path */
-        if (n < cap) {
-            entries[n] = s->byid[i]->f.manifest;
-            lens[n] = s->byid[i]->f.manifest_len;
-        }
-        n++;
-    }
-    return n;
-}
-
-uint64_t share_generation(const share *s)
-{
-    return s->gen;
-}
-
-void share_get_stats(const share *s, share_stats *st)
-{
-    *st = s->st;
-    st->files = st->pending = 0;
-    st->bytes = 0;
-    for (size_t i = 0; i < s->n_files; i++) {
-        if (s->files[i]->state == ST_READY) {
-            st->files++;
-            st->bytes += s->files[i]->size;
-        } else if (s->files[i]->state == ST_PENDING) {
-            st->pending++;
-        }
-    }
 }
