@@ -337,9 +337,29 @@ const cairn_identity *hx_key(hx *x, const char *name)
     return id;
 }
 
+/* The next fresh source address (127.x.y.z, host part), chosen at random on first use. */
+static uint32_t next_source;
+
+static void sources_init(void)
+{
+    if (!next_source) {
+        uint8_t r[3];
+        cairn_port_env()->random(r, 3, NULL);
+        next_source = ((uint32_t)(r[0] % 200 + 20) << 16) | ((uint32_t)r[1] << 8) | 1;
+    }
+}
+
+void cf_sources_skip(unsigned n)
+{
+    sources_init();
+    next_source += n;
+    if ((next_source & 0xFF) == 0)
+        next_source++;
+}
+
 const struct in_addr *hx_source(hx *x, const char *name)
 {
-    static uint32_t next;
+    uint32_t *next = &next_source;
     if (!x->o->fresh_sources)
         return NULL;
     if (!name[0])
@@ -349,14 +369,10 @@ const struct in_addr *hx_source(hx *x, const char *name)
             return &x->srcs[i].a;
     if (x->n_srcs == sizeof(x->srcs) / sizeof(x->srcs[0]))
         return &x->srcs[0].a;
-    if (!next) {
-        uint8_t r[3];
-        cairn_port_env()->random(r, 3, NULL);
-        next = ((uint32_t)(r[0] % 200 + 20) << 16) | ((uint32_t)r[1] << 8) | 1;
-    }
-    uint32_t n = next++;
+    sources_init();
+    uint32_t n = (*next)++;
     if ((n & 0xFF) == 0xFF)
-        next += 2;
+        *next += 2;
     snprintf(x->srcs[x->n_srcs].name, sizeof(x->srcs[0].name), "%s", name);
     x->srcs[x->n_srcs].a.s_addr = htonl((127u << 24) | (n & 0xFFFFFF));
     return &x->srcs[x->n_srcs++].a;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cairn/base.h"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
                "  --timeout-factor F       scale every timeout (default 1)\n"
                "  --strict                 exit non-zero on NON-STRICT too\n"
                "  --fail-fast              stop at the first FAIL or HARNESS-ERROR\n"
+               "  --jobs N                 run up to N independent cases at a time (default 1)\n"
                "  --known-failures FILE    cases (one ID per line) that FAIL for a known reason:\n"
                "                           reported, not counted for the exit status\n"
                "  --junit FILE  --json FILE  reports\n"
@@ -104,7 +106,7 @@ static int known_listed(const char *text, const char *id)
 typedef struct suite_args {
     const char *cases_dir, *fix_dir, *spec_file, *html_dir, *pcap_dir, *junit, *json, *known;
     const char *files[256];
-    int n_files, strict, fail_fast;
+    int n_files, strict, fail_fast, jobs;
     char *sel[256];
     int n_sel;
 } suite_args;
@@ -140,6 +142,8 @@ static int suite_parse_args(int role, int argc, char **argv, cf_opts *o, suite_a
             s->strict = 1;
         else if (!strcmp(a, "--fail-fast"))
             s->fail_fast = 1;
+        else if (ARG("--jobs"))
+            s->jobs = atoi(argv[++i]);
         else if (ARG("--known-failures"))
             s->known = argv[++i];
         else if (ARG("--junit"))
@@ -254,29 +258,140 @@ static void suite_count(const suite_args *s, const char *known_text, const cf_re
     t->counts[r->verdict]++;
 }
 
-/* Step 3: runs the selected cases of the role in order; returns how many ran. */
+/* Reports and counts one finished result; 1 when --fail-fast says stop. */
+static int suite_done(const cf_opts *o, const suite_args *s, const char *known_text,
+                      const cf_result *r, suite_tally *t)
+{
+    cf_report_terminal(o, r, o->verbose);
+    suite_count(s, known_text, r, t);
+    fflush(stdout);
+    return s->fail_fast && (t->counts[CF_FAIL] || t->counts[CF_HARNESS_ERROR]);
+}
+
+/* Whether a case may run beside others: every client case (its own client and ports); a
+ * server case that leaves no state on the IUT (not tagged requester or mutates). */
+static int independent(const cf_opts *o, const cf_case *c)
+{
+    return o->role == CF_ROLE_CLIENT ||
+           (!cf_case_has_tag(c, "requester") && !cf_case_has_tag(c, "mutates"));
+}
+
+/* Whether the IUT still has to be prepared for this case (fixture chain, files). */
+static int needs_prepare(const cf_opts *o, const cf_case *c)
+{
+    return o->role == CF_ROLE_SERVER && ((cf_case_needs(c, "chain") && o->chain_ready < 0) ||
+                                         (cf_case_needs(c, "files") && o->files_ready < 0));
+}
+
+enum { MAX_JOBS = 16 };
+
+/* The running children of suite_run_parallel. */
+typedef struct job_slots {
+    pid_t pid[MAX_JOBS];
+    size_t idx[MAX_JOBS];
+    int running;
+} job_slots;
+
+static void job_path(const cf_opts *o, size_t idx, char *path, size_t n)
+{
+    snprintf(path, n, "%s/job-%zu.result", o->out_dir ? o->out_dir : "/tmp", idx);
+}
+
+/* Waits for one child and collects its result into rs[]; marks it done. */
+static void job_reap(const cf_opts *o, const cf_case **list, job_slots *js, cf_result *rs,
+                     char *done)
+{
+    int status;
+    pid_t pid = waitpid(-1, &status, 0);
+    for (int k = 0; k < js->running; k++) {
+        if (js->pid[k] != pid)
+            continue;
+        char path[600];
+        size_t idx = js->idx[k];
+        job_path(o, idx, path, sizeof(path));
+        cf_case_collect(list[idx], path, status, &rs[idx]);
+        done[idx] = 1;
+        js->pid[k] = js->pid[js->running - 1];
+        js->idx[k] = js->idx[--js->running];
+        return;
+    }
+    if (pid < 0) /* no child left: should not happen while running > 0 */
+        js->running = 0;
+}
+
+/* Runs list[0..m) (independent cases), up to s->jobs at a time, each in its own process, and
+ * reports them in order. Returns how many were reported. */
+static size_t suite_run_parallel(cf_opts *o, const suite_args *s, const char *known_text,
+                                 const cf_case **list, size_t m, cf_result *rs, suite_tally *t,
+                                 int *stop)
+{
+    job_slots js;
+    memset(&js, 0, sizeof(js));
+    char *done = calloc(m + 1, 1);
+    size_t launched = 0, reported = 0;
+    int jobs = s->jobs < MAX_JOBS ? s->jobs : MAX_JOBS;
+    while (reported < m) {
+        while (!*stop && js.running < jobs && launched < m) {
+            const cf_case *c = list[launched];
+            if (needs_prepare(o, c)) {
+                if (js.running)
+                    break; /* the cases before it finish first, as in a sequential run */
+                suite_prepare_iut(o, c);
+            }
+            char path[600];
+            job_path(o, launched, path, sizeof(path));
+            pid_t pid = cf_case_fork(o, c, s->pcap_dir, path);
+            if (pid < 0) {
+                cf_run_case(o, c, &rs[launched]);
+                done[launched] = 1;
+            } else {
+                js.pid[js.running] = pid;
+                js.idx[js.running++] = launched;
+            }
+            launched++;
+        }
+        while (reported < launched && done[reported])
+            *stop |= suite_done(o, s, known_text, &rs[reported++], t);
+        if (reported == launched && (*stop || launched == m))
+            break;
+        if (js.running)
+            job_reap(o, list, &js, rs, done);
+    }
+    free(done);
+    return reported;
+}
+
+/* Step 3: runs the selected cases of the role in order (independent ones side by side with
+ * --jobs); returns how many ran. */
 static size_t suite_run_cases(cf_opts *o, const suite_args *s, const char *known_text,
                               const cf_case *cases, size_t n, cf_result *rs, suite_tally *t)
 {
-    size_t nr = 0;
-    for (size_t i = 0; i < n; i++) {
-        const cf_case *c = &cases[i];
-        if (c->role != o->role || !selected(c, s->sel, s->n_sel))
+    const cf_case **list = calloc(n + 1, sizeof(*list));
+    size_t m = 0, nr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].role == o->role && selected(&cases[i], s->sel, s->n_sel))
+            list[m++] = &cases[i];
+    int stop = 0;
+    for (size_t i = 0; i < m && !stop;) {
+        if (s->jobs > 1 && independent(o, list[i])) {
+            size_t j = i;
+            while (j < m && independent(o, list[j]))
+                j++;
+            nr += suite_run_parallel(o, s, known_text, list + i, j - i, rs + nr, t, &stop);
+            i = j;
             continue;
+        }
+        const cf_case *c = list[i++];
         suite_prepare_iut(o, c);
         if (s->pcap_dir && cf_capture_begin(s->pcap_dir, c->id))
             fprintf(stderr, "cairn-conform: no capture for %s\n", c->id);
         cf_run_case(o, c, &rs[nr]);
         cf_capture_end();
-        cf_report_terminal(o, &rs[nr], o->verbose);
-        suite_count(s, known_text, &rs[nr], t);
-        fflush(stdout);
-        nr++;
-        if (s->fail_fast && (t->counts[CF_FAIL] || t->counts[CF_HARNESS_ERROR])) {
-            printf("--fail-fast: stopping after the first failure\n");
-            break;
-        }
+        stop = suite_done(o, s, known_text, &rs[nr++], t);
     }
+    if (stop)
+        printf("--fail-fast: stopped after the first failure\n");
+    free(list);
     return nr;
 }
 

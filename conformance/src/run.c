@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,8 +143,13 @@ void cf_run_case(cf_opts *o, const cf_case *c, cf_result *r)
         if (c->role == CF_ROLE_CLIENT) {
             x->lfd = cf_tcp_listen(x->addr, sizeof(x->addr));
             x->lfd2 = cf_tcp_listen(x->addr2, sizeof(x->addr2));
-            snprintf(x->outpath, sizeof(x->outpath), "%s/%s.out", o->out_dir ? o->out_dir : "/tmp",
+            /* a directory per case: a client's partial files (named by file ID) stay apart when
+             * cases run side by side (--jobs) */
+            snprintf(x->outpath, sizeof(x->outpath), "%s/%s", o->out_dir ? o->out_dir : "/tmp",
                      c->id);
+            mkdir(x->outpath, 0700);
+            size_t dl = strlen(x->outpath);
+            snprintf(x->outpath + dl, sizeof(x->outpath) - dl, "/%s.out", c->id);
             unlink(x->outpath);
             if (x->lfd < 0 || hx_spawn(x))
                 hx_verdict(x, CF_HARNESS_ERROR, "cannot listen or start the client");
