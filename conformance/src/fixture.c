@@ -594,6 +594,22 @@ static int gen_files(const char *dir, cf_file fs[N_FILES], const char *fnames[N_
     return 0;
 }
 
+/* The two equal-work tips br[a], br[a + 1] are named by the order of their IDs: [FORK-10]
+ * cases deliver the larger ID first and check that it stays. Branches after them may then
+ * name "tie-high" or "tie-low" as their parent. */
+static void name_ties(cairn_sha256_ctx *sha, gen_branch *br, size_t a, json_t *jbr)
+{
+    size_t b = a + 1;
+    uint8_t ida[32], idb[32];
+    cairn_block_id(sha, ida, br[a].raw[0]);
+    cairn_block_id(sha, idb, br[b].raw[0]);
+    int a_low = memcmp(ida, idb, 32) < 0;
+    br[a].name = a_low ? "tie-low" : "tie-high";
+    br[b].name = a_low ? "tie-high" : "tie-low";
+    json_object_set_new(json_array_get(jbr, a), "name", json_string(br[a].name));
+    json_object_set_new(json_array_get(jbr, b), "name", json_string(br[b].name));
+}
+
 /* Step 2: the valid branches (blocks by height); main:5 carries the first two files' manifests. */
 static json_t *gen_branches(cairn_sha256_ctx *sha, const cairn_network *net,
                             const uint8_t genesis[96], const cf_file *fs, gen_branch *br,
@@ -629,19 +645,8 @@ static json_t *gen_branches(cairn_sha256_ctx *sha, const cairn_network *net,
         }
         json_object_set_new(jb, "blocks", blocks);
         json_array_append_new(jbr, jb);
-    }
-    /* The two equal-work tips are named by the order of their IDs: [FORK-10]
-     * cases deliver the larger ID first and check that it stays. */
-    {
-        size_t a = n_br - 2, b = a + 1;
-        uint8_t ida[32], idb[32];
-        cairn_block_id(sha, ida, br[a].raw[0]);
-        cairn_block_id(sha, idb, br[b].raw[0]);
-        int a_low = memcmp(ida, idb, 32) < 0;
-        json_object_set_new(json_array_get(jbr, a), "name",
-                            json_string(a_low ? "tie-low" : "tie-high"));
-        json_object_set_new(json_array_get(jbr, b), "name",
-                            json_string(a_low ? "tie-high" : "tie-low"));
+        if (!strcmp(br[b].name, "tie-b") && b > 0)
+            name_ties(sha, br, b - 1, jbr);
     }
     return jbr;
 }
@@ -772,12 +777,14 @@ int cf_fixtures_generate(const char *dir)
      * side: a lighter branch from main:10. fork: a heavier branch from
      * main:22 for reorganisations; probe: two blocks on main:20 for the cases
      * where the IUT requests from the harness; tie-a/tie-b: two equal-work
-     * tips on fork.
+     * tips on fork (named tie-high/tie-low once mined); tail: one block on
+     * tie-high, for the cases that run after the tie is settled.
      */
     gen_branch br[] = {
-        {"main", "main", 0, 24, 0, {{0}}},  {"side", "main", 10, 3, 3, {{0}}},
-        {"fork", "main", 22, 4, 5, {{0}}},  {"probe", "main", 20, 2, 13, {{0}}},
-        {"tie-a", "fork", 26, 1, 7, {{0}}}, {"tie-b", "fork", 26, 1, 9, {{0}}},
+        {"main", "main", 0, 24, 0, {{0}}},      {"side", "main", 10, 3, 3, {{0}}},
+        {"fork", "main", 22, 4, 5, {{0}}},      {"probe", "main", 20, 2, 13, {{0}}},
+        {"tie-a", "fork", 26, 1, 7, {{0}}},     {"tie-b", "fork", 26, 1, 9, {{0}}},
+        {"tail", "tie-high", 27, 1, 17, {{0}}},
     };
     json_t *root = json_object();
     json_object_set_new(root, "description",
