@@ -76,6 +76,13 @@ static int needs_ok(hx *x)
         hx_verdict(x, CF_SKIP, "the fixture chain is not on the IUT: %s", x->o->chain_why);
         return 0;
     }
+    if (c->role == CF_ROLE_SERVER && cf_case_needs(c, "files") && x->o->files_ready != 1 &&
+        x->o->require_files) {
+        hx_verdict(x, CF_FAIL,
+                   "the IUT does not serve the fixture files (conformance/fixtures/files), though "
+                   "--require-files says it was started sharing them");
+        return 0;
+    }
     if (c->role == CF_ROLE_SERVER && cf_case_needs(c, "files") && x->o->files_ready != 1) {
         hx_verdict(x, CF_SKIP,
                    "the IUT does not serve the fixture files (conformance/fixtures/files): "

@@ -19,6 +19,8 @@ typedef struct cf_opts {
     int chain_ready;   /* -1 unknown, 0 could not be delivered, 1 delivered */
     char chain_why[256];
     int files_ready;     /* -1 unknown, 0 not served by the IUT, 1 served */
+    int require_files;   /* --require-files: the IUT shares the fixture files; not serving is a FAIL
+                          */
     const char *out_dir; /* client role: where {out} paths go */
 } cf_opts;
 
