@@ -131,80 +131,6 @@ static char *rest_of_line(const tok *t)
 
 /* ---- small parsers ------------------------------------------------------------ */
 
-uint16_t cf_type_parse(const char *s)
-{
-    uint16_t t = cairn_frame_type_from_name(s);
-    if (t)
-        return t;
-    if (isdigit((unsigned char)s[0])) {
-        char *e;
-        errno = 0;
-        unsigned long v = strtoul(s, &e, 0);
-        if (!*e && !errno && v <= 0xFFFF)
-            return (uint16_t)v;
-    }
-    return 0;
-}
-
-const char *cf_type_name(uint16_t type, char buf[16])
-{
-    const char *n = cairn_frame_type_name(type);
-    if (n)
-        return n;
-    snprintf(buf, 16, "0x%04x", type);
-    return buf;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int cf_hex_parse(const char *s, uint8_t **out, size_t *len, size_t *splits, size_t *n_splits,
-                 size_t max_splits)
-{
-    size_t cap = strlen(s) / 2 + 1, n = 0;
-    uint8_t *b = malloc(cap);
-    if (!b)
-        return -1;
-    if (n_splits)
-        *n_splits = 0;
-    int half = -1;
-    for (const char *p = s; *p; p++) {
-        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '_' || *p == ':')
-            continue;
-        if (*p == '|') {
-            if (!splits || half >= 0 || *n_splits == max_splits)
-                goto bad;
-            splits[(*n_splits)++] = n;
-            continue;
-        }
-        int v = hexval(*p);
-        if (v < 0)
-            goto bad;
-        if (half < 0) {
-            half = v;
-        } else {
-            b[n++] = (uint8_t)(half << 4 | v);
-            half = -1;
-        }
-    }
-    if (half >= 0)
-        goto bad;
-    *out = b;
-    *len = n;
-    return 0;
-bad:
-    free(b);
-    return -1;
-}
-
 static int parse_long(const char *s, long *v)
 {
     char *e;
@@ -495,271 +421,352 @@ static int connect_opts(parser *ps, int line, tok *t, int n, cf_step *st)
     return 0;
 }
 
+/* What a step parser gets: the line's words and the step it fills. */
+typedef struct step_in {
+    parser *ps;
+    cf_case *c;
+    cf_step *st;
+    tok *t;
+    int n, line;
+    int *open_repeat;
+    size_t *repeat_stack;
+} step_in;
+
+static int p_connect(step_in *in)
+{
+    return connect_opts(in->ps, in->line, in->t, in->n, in->st);
+}
+
+static int p_use(step_in *in)
+{
+    if (in->n != 2 || !name_ok(in->t[1].s, sizeof(in->st->name)))
+        return perr(in->ps, in->line, "use NAME");
+    snprintf(in->st->name, sizeof(in->st->name), "%s", in->t[1].s);
+    return 0;
+}
+
+static int p_close(step_in *in)
+{
+    if (in->n > 2 || (in->n == 2 && strcmp(in->t[1].s, "abort")))
+        return perr(in->ps, in->line, "close [abort]");
+    in->st->flag = in->n == 2;
+    return 0;
+}
+
+static int p_no_args(step_in *in)
+{
+    return in->n == 1 ? 0 : perr(in->ps, in->line, "%s takes no arguments", in->t[0].s);
+}
+
+static int p_end(step_in *in)
+{
+    if (in->n != 1 || !*in->open_repeat)
+        return perr(in->ps, in->line, "end without repeat");
+    in->c->steps[in->repeat_stack[--*in->open_repeat]].end = in->c->n_steps - 1;
+    return 0;
+}
+
+static int p_repeat(step_in *in)
+{
+    cf_step *st = in->st;
+    if (in->n != 2 || parse_long(in->t[1].s, &st->num) || st->num < 0 || st->num > 100000)
+        return perr(in->ps, in->line, "repeat N (0..100000)");
+    if (*in->open_repeat == 8)
+        return perr(in->ps, in->line, "repeat nested too deeply");
+    in->repeat_stack[(*in->open_repeat)++] = in->c->n_steps - 1;
+    return 0;
+}
+
+static int p_on_off(step_in *in)
+{
+    if (in->n != 2 || (strcmp(in->t[1].s, "on") && strcmp(in->t[1].s, "off")))
+        return perr(in->ps, in->line, "%s on|off", in->t[0].s);
+    in->st->flag = !strcmp(in->t[1].s, "on");
+    return 0;
+}
+
+static int p_serve(step_in *in)
+{
+    if (in->n != 2 || strlen(in->t[1].s) >= sizeof(in->st->name))
+        return perr(in->ps, in->line, "serve VIEW (genesis, main, main:12, BRANCH, BRANCH:H)");
+    snprintf(in->st->name, sizeof(in->st->name), "%s", in->t[1].s);
+    return 0;
+}
+
+static int p_exit(step_in *in)
+{
+    cf_step *st = in->st;
+    if (in->n != 2)
+        return perr(in->ps, in->line, "exit 0|N|nonzero|any");
+    if (!strcmp(in->t[1].s, "nonzero"))
+        st->flag = 1;
+    else if (!strcmp(in->t[1].s, "any"))
+        st->flag = 2;
+    else if (parse_long(in->t[1].s, &st->num) || st->num < 0 || st->num > 255)
+        return perr(in->ps, in->line, "exit 0|N|nonzero|any");
+    return 0;
+}
+
+static int p_set(step_in *in)
+{
+    cf_step *st = in->st;
+    if (in->n != 3 || !name_ok(in->t[1].s, sizeof(st->name)))
+        return perr(in->ps, in->line, "set NAME VALUE");
+    snprintf(st->name, sizeof(st->name), "%s", in->t[1].s);
+    if (in->t[2].json)
+        st->json = parse_json(in->ps, in->line, in->t[2].s);
+    else
+        st->json = json_string(in->t[2].s);
+    return st->json ? 0 : -1;
+}
+
+static int p_allow(step_in *in)
+{
+    cf_step *st = in->st;
+    if (in->n < 2)
+        return perr(in->ps, in->line, "%s TYPE...", in->t[0].s);
+    for (int i = 1; i < in->n; i++) {
+        if (st->n_types == sizeof(st->types) / sizeof(st->types[0]))
+            return perr(in->ps, in->line, "too many types");
+        if (!strcmp(in->t[i].s, "all")) {
+            st->types[st->n_types++] = 0;
+            continue;
+        }
+        uint16_t ty = cf_type_parse(in->t[i].s);
+        if (!ty || !cairn_msg_descriptor(ty))
+            return perr(in->ps, in->line, "unknown message type %s", in->t[i].s);
+        st->types[st->n_types++] = ty;
+    }
+    return 0;
+}
+
+static int p_auth(step_in *in)
+{
+    cf_step *st = in->st;
+    int bad = 0;
+    for (int i = 1; i < in->n; i++) {
+        const char *w = in->t[i].s;
+        if (!strcmp(w, "role=peer"))
+            st->role = 1;
+        else if (!strcmp(w, "binding=none"))
+            st->binding = 1;
+        else if (!strcmp(w, "binding=wrong"))
+            st->binding = 2;
+        else if (!strcmp(w, "corrupt"))
+            st->flag = 1;
+        else if (!strcmp(w, "forge=small-r"))
+            st->flag = 2; /* R = identity, S = k*a: valid for RFC 8032 alone */
+        else if (!strcmp(w, "forge=s+l"))
+            st->flag = 3; /* a valid signature with S + L */
+        else if (!strncmp(w, "key=", 4) && name_ok(w + 4, sizeof(st->key)))
+            snprintf(st->key, sizeof(st->key), "%s", w + 4);
+        else if (!send_option(in->ps, in->line, st, w, &bad))
+            return perr(in->ps, in->line, "auth: unknown option `%s`", w);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
+/* hello, handshake, send: [TYPE] [{fields}] options */
+static int p_send(step_in *in)
+{
+    cf_step *st = in->st;
+    tok *t = in->t;
+    int i = 1, bad = 0;
+    if (st->op == OP_SEND) {
+        if (in->n < 2 || !cf_type_parse(t[1].s) || !cairn_msg_descriptor(cf_type_parse(t[1].s)))
+            return perr(in->ps, in->line, "send TYPE {fields}: unknown type");
+        snprintf(st->name, sizeof(st->name), "%s", t[1].s);
+        i = 2;
+    }
+    if (i < in->n && t[i].json) {
+        if (!(st->json = parse_json(in->ps, in->line, t[i].s)))
+            return -1;
+        if (!json_is_object(st->json))
+            return perr(in->ps, in->line, "message fields are a JSON object");
+        i++;
+    }
+    for (; i < in->n; i++) {
+        if (!send_option(in->ps, in->line, st, t[i].s, &bad))
+            return perr(in->ps, in->line, "unknown option `%s`", t[i].s);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
+/* One word of send-raw or send-frame bytes: HEX (with `|` splits) or HEX*N. Appends to *buf. */
+static int raw_word(step_in *in, const char *w, uint8_t **buf, size_t *len, size_t *splits,
+                    size_t *ns)
+{
+    uint8_t *b = NULL;
+    size_t bl = 0, sp[64], nsp = 0;
+    const char *star = strchr(w, '*');
+    long rep;
+    if (star && star > w && !parse_long(star + 1, &rep) && rep >= 0 && rep <= 16 << 20) {
+        /* HEX*N: N copies of HEX */
+        char unit_hex[64];
+        uint8_t *unit = NULL;
+        size_t ul = 0;
+        snprintf(unit_hex, sizeof(unit_hex), "%.*s", (int)(star - w), w);
+        if (cf_hex_parse(unit_hex, &unit, &ul, NULL, NULL, 0) || !ul ||
+            ul * (size_t)rep > 16u << 20) {
+            free(unit); /* parsed, but empty or too long */
+            return perr(in->ps, in->line, "bad repetition `%s`", w);
+        }
+        if (!(b = malloc(ul * (size_t)rep + 1))) {
+            free(unit);
+            return perr(in->ps, in->line, "out of memory");
+        }
+        for (long k = 0; k < rep; k++)
+            memcpy(b + (size_t)k * ul, unit, ul);
+        bl = ul * (size_t)rep;
+        free(unit);
+    } else if (cf_hex_parse(w, &b, &bl, sp, &nsp, 64)) {
+        return perr(in->ps, in->line, "bad hex `%s` (pairs of digits, HH*N, `|` for a split)", w);
+    }
+    for (size_t k = 0; k < nsp && *ns < 64; k++)
+        splits[(*ns)++] = *len + sp[k];
+    uint8_t *nb = realloc(*buf, *len + bl + 1);
+    if (!nb) {
+        free(b);
+        return perr(in->ps, in->line, "out of memory");
+    }
+    *buf = nb;
+    if (bl)
+        memcpy(*buf + *len, b, bl);
+    *len += bl;
+    free(b);
+    return 0;
+}
+
+/* send-raw HEX... and send-frame TYPE HEX... */
+static int p_raw(step_in *in)
+{
+    cf_step *st = in->st;
+    tok *t = in->t;
+    int i = 1, bad = 0;
+    if (st->op == OP_SEND_FRAME) {
+        if (in->n < 2 || (!(st->num = cf_type_parse(t[1].s)) && strcmp(t[1].s, "0")))
+            return perr(in->ps, in->line, "send-frame TYPE HEX...");
+        snprintf(st->name, sizeof(st->name), "%s", t[1].s);
+        i = 2;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0, splits[64], ns = 0;
+    for (; i < in->n; i++) {
+        const char *w = t[i].s;
+        int rv;
+        if (strchr(w, '=')) {
+            rv = send_option(in->ps, in->line, st, w, &bad)
+                     ? (bad ? -1 : 0)
+                     : perr(in->ps, in->line, "unknown option `%s`", w);
+        } else {
+            rv = raw_word(in, w, &buf, &len, splits, &ns);
+        }
+        if (rv) {
+            free(buf);
+            return -1;
+        }
+    }
+    if (ns && st->op != OP_SEND_RAW) {
+        free(buf);
+        return perr(in->ps, in->line, "`|` splits are for send-raw; use split= here");
+    }
+    st->raw = buf;
+    st->raw_len = len;
+    if (ns) {
+        if (st->split.n)
+            return perr(in->ps, in->line, "use either `|` or split=, not both");
+        for (size_t k = 0; k < ns; k++)
+            if (splits[k] && splits[k] < st->raw_len &&
+                (!st->split.n || splits[k] > st->split.at[st->split.n - 1]))
+                st->split.at[st->split.n++] = splits[k];
+    }
+    return 0;
+}
+
+static int p_expect(step_in *in)
+{
+    cf_step *st = in->st;
+    st->alts = calloc(1, sizeof(cf_alt));
+    if (!st->alts)
+        return perr(in->ps, in->line, "out of memory");
+    st->n_alts = 1;
+    return parse_alt(in->ps, in->line, in->t, in->n, 1, &st->alts[0], st);
+}
+
+/* `or ALT` and `else VERDICT [TEXT]`: more of the expect step before them. */
+static int parse_or_else(parser *ps, cf_case *c, tok *t, int n, int line)
+{
+    const char *v = t[0].s;
+    if (!c->n_steps || c->steps[c->n_steps - 1].op != OP_EXPECT)
+        return perr(ps, line, "`%s` must follow expect", v);
+    cf_step *st = &c->steps[c->n_steps - 1];
+    if (!strcmp(v, "else")) {
+        if (n < 2 || (st->else_verdict = cf_verdict_parse(t[1].s)) < 0)
+            return perr(ps, line, "else needs a verdict");
+        if (n > 2) {
+            free(st->else_text); /* a second else replaces the first */
+            st->else_text = rest_of_line(&t[2]);
+        }
+        return 0;
+    }
+    cf_alt *a = realloc(st->alts, (st->n_alts + 1) * sizeof(*a));
+    if (!a)
+        return perr(ps, line, "out of memory");
+    st->alts = a;
+    memset(&st->alts[st->n_alts], 0, sizeof(cf_alt));
+    return parse_alt(ps, line, t, n, 1, &st->alts[st->n_alts++], st);
+}
+
+/* The step words, their ops and their parsers. */
+static const struct {
+    const char *w;
+    int op;
+    int (*parse)(step_in *);
+} step_table[] = {
+    {"connect", OP_CONNECT, p_connect},
+    {"use", OP_USE, p_use},
+    {"close", OP_CLOSE, p_close},
+    {"hello", OP_HELLO, p_send},
+    {"auth", OP_AUTH, p_auth},
+    {"handshake", OP_HANDSHAKE, p_send},
+    {"send", OP_SEND, p_send},
+    {"send-frame", OP_SEND_FRAME, p_raw},
+    {"send-raw", OP_SEND_RAW, p_raw},
+    {"expect", OP_EXPECT, p_expect},
+    {"barrier", OP_BARRIER, p_no_args},
+    {"allow", OP_ALLOW, p_allow},
+    {"disallow", OP_DISALLOW, p_allow},
+    {"auto", OP_AUTO, p_on_off},
+    {"pong", OP_PONG, p_on_off},
+    {"serve", OP_SERVE, p_serve},
+    {"sync", OP_SYNC, p_no_args},
+    {"repeat", OP_REPEAT, p_repeat},
+    {"end", OP_END, p_end},
+    {"exit", OP_EXIT, p_exit},
+    {"set", OP_SET, p_set},
+    {"settle", OP_SETTLE, p_no_args},
+};
+
 static int parse_step(parser *ps, cf_case *c, tok *t, int n, int line, int *open_repeat,
                       size_t *repeat_stack)
 {
     const char *v = t[0].s;
-    cf_step *st;
-    if (!strcmp(v, "or") || !strcmp(v, "else")) {
-        if (!c->n_steps || c->steps[c->n_steps - 1].op != OP_EXPECT)
-            return perr(ps, line, "`%s` must follow expect", v);
-        st = &c->steps[c->n_steps - 1];
-        if (!strcmp(v, "else")) {
-            if (n < 2 || (st->else_verdict = cf_verdict_parse(t[1].s)) < 0)
-                return perr(ps, line, "else needs a verdict");
-            if (n > 2) {
-                free(st->else_text); /* a second else replaces the first */
-                st->else_text = rest_of_line(&t[2]);
-            }
-            return 0;
-        }
-        cf_alt *a = realloc(st->alts, (st->n_alts + 1) * sizeof(*a));
-        if (!a)
+    if (!strcmp(v, "or") || !strcmp(v, "else"))
+        return parse_or_else(ps, c, t, n, line);
+    for (size_t i = 0; i < sizeof(step_table) / sizeof(step_table[0]); i++) {
+        if (strcmp(v, step_table[i].w))
+            continue;
+        step_in in = {ps,          c,           new_step(c, step_table[i].op, line), t, n, line,
+                      open_repeat, repeat_stack};
+        if (!in.st)
             return perr(ps, line, "out of memory");
-        st->alts = a;
-        memset(&st->alts[st->n_alts], 0, sizeof(cf_alt));
-        return parse_alt(ps, line, t, n, 1, &st->alts[st->n_alts++], st);
+        return step_table[i].parse(&in);
     }
-    static const struct {
-        const char *w;
-        int op;
-    } ops[] = {{"connect", OP_CONNECT},   {"use", OP_USE},
-               {"close", OP_CLOSE},       {"hello", OP_HELLO},
-               {"auth", OP_AUTH},         {"handshake", OP_HANDSHAKE},
-               {"send", OP_SEND},         {"send-frame", OP_SEND_FRAME},
-               {"send-raw", OP_SEND_RAW}, {"expect", OP_EXPECT},
-               {"barrier", OP_BARRIER},   {"allow", OP_ALLOW},
-               {"disallow", OP_DISALLOW}, {"auto", OP_AUTO},
-               {"pong", OP_PONG},         {"serve", OP_SERVE},
-               {"sync", OP_SYNC},         {"repeat", OP_REPEAT},
-               {"end", OP_END},           {"exit", OP_EXIT},
-               {"set", OP_SET},           {"settle", OP_SETTLE}};
-    int op = 0;
-    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-        if (!strcmp(v, ops[i].w))
-            op = ops[i].op;
-    if (!op)
-        return perr(ps, line, "unknown step or directive `%s`", v);
-    if (!(st = new_step(c, op, line)))
-        return perr(ps, line, "out of memory");
-    int bad = 0;
-    switch (op) {
-    case OP_CONNECT:
-        return connect_opts(ps, line, t, n, st);
-    case OP_USE:
-        if (n != 2 || !name_ok(t[1].s, sizeof(st->name)))
-            return perr(ps, line, "use NAME");
-        snprintf(st->name, sizeof(st->name), "%s", t[1].s);
-        return 0;
-    case OP_CLOSE:
-        if (n > 2 || (n == 2 && strcmp(t[1].s, "abort")))
-            return perr(ps, line, "close [abort]");
-        st->flag = n == 2;
-        return 0;
-    case OP_BARRIER:
-    case OP_SYNC:
-    case OP_SETTLE:
-        return n == 1 ? 0 : perr(ps, line, "%s takes no arguments", v);
-    case OP_END:
-        if (n != 1 || !*open_repeat)
-            return perr(ps, line, "end without repeat");
-        c->steps[repeat_stack[--*open_repeat]].end = c->n_steps - 1;
-        return 0;
-    case OP_REPEAT:
-        if (n != 2 || parse_long(t[1].s, &st->num) || st->num < 0 || st->num > 100000)
-            return perr(ps, line, "repeat N (0..100000)");
-        if (*open_repeat == 8)
-            return perr(ps, line, "repeat nested too deeply");
-        repeat_stack[(*open_repeat)++] = c->n_steps - 1;
-        return 0;
-    case OP_AUTO:
-    case OP_PONG:
-        if (n != 2 || (strcmp(t[1].s, "on") && strcmp(t[1].s, "off")))
-            return perr(ps, line, "%s on|off", v);
-        st->flag = !strcmp(t[1].s, "on");
-        return 0;
-    case OP_SERVE:
-        if (n != 2 || strlen(t[1].s) >= sizeof(st->name))
-            return perr(ps, line, "serve VIEW (genesis, main, main:12, BRANCH, BRANCH:H)");
-        snprintf(st->name, sizeof(st->name), "%s", t[1].s);
-        return 0;
-    case OP_EXIT:
-        if (n != 2)
-            return perr(ps, line, "exit 0|N|nonzero|any");
-        if (!strcmp(t[1].s, "nonzero"))
-            st->flag = 1;
-        else if (!strcmp(t[1].s, "any"))
-            st->flag = 2;
-        else if (parse_long(t[1].s, &st->num) || st->num < 0 || st->num > 255)
-            return perr(ps, line, "exit 0|N|nonzero|any");
-        return 0;
-    case OP_SET:
-        if (n != 3 || !name_ok(t[1].s, sizeof(st->name)))
-            return perr(ps, line, "set NAME VALUE");
-        snprintf(st->name, sizeof(st->name), "%s", t[1].s);
-        if (t[2].json)
-            st->json = parse_json(ps, line, t[2].s);
-        else
-            st->json = json_string(t[2].s);
-        return st->json ? 0 : -1;
-    case OP_ALLOW:
-    case OP_DISALLOW:
-        if (n < 2)
-            return perr(ps, line, "%s TYPE...", v);
-        for (int i = 1; i < n; i++) {
-            if (st->n_types == sizeof(st->types) / sizeof(st->types[0]))
-                return perr(ps, line, "too many types");
-            if (!strcmp(t[i].s, "all")) {
-                st->types[st->n_types++] = 0;
-                continue;
-            }
-            uint16_t ty = cf_type_parse(t[i].s);
-            if (!ty || !cairn_msg_descriptor(ty))
-                return perr(ps, line, "unknown message type %s", t[i].s);
-            st->types[st->n_types++] = ty;
-        }
-        return 0;
-    case OP_AUTH:
-        for (int i = 1; i < n; i++) {
-            const char *w = t[i].s;
-            if (!strcmp(w, "role=peer"))
-                st->role = 1;
-            else if (!strcmp(w, "binding=none"))
-                st->binding = 1;
-            else if (!strcmp(w, "binding=wrong"))
-                st->binding = 2;
-            else if (!strcmp(w, "corrupt"))
-                st->flag = 1;
-            else if (!strcmp(w, "forge=small-r"))
-                st->flag = 2; /* R = identity, S = k*a: valid for RFC 8032 alone */
-            else if (!strcmp(w, "forge=s+l"))
-                st->flag = 3; /* a valid signature with S + L */
-            else if (!strncmp(w, "key=", 4) && name_ok(w + 4, sizeof(st->key)))
-                snprintf(st->key, sizeof(st->key), "%s", w + 4);
-            else if (!send_option(ps, line, st, w, &bad))
-                return perr(ps, line, "auth: unknown option `%s`", w);
-            if (bad)
-                return -1;
-        }
-        return 0;
-    case OP_HELLO:
-    case OP_HANDSHAKE:
-    case OP_SEND: {
-        int i = 1;
-        if (op == OP_SEND) {
-            if (n < 2 || !(st->type_override = -1, cf_type_parse(t[1].s)) ||
-                !cairn_msg_descriptor(cf_type_parse(t[1].s)))
-                return perr(ps, line, "send TYPE {fields}: unknown type");
-            snprintf(st->name, sizeof(st->name), "%s", t[1].s);
-            i = 2;
-        }
-        if (i < n && t[i].json) {
-            if (!(st->json = parse_json(ps, line, t[i].s)))
-                return -1;
-            if (!json_is_object(st->json))
-                return perr(ps, line, "message fields are a JSON object");
-            i++;
-        }
-        for (; i < n; i++) {
-            if (!send_option(ps, line, st, t[i].s, &bad))
-                return perr(ps, line, "unknown option `%s`", t[i].s);
-            if (bad)
-                return -1;
-        }
-        return 0;
-    }
-    case OP_SEND_FRAME:
-    case OP_SEND_RAW: {
-        int i = 1;
-        if (op == OP_SEND_FRAME) {
-            if (n < 2 || (!(st->num = cf_type_parse(t[1].s)) && strcmp(t[1].s, "0")))
-                return perr(ps, line, "send-frame TYPE HEX...");
-            snprintf(st->name, sizeof(st->name), "%s", t[1].s);
-            i = 2;
-        }
-        uint8_t *buf = NULL;
-        size_t len = 0, splits[64], ns = 0;
-        for (; i < n; i++) {
-            const char *w = t[i].s;
-            if (strchr(w, '=')) {
-                if (!send_option(ps, line, st, w, &bad)) {
-                    free(buf);
-                    return perr(ps, line, "unknown option `%s`", w);
-                }
-                if (bad) {
-                    free(buf);
-                    return -1;
-                }
-                continue;
-            }
-            uint8_t *b = NULL;
-            size_t bl = 0, sp[64], nsp = 0;
-            const char *star = strchr(w, '*');
-            long rep;
-            if (star && star > w && !parse_long(star + 1, &rep) && rep >= 0 && rep <= 16 << 20) {
-                /* HEX*N: N copies of HEX */
-                char unit_hex[64];
-                uint8_t *unit = NULL;
-                size_t ul = 0;
-                snprintf(unit_hex, sizeof(unit_hex), "%.*s", (int)(star - w), w);
-                if (cf_hex_parse(unit_hex, &unit, &ul, NULL, NULL, 0) || !ul ||
-                    ul * (size_t)rep > 16u << 20) {
-                    free(unit); /* parsed, but empty or too long */
-                    free(buf);
-                    return perr(ps, line, "bad repetition `%s`", w);
-                }
-                if (!(b = malloc(ul * (size_t)rep + 1))) {
-                    free(unit);
-                    free(buf);
-                    return perr(ps, line, "out of memory");
-                }
-                for (long k = 0; k < rep; k++)
-                    memcpy(b + (size_t)k * ul, unit, ul);
-                bl = ul * (size_t)rep;
-                free(unit);
-            } else if (cf_hex_parse(w, &b, &bl, sp, &nsp, 64)) {
-                free(buf);
-                return perr(ps, line, "bad hex `%s` (pairs of digits, HH*N, `|` for a split)", w);
-            }
-            for (size_t k = 0; k < nsp && ns < 64; k++)
-                splits[ns++] = len + sp[k];
-            uint8_t *nb = realloc(buf, len + bl + 1);
-            if (!nb) {
-                free(b);
-                free(buf);
-                return perr(ps, line, "out of memory");
-            }
-            buf = nb;
-            if (bl)
-                memcpy(buf + len, b, bl);
-            len += bl;
-            free(b);
-        }
-        if (ns && op != OP_SEND_RAW) {
-            free(buf);
-            return perr(ps, line, "`|` splits are for send-raw; use split= here");
-        }
-        st->raw = buf;
-        st->raw_len = len;
-        if (ns) {
-            if (st->split.n)
-                return perr(ps, line, "use either `|` or split=, not both");
-            for (size_t k = 0; k < ns; k++)
-                if (splits[k] && splits[k] < st->raw_len &&
-                    (!st->split.n || splits[k] > st->split.at[st->split.n - 1]))
-                    st->split.at[st->split.n++] = splits[k];
-        }
-        return 0;
-    }
-    case OP_EXPECT: {
-        st->alts = calloc(1, sizeof(cf_alt));
-        if (!st->alts)
-            return perr(ps, line, "out of memory");
-        st->n_alts = 1;
-        return parse_alt(ps, line, t, n, 1, &st->alts[0], st);
-    }
-    }
-    return perr(ps, line, "internal: unhandled step");
+    return perr(ps, line, "unknown step or directive `%s`", v);
 }
 
 static int parse_header(parser *ps, cf_case *c, tok *t, int n, int line)
@@ -878,36 +885,6 @@ int cf_case_parse(cf_case *c, const char *path, const char *text, char *err, siz
     return 0;
 }
 
-char *cf_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap + 1);
-    size_t r;
-    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *nb = realloc(b, cap * 2 + 1);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!b)
-        return NULL;
-    b[n] = '\0';
-    if (len)
-        *len = n;
-    return b;
-}
-
 int cf_case_load(cf_case *c, const char *path, char *err, size_t errlen)
 {
     char *text = cf_read_file(path, NULL);
@@ -969,22 +946,4 @@ int cf_case_is_must(const cf_case *c)
         if (!strncmp(c->covers[i].level, "MUST", 4))
             return 1;
     return 0;
-}
-
-static const char *verdict_names[CF_N_VERDICTS] = {"PASS",        "NON-STRICT", "SKIP",
-                                                   "UNSUPPORTED", "FAIL",       "HARNESS-ERROR"};
-
-const char *cf_verdict_name(int v)
-{
-    return v >= 0 && v < CF_N_VERDICTS ? verdict_names[v] : "?";
-}
-
-int cf_verdict_parse(const char *s)
-{
-    if (!strcmp(s, "DONE"))
-        return CF_DONE;
-    for (int i = 0; i < CF_N_VERDICTS; i++)
-        if (!strcmp(s, verdict_names[i]))
-            return i;
-    return -1;
 }

@@ -1,4 +1,4 @@
-/* Internals shared by run.c (the case) and steps.c (the steps and the peer persona). */
+/* Internals shared by run.c (the case), hx.c (its state) and the step files (steps.h). */
 #ifndef CAIRN_CONFORM_HARNESS_H
 #define CAIRN_CONFORM_HARNESS_H
 
@@ -75,6 +75,7 @@ typedef struct hx {
     cairn_arena arena;
 } hx;
 
+/* hx.c */
 void hx_verdict(hx *x, int v, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void hx_violation(hx *x, const char *req, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -86,17 +87,20 @@ json_t *hx_subst(hx *x, const json_t *j);
 const cairn_identity *hx_key(hx *x, const char *name);
 /* The source address named `name` (NULL when sources are not used). */
 const struct in_addr *hx_source(hx *x, const char *name);
-void hx_conn_log(void *ud, cf_conn *c, int outbound, const cf_rx *rx);
 unsigned hx_window(hx *x, unsigned base_ms);
 int hx_spawn(hx *x);
 int hx_client_done(hx *x);
-int hx_client_wait(hx *x, unsigned ms);
-int cf_probe_files(cf_opts *o);
 
 /* steps.c */
+int hx_client_wait(hx *x, unsigned ms);
 void hx_step(hx *x, const cf_step *st);
+
+/* step_connect.c */
+void hx_conn_log(void *ud, cf_conn *c, int outbound, const cf_rx *rx);
+void hx_conn_free(hconn *h);
+
+/* rules.c */
 void hx_default_allow(hx *x);
 void hx_drain_interleaved(hx *x, hconn *h);
-void hx_conn_free(hconn *h);
 
 #endif

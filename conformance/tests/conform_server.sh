@@ -12,14 +12,15 @@ trap 'stop_node; rm -rf "$dir"' EXIT
 mkdir -p "$out"
 # Timers short enough for the cases that wait for them (the harness is told).
 # CONFORM_NO_SHARE=1: a node that offers no FILES service (the REQ-15 cases).
-share=(--share "$here/fixtures/files")
-[ "${CONFORM_NO_SHARE:-0}" = 1 ] && share=()
+share=(--share "$here/fixtures/files") require=(--require-files)
+[ "${CONFORM_NO_SHARE:-0}" = 1 ] && share=() require=()
 start_node "$cairnd" "$dir" "${share[@]}" \
     --handshake-timeout-ms 1500 --idle-timeout-ms 3000 --ping-interval-ms 1000 \
     ${CAIRND_EXTRA:-}
 "$conform" server "127.0.0.1:$port" --junit "$out/conform-server.xml" \
     --json "$out/conform-server.json" --known-failures "$here/tests/known-departures-cairnd.txt" \
-    --iut-handshake-timeout 1500 --iut-idle-timeout 3000 --iut-ping-interval 1000 "$@"
+    --iut-handshake-timeout 1500 --iut-idle-timeout 3000 --iut-ping-interval 1000 \
+    "${require[@]}" "$@"
 rv=$?
 if [ $rv -ne 0 ]; then
     echo "--- cairnd log (last 60 lines)"
