@@ -28,45 +28,15 @@
 
 static void usage(FILE *f)
 {
-<<<<<<< HEAD
-    fprintf(f, "usage:\n"
-               "  cairn-conform server HOST:PORT [options] [SELECTOR...]\n"
-               "  cairn-conform client --exec TEMPLATE [options] [SELECTOR...]\n"
-               "  cairn-conform list [--role server|client] [SELECTOR...]\n"
-               "  cairn-conform coverage [--spec FILE] [--cases DIR] [--quiet]\n"
-               "  cairn-conform record --listen HOST:PORT --upstream HOST:PORT -o FILE|DIR\n"
-               "                       [--keylog FILE] [--sessions N]   (record --help)\n"
-               "  cairn-conform record --pcap CAPTURE [--keylog FILE] -o DIR\n"
-               "  cairn-conform gen-fixtures DIR\n"
-               "\n"
-               "SELECTOR: a case ID, an ID prefix (SRV-HS), or tag:NAME; -SELECTOR excludes.\n"
-               "TEMPLATE: a shell command; {addr} is the harness's address, {action} the\n"
-               "  client action (ping info headers block submit peers fetch), {args} its\n"
-               "  arguments (appended when absent), {out} an output path. Exit 127 = unsupported.\n"
-               "options:\n"
-               "  --plaintext | --tls      transport (default TLS, as the node's default)\n"
-               "  --timeout-factor F       scale every timeout (default 1)\n"
-               "  --strict                 exit non-zero on NON-STRICT too\n"
-               "  --known-failures FILE    cases (one ID per line) that FAIL for a known reason:\n"
-               "                           reported, not counted for the exit status\n"
-               "  --junit FILE  --json FILE  reports\n"
-               "  --html DIR               an HTML report: DIR/index.html, a page per case\n"
-               "  --pcap DIR               a capture per case: DIR/CASE.pcap (for Wireshark)\n"
-               "  --case FILE              run this case file (repeatable) instead of the suite\n"
-               "  --cases DIR  --fixtures DIR  --spec FILE\n"
-               "  --iut-handshake-timeout MS  --iut-idle-timeout MS  --iut-ping-interval MS\n"
-               "                           the IUT's configured timers (default: the spec's)\n"
-               "  --slow                   run cases that wait for the spec's full timers\n"
-               "  --no-fresh-sources       do not bind each case to its own 127.x.y.z address\n"
-               "  -v, --verbose            wire logs for every case\n");
-=======
     fprintf(
         f, "usage:\n"
            "  cairn-conform server HOST:PORT [options] [SELECTOR...]\n"
            "  cairn-conform client --exec TEMPLATE [options] [SELECTOR...]\n"
            "  cairn-conform list [--role server|client] [SELECTOR...]\n"
            "  cairn-conform coverage [--spec FILE] [--cases DIR] [--quiet]\n"
-           "  cairn-conform record --listen HOST:PORT --upstream HOST:PORT -o FILE\n"
+           "  cairn-conform record --listen HOST:PORT --upstream HOST:PORT -o FILE|DIR\n"
+           "                       [--keylog FILE] [--sessions N]   (record --help)\n"
+           "  cairn-conform record --pcap CAPTURE [--keylog FILE] -o DIR\n"
            "  cairn-conform gen-fixtures DIR\n"
            "\n"
            "SELECTOR: a case ID, an ID prefix (SRV-HS), or tag:NAME; -SELECTOR excludes.\n"
@@ -93,7 +63,6 @@ static void usage(FILE *f)
            "  --slow                   run cases that wait for the spec's full timers\n"
            "  --no-fresh-sources       do not bind each case to its own 127.x.y.z address\n"
            "  -v, --verbose            wire logs for every case\n");
->>>>>>> h/suite
 }
 
 static int selected(const cf_case *c, char *const *sel, int n_sel)
