@@ -1,6 +1,10 @@
+/* cairn fetch, the scheduling driver: the poll() loop, the peers, their requests and answers. */
+
 /*
  * cairn fetch FILE_ID --from ADDR [--from ADDR]... [-o PATH]: download a
- * file from several peers at once (spec §11.5).
+ * file from several peers at once (spec §11.5). This file drives the
+ * download; fetch_store.c keeps the bytes (output, resume, verification
+ * workers) and fetch_progress.c tells the user (messages, progress, summary).
  *
  * One poll() loop drives every connection; libcairn's scheduler decides
  * which chunk to ask which peer (rarest first, per-peer windows, end-game,
@@ -23,127 +27,7 @@
  * FILE-25] and every file is created relative to the output directory with
  * O_NOFOLLOW [FILE-22, FILE-24].
  */
-#define _GNU_SOURCE /* renameat2 */
-#include <errno.h>
-#include <fcntl.h>
-#include <arpa/inet.h>
-#include <inttypes.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
-
-#include <jansson.h>
-
-#include "cairn/files.h"
-#include "cairn/net.h"
-#include "cairn/port.h"
-#include "cli.h"
-
-#define MAX_FROM        64
-#define DEFAULT_PEERS   16
-#define STATE_HDR       512
-#define STATE_MAGIC     "CAIRNDL1"
-#define PROGRESS_MS     200
-#define CONNECT_MS      10000
-#define MAX_NOT_FOUND   3
-#define SLOT_BLOCK      1024 /* slots read at once when resuming */
-#define PART_SUFFIX     ".cairn-part"
-#define STATE_SUFFIX    ".cairn-state"
-#define USER_AGENT      "cairn/0.1.0"
-#define MAX_WORKERS     4
-#define JOBS_PER_WORKER 4
-
-enum { P_CONNECTING = 1, P_OPEN, P_DONE };
-
-typedef struct preq {
-    uint64_t rid, index;
-} preq;
-
-typedef struct fpeer {
-    struct fetch *ft;
-    char addr[64];
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    int discovered;
-    int state;
-    int fd; /* while connecting */
-    uint64_t connect_start;
-    cairn_conn *conn;
-    int ready;
-    uint64_t services;
-    uint8_t node_id[CAIRN_HASH_LEN];
-    uint64_t manifest_rid, peers_rid;
-    int sched; /* scheduler peer, -1 = none */
-    preq reqs[CAIRN_MAX_IN_FLIGHT];
-    unsigned n_reqs;
-    unsigned not_found;
-    uint64_t chunks, bytes, dups;
-    const char *status; /* "ok", "not_found", "bad_chunk", "closed", "failed" */
-    char error[200];
-} fpeer;
-
-/*
- * A received chunk on its way through a worker: verified, then written with
- * its slot [DL-1]. The network thread copies the chunk out of the decoder's
- * arena into the job, so that hashing (the bulk of the work) and writing run
- * beside the network on other cores.
- */
-typedef struct job {
-    struct job *next;
-    fpeer *peer;
-    uint64_t index;
-    size_t len, n_proof;
-    uint8_t *data;
-    uint8_t proof[CAIRN_FILE_MAX_PROOF][CAIRN_HASH_LEN];
-    uint8_t leaf[CAIRN_HASH_LEN];
-    int rv; /* 0, INVALID_CHUNK, or a local failure; -1000000 = write failed */
-    int write_errno;
-} job;
-
-#define WRITE_FAILED (-1000000)
-
-typedef struct fetch {
-    const cairn_env *env;
-    const cairn_network *net;
-    int plaintext, json, force, discover, max_peers, tty;
-    uint64_t timeout_ms;
-    uint8_t id[CAIRN_HASH_LEN];
-    char id_hex[2 * CAIRN_HASH_LEN + 1];
-    const char *out_arg;
-    int dirfd;
-    char dir[4096], final_name[CAIRN_FILE_MAX_NAME + 1], part_name[100], state_name[100];
-    int name_fixed; /* final_name comes from -o */
-    cairn_identity *identity;
-    cairn_tls_ctx *tls;
-    fpeer *peers[2 * MAX_FROM];
-    int n_peers;
-    /* the file, once a manifest is known */
-    int have_file;
-    cairn_file file;
-    cairn_sched *sched;
-    cairn_sha256_ctx *sha;
-    int part_fd, state_fd;
-    uint64_t resumed_chunks, bytes_done, bytes_new, bytes_dup;
-    uint64_t start_ms, last_progress_ms, last_draw_ms;
-    int bad_chunks;
-    /* verification workers */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int n_workers, stop;
-    pthread_t workers[MAX_WORKERS];
-    job *jobs, *free_jobs, *todo, *todo_tail, *done;
-    size_t n_jobs;
-    int wake[2];
-    int closing; /* our own goodbyes: not a peer failure */
-    int fatal;   /* a local failure: stop */
-    char fatal_msg[300];
-} fetch;
+#include "fetch_int.h"
 
 static const char usage_text[] =
     "Usage: cairn fetch FILE_ID --from ADDR [--from ADDR]... [-o PATH] [OPTIONS]\n"
@@ -167,300 +51,6 @@ static const char usage_text[] =
     "DIR/FILE_ID.cairn-state. A progress line is shown when stderr is a terminal.\n"
     "Exit status: 0 done, 1 failure (the partial download is kept), 2 usage,\n"
     "3 no peer has the file.\n";
-
-/* ---- messages ------------------------------------------------------------------------ */
-
-static json_t *hex_json(const uint8_t *p, size_t n)
-{
-    char buf[2 * CAIRN_HASH_LEN + 1];
-    if (n > CAIRN_HASH_LEN)
-        n = CAIRN_HASH_LEN;
-    cairn_hex_encode(buf, p, n);
-    return json_string(buf);
-}
-
-/* "cairn: ..." on stderr and, with --json, {"error": {...}} on stdout. */
-static int fail(const fetch *ft, int exit_code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(const fetch *ft, int exit_code, const char *fmt, ...)
-{
-    char text[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    if (ft->tty)
-        fputs("\r\033[K", stderr);
-    fprintf(stderr, "cairn: %s\n", text);
-    if (ft->json) {
-        json_t *o = json_pack("{s:{s:s, s:n, s:b, s:i}}", "error", "message", text, "code",
-                              "by_peer", 0, "exit", exit_code);
-        char *s = json_dumps(o, JSON_COMPACT);
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        json_decref(o);
-    }
-    return exit_code;
-}
-
-static void set_fatal(fetch *ft, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_fatal(fetch *ft, const char *fmt, ...)
-{
-    if (ft->fatal)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ft->fatal_msg, sizeof(ft->fatal_msg), fmt, ap);
-    va_end(ap);
-    ft->fatal = 1;
-}
-
-static void note(const fetch *ft, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(const fetch *ft, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (ft->tty)
-        fputs("\r\033[K", stderr);
-    fputs("cairn: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-/* ---- storage --------------------------------------------------------------------------- */
-
-/* "DIR/NAME" without a doubled slash, for messages (network thread only;
- * two may be used in one call). */
-static const char *jpath(const fetch *ft, const char *name)
-{
-    static char buf[2][sizeof(ft->dir) + CAIRN_FILE_MAX_NAME + 2];
-    static int k;
-    size_t n = strlen(ft->dir);
-    k ^= 1;
-    snprintf(buf[k], sizeof(buf[k]), "%s%s%s", ft->dir, n && ft->dir[n - 1] == '/' ? "" : "/",
-             name);
-    return buf[k];
-}
-
-static int exists_at(int dirfd, const char *name)
-{
-    struct stat st;
-    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-/*
- * Decides the output directory and, when -o names a file, the final name.
- * Returns 0, or an exit code after printing why.
- */
-static int open_output(fetch *ft)
-{
-    const char *o = ft->out_arg ? ft->out_arg : ".";
-    struct stat st;
-    if (stat(o, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(ft->dir, sizeof(ft->dir), "%s", o);
-    } else {
-        const char *slash = strrchr(o, '/');
-        const char *base = slash ? slash + 1 : o;
-        if (!*base || !strcmp(base, ".") || !strcmp(base, "..") ||
-            strlen(base) > CAIRN_FILE_MAX_NAME)
-            return fail(ft, CLI_EXIT_USAGE, "-o %s: not a file name", o);
-        if (slash)
-            snprintf(ft->dir, sizeof(ft->dir), "%.*s", (int)(slash - o), slash == o ? "/" : o);
-        else
-            snprintf(ft->dir, sizeof(ft->dir), ".");
-        if (slash == o)
-            snprintf(ft->dir, sizeof(ft->dir), "/");
-        snprintf(ft->final_name, sizeof(ft->final_name), "%s", base);
-        ft->name_fixed = 1;
-    }
-    ft->dirfd = open(ft->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (ft->dirfd < 0)
-        return fail(ft, CLI_EXIT_FAIL, "cannot open directory %s: %s", ft->dir, strerror(errno));
-    snprintf(ft->part_name, sizeof(ft->part_name), "%s%s", ft->id_hex, PART_SUFFIX);
-    snprintf(ft->state_name, sizeof(ft->state_name), "%s%s", ft->id_hex, STATE_SUFFIX);
-    if (ft->name_fixed && !ft->force && exists_at(ft->dirfd, ft->final_name))
-        return fail(ft, CLI_EXIT_FAIL, "%s exists (use --force to replace it)", o);
-    return 0;
-}
-
-/* The slots of a kept download: re-verify every chunk it claims [DL-11]. */
-static int resume_chunks(fetch *ft)
-{
-    const cairn_file_geom *g = &ft->file.geom;
-    uint8_t(*slots)[CAIRN_HASH_LEN] = malloc(SLOT_BLOCK * CAIRN_HASH_LEN);
-    uint8_t *buf = malloc(CAIRN_FILE_MAX_CHUNK), zero[CAIRN_HASH_LEN] = {0};
-    int rv = -1;
-    if (!slots || !buf)
-        goto out;
-    for (uint64_t base = 0; base < g->n_chunks; base += SLOT_BLOCK) {
-        size_t k = g->n_chunks - base < SLOT_BLOCK ? (size_t)(g->n_chunks - base) : SLOT_BLOCK;
-        if (cairn_port_pread_full(ft->state_fd, slots, k * CAIRN_HASH_LEN,
-                                  STATE_HDR + base * CAIRN_HASH_LEN) != 0)
-            goto out;
-        for (size_t j = 0; j < k; j++) {
-            if (!memcmp(slots[j], zero, CAIRN_HASH_LEN))
-                continue;
-            uint64_t i = base + j;
-            size_t len = cairn_file_chunk_len(g, i);
-            uint8_t leaf[CAIRN_HASH_LEN];
-            if (cairn_port_pread_full(ft->part_fd, buf, len, cairn_file_chunk_offset(g, i)) == 0 &&
-                cairn_merkle_leaf_hash(ft->sha, leaf, buf, len) == 0 &&
-                !memcmp(leaf, slots[j], CAIRN_HASH_LEN)) {
-                cairn_sched_mark_done(ft->sched, i);
-                ft->resumed_chunks++;
-                ft->bytes_done += len;
-            } else if (cairn_port_pwrite_full(ft->state_fd, zero, CAIRN_HASH_LEN,
-                                              STATE_HDR + i * CAIRN_HASH_LEN) != 0) {
-                goto out;
-            }
-        }
-    }
-    rv = 0;
-out:
-    free(slots);
-    free(buf);
-    return rv;
-}
-
-/* Reads a kept state file; returns 1 when it holds a usable manifest. */
-static int read_state(fetch *ft, uint8_t *manifest, size_t *len)
-{
-    uint8_t h[STATE_HDR];
-    if (cairn_port_pread_full(ft->state_fd, h, STATE_HDR, 0) != 0 || memcmp(h, STATE_MAGIC, 8) ||
-        memcmp(h + 8, ft->id, CAIRN_HASH_LEN))
-        return 0;
-    *len = cairn_get_u16(h + 40);
-    if (*len < CAIRN_MANIFEST_MIN_LEN || *len > CAIRN_MANIFEST_MAX_LEN)
-        return 0;
-    memcpy(manifest, h + 42, *len);
-    return 1;
-}
-
-static void start_workers(fetch *ft);
-
-/* The manifest is known (from a peer, or from the state file): set up the
- * scheduler and the storage, resuming what is there. */
-static int start_file(fetch *ft, const uint8_t *manifest, size_t len)
-{
-    /* [FILE-14] [FILE-15] checked by the caller; parse again for our copy */
-    if (cairn_file_from_manifest(ft->sha, &ft->file, manifest, len, ft->id) != 0)
-        return -1;
-    const cairn_file_geom *g = &ft->file.geom;
-    if (!ft->name_fixed) {
-        /* [FILE-23] [FILE-25] the network's name, made safe, in our directory */
-        cairn_file_local_name(ft->file.name, ft->file.name_len, ft->id, ft->final_name);
-        if (!ft->force && exists_at(ft->dirfd, ft->final_name)) {
-            set_fatal(ft, "%s exists (use --force to replace it)", jpath(ft, ft->final_name));
-            return -1;
-        }
-    }
-    /* Sizes come from the verified manifest, which the file ID the user chose
-     * commits to. Disk first: the file's size, no more, and only what is not
-     * already there; then the scheduler's two bits per chunk. */
-    struct statvfs vfs;
-    struct stat pst;
-    uint64_t have = fstatat(ft->dirfd, ft->part_name, &pst, AT_SYMLINK_NOFOLLOW) == 0
-                        ? (uint64_t)pst.st_blocks * 512
-                        : 0;
-    if (fstatvfs(ft->dirfd, &vfs) == 0 && g->size > have &&
-        (uint64_t)vfs.f_bavail * vfs.f_frsize <
-            g->size - have + STATE_HDR + g->n_chunks * CAIRN_HASH_LEN) {
-        set_fatal(ft, "not enough space in %s for %" PRIu64 " bytes", ft->dir, g->size);
-        return -1;
-    }
-    if (cairn_sched_new(&ft->sched, g->n_chunks, NULL, cairn_port_mem()) != 0) {
-        set_fatal(ft, "a file of %" PRIu64 " chunks is too large to track here", g->n_chunks);
-        return -1;
-    }
-    /* [FILE-22] [FILE-24] relative to the output directory, no links */
-    int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
-    ft->part_fd = openat(ft->dirfd, ft->part_name, flags, 0644);
-    ft->state_fd = openat(ft->dirfd, ft->state_name, flags, 0644);
-    if (ft->part_fd < 0 || ft->state_fd < 0) {
-        set_fatal(ft, "cannot create %s: %s", jpath(ft, ft->part_name), strerror(errno));
-        return -1;
-    }
-    uint8_t kept[CAIRN_MANIFEST_MAX_LEN];
-    size_t kept_len;
-    struct stat st;
-    int resume = read_state(ft, kept, &kept_len) && kept_len == len &&
-                 !memcmp(kept, manifest, len) && fstat(ft->part_fd, &st) == 0 &&
-                 (uint64_t)st.st_size == g->size;
-    if (!resume) {
-        uint8_t h[STATE_HDR] = {0};
-        memcpy(h, STATE_MAGIC, 8);
-        memcpy(h + 8, ft->id, CAIRN_HASH_LEN);
-        cairn_put_u16(h + 40, (uint16_t)len);
-        memcpy(h + 42, manifest, len);
-        if (ftruncate(ft->state_fd, 0) != 0 ||
-            cairn_port_pwrite_full(ft->state_fd, h, STATE_HDR, 0) != 0 ||
-            ftruncate(ft->state_fd, (off_t)(STATE_HDR + g->n_chunks * CAIRN_HASH_LEN)) != 0 ||
-            ftruncate(ft->part_fd, 0) != 0) {
-            set_fatal(ft, "cannot write %s: %s", jpath(ft, ft->state_name), strerror(errno));
-            return -1;
-        }
-    }
-    if (ftruncate(ft->part_fd, (off_t)g->size) != 0) {
-        set_fatal(ft, "cannot size %s: %s", jpath(ft, ft->part_name), strerror(errno));
-        return -1;
-    }
-    if (resume && resume_chunks(ft) != 0) {
-        set_fatal(ft, "cannot read %s", jpath(ft, ft->part_name));
-        return -1;
-    }
-    if (resume && ft->resumed_chunks && !ft->json)
-        note(ft, "resuming: %" PRIu64 " of %" PRIu64 " chunks kept", ft->resumed_chunks,
-             g->n_chunks);
-    ft->have_file = 1;
-    start_workers(ft);
-    return 0;
-}
-
-/* Every chunk is here: check the slots against the root, then publish. */
-static int finish_file(fetch *ft)
-{
-    const cairn_file_geom *g = &ft->file.geom;
-    cairn_merkle_builder b;
-    uint8_t(*slots)[CAIRN_HASH_LEN] = malloc(SLOT_BLOCK * CAIRN_HASH_LEN), root[CAIRN_HASH_LEN];
-    if (!slots)
-        return fail(ft, CLI_EXIT_FAIL, "out of memory");
-    cairn_merkle_builder_init(&b, ft->sha);
-    for (uint64_t base = 0; base < g->n_chunks; base += SLOT_BLOCK) {
-        size_t k = g->n_chunks - base < SLOT_BLOCK ? (size_t)(g->n_chunks - base) : SLOT_BLOCK;
-        if (cairn_port_pread_full(ft->state_fd, slots, k * CAIRN_HASH_LEN,
-                                  STATE_HDR + base * CAIRN_HASH_LEN))
-            break;
-        for (size_t j = 0; j < k; j++)
-            cairn_merkle_builder_add(&b, slots[j]);
-    }
-    free(slots);
-    if (cairn_merkle_builder_root(&b, root) != 0 || b.count != g->n_chunks ||
-        memcmp(root, ft->file.root, CAIRN_HASH_LEN))
-        return fail(ft, CLI_EXIT_FAIL,
-                    "the kept chunks do not add up to the file's root; "
-                    "remove %s and fetch again",
-                    jpath(ft, ft->state_name));
-    if (fsync(ft->part_fd) != 0)
-        return fail(ft, CLI_EXIT_FAIL, "cannot write %s: %s", ft->part_name, strerror(errno));
-    /* [DL-2] the final name only now; [FILE-26] never over a file unless --force */
-    int rv = ft->force
-                 ? renameat(ft->dirfd, ft->part_name, ft->dirfd, ft->final_name)
-                 : renameat2(ft->dirfd, ft->part_name, ft->dirfd, ft->final_name, RENAME_NOREPLACE);
-    if (rv != 0 && !ft->force && (errno == EINVAL || errno == ENOSYS)) {
-        /* no RENAME_NOREPLACE here: a hard link fails on an existing name too */
-        rv = linkat(ft->dirfd, ft->part_name, ft->dirfd, ft->final_name, 0);
-        if (rv == 0)
-            unlinkat(ft->dirfd, ft->part_name, 0);
-    }
-    if (rv != 0)
-        return fail(ft, CLI_EXIT_FAIL, "cannot rename to %s: %s", jpath(ft, ft->final_name),
-                    strerror(errno));
-    fsync(ft->dirfd);
-    unlinkat(ft->dirfd, ft->state_name, 0);
-    return 0;
-}
 
 /* ---- peers ------------------------------------------------------------------------------ */
 
@@ -551,8 +141,8 @@ static void on_manifest(fpeer *p, const Cairn__V1__Manifest *m, uint64_t now)
         peer_close(p, CAIRN_E_INVALID_FIELD, "bad_manifest", "sent invalid have ranges");
         return;
     }
-    if (!ft->have_file && start_file(ft, m->manifest.data, m->manifest.len) != 0) {
-        set_fatal(ft, "%s", ft->fatal_msg[0] ? ft->fatal_msg : "cannot start the download");
+    if (!ft->have_file && fetch_start_file(ft, m->manifest.data, m->manifest.len) != 0) {
+        fetch_set_fatal(ft, "%s", ft->fatal_msg[0] ? ft->fatal_msg : "cannot start the download");
         return;
     }
     ft->last_progress_ms = now;
@@ -562,46 +152,25 @@ static void on_manifest(fpeer *p, const Cairn__V1__Manifest *m, uint64_t now)
         peer_close(p, 0, "failed", "too many peers");
 }
 
-/* ---- verification and storage ------------------------------------------------------- */
-
-/* [DL-1] Verifies a chunk and, only when it verified, writes it and then its
- * slot. Runs on a worker thread or inline; touches nothing shared but the
- * two file descriptors (writes of one chunk never overlap another's). */
-static void verify_and_store(const fetch *ft, cairn_sha256_ctx *sha, job *j)
-{
-    /* [CHK-11] [CHK-12] */
-    j->rv = cairn_chunk_verify(sha, &ft->file, j->index, j->data, j->len,
-                               (const uint8_t(*)[CAIRN_HASH_LEN])j->proof, j->n_proof, j->leaf);
-    if (j->rv != 0)
-        return;
-    /* a duplicate from end-game writes the same verified bytes again: harmless */
-    if (cairn_port_pwrite_full(ft->part_fd, j->data, j->len,
-                               cairn_file_chunk_offset(&ft->file.geom, j->index)) != 0 ||
-        cairn_port_pwrite_full(ft->state_fd, j->leaf, CAIRN_HASH_LEN,
-                               STATE_HDR + j->index * CAIRN_HASH_LEN)) {
-        j->rv = WRITE_FAILED;
-        j->write_errno = errno;
-    }
-}
-
 /* The outcome of a job, on the network thread. */
-static void complete_job(fetch *ft, job *j, uint64_t now)
+void fetch_complete_job(fetch *ft, job *j, uint64_t now)
 {
     fpeer *p = j->peer;
     if (j->rv == CAIRN_ERR_PROTO(CAIRN_E_INVALID_CHUNK)) {
         char why[100];
         snprintf(why, sizeof(why), "sent a bad chunk %" PRIu64, j->index);
         ft->bad_chunks++;
-        note(ft, "peer %s %s (INVALID_CHUNK); dropped", p->addr, why);
+        fetch_note(ft, "peer %s %s (INVALID_CHUNK); dropped", p->addr, why);
         peer_close(p, CAIRN_E_INVALID_CHUNK, "bad_chunk", why);
         return;
     }
     if (j->rv == WRITE_FAILED) {
-        set_fatal(ft, "cannot write %s: %s", jpath(ft, ft->part_name), strerror(j->write_errno));
+        fetch_set_fatal(ft, "cannot write %s: %s", fetch_jpath(ft, ft->part_name),
+                        strerror(j->write_errno));
         return;
     }
     if (j->rv != 0) {
-        set_fatal(ft, "cannot verify a chunk: %s", cairn_strerror(j->rv));
+        fetch_set_fatal(ft, "cannot verify a chunk: %s", cairn_strerror(j->rv));
         return;
     }
     p->chunks++;
@@ -623,64 +192,8 @@ static void complete_job(fetch *ft, job *j, uint64_t now)
     }
 }
 
-static void *worker(void *arg)
-{
-    fetch *ft = arg;
-    cairn_sha256_ctx *sha = NULL;
-    int ok = cairn_sha256_ctx_new(&sha) == 0;
-    pthread_mutex_lock(&ft->mu);
-    for (;;) {
-        while (!ft->todo && !ft->stop)
-            pthread_cond_wait(&ft->cv, &ft->mu);
-        job *j = ft->todo;
-        if (!j)
-            break; /* stopping, and nothing left to do */
-        ft->todo = j->next;
-        if (!ft->todo)
-            ft->todo_tail = NULL;
-        pthread_mutex_unlock(&ft->mu);
-        if (ok)
-            verify_and_store(ft, sha, j);
-        else
-            j->rv = CAIRN_ERR_NOMEM;
-        pthread_mutex_lock(&ft->mu);
-        j->next = ft->done;
-        ft->done = j;
-        pthread_mutex_unlock(&ft->mu);
-        ssize_t w = write(ft->wake[1], "", 1); /* a full pipe is awake enough */
-        (void)w;
-        pthread_mutex_lock(&ft->mu);
-    }
-    pthread_mutex_unlock(&ft->mu);
-    cairn_sha256_ctx_del(sha);
-    return NULL;
-}
-
-/* Workers for the file just started, each with a few chunk buffers. */
-static void start_workers(fetch *ft)
-{
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int n = cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
-    size_t cs = (size_t)1 << ft->file.geom.chunk_log2, nj = (size_t)n * JOBS_PER_WORKER;
-    if (ft->file.geom.n_chunks == 0 || pipe2(ft->wake, O_NONBLOCK | O_CLOEXEC) != 0)
-        return;
-    ft->jobs = calloc(nj, sizeof(job));
-    ft->n_jobs = ft->jobs ? nj : 0;
-    for (size_t i = 0; ft->jobs && i < nj; i++) {
-        if (!(ft->jobs[i].data = malloc(cs)))
-            break;
-        ft->jobs[i].next = ft->free_jobs;
-        ft->free_jobs = &ft->jobs[i];
-    }
-    for (int i = 0; i < n && ft->free_jobs; i++)
-        if (pthread_create(&ft->workers[ft->n_workers], NULL, worker, ft) == 0)
-            ft->n_workers++;
-}
-
-/* Waits for the workers to finish what they hold, and takes their results. */
-static void stop_workers(fetch *ft, uint64_t now);
-
-static void collect_done(fetch *ft, uint64_t now)
+/* Takes the workers' finished jobs and completes them on the network thread. */
+void fetch_collect_done(fetch *ft, uint64_t now)
 {
     char buf[256];
     while (ft->n_workers && read(ft->wake[0], buf, sizeof(buf)) > 0)
@@ -691,25 +204,11 @@ static void collect_done(fetch *ft, uint64_t now)
     pthread_mutex_unlock(&ft->mu);
     while (j) {
         job *next = j->next;
-        complete_job(ft, j, now);
+        fetch_complete_job(ft, j, now);
         j->next = ft->free_jobs;
         ft->free_jobs = j;
         j = next;
     }
-}
-
-static void stop_workers(fetch *ft, uint64_t now)
-{
-    if (!ft->n_workers)
-        return;
-    pthread_mutex_lock(&ft->mu);
-    ft->stop = 1;
-    pthread_cond_broadcast(&ft->cv);
-    pthread_mutex_unlock(&ft->mu);
-    for (int i = 0; i < ft->n_workers; i++)
-        pthread_join(ft->workers[i], NULL);
-    collect_done(ft, now);
-    ft->n_workers = 0;
 }
 
 static void on_chunk(fpeer *p, const Cairn__V1__Chunk *m, uint64_t now)
@@ -736,8 +235,8 @@ static void on_chunk(fpeer *p, const Cairn__V1__Chunk *m, uint64_t now)
     for (size_t i = 0; i < j->n_proof; i++)
         memcpy(j->proof[i], m->proof[i].data, CAIRN_HASH_LEN); /* 32 bytes: [CHK-10] */
     if (j == &inline_job) {
-        verify_and_store(ft, ft->sha, j);
-        complete_job(ft, j, now);
+        fetch_verify_and_store(ft, ft->sha, j);
+        fetch_complete_job(ft, j, now);
         return;
     }
     /* a chunk longer than the file's chunk size fails [CHK-11] on its length
@@ -940,93 +439,6 @@ static void peer_gone(fetch *ft, fpeer *p)
     p->state = P_DONE;
 }
 
-/* ---- progress --------------------------------------------------------------------------- */
-
-static void human(char *out, size_t cap, double v)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int i = 0;
-    while (v >= 1024 && i < 5) {
-        v /= 1024;
-        i++;
-    }
-    snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
-static int active_peers(const fetch *ft)
-{
-    int n = 0;
-    for (int i = 0; i < ft->n_peers; i++)
-        n += ft->peers[i]->sched >= 0;
-    return n;
-}
-
-static void draw(fetch *ft, uint64_t now, int final)
-{
-    if (!ft->tty || !ft->have_file || (!final && now - ft->last_draw_ms < PROGRESS_MS))
-        return;
-    ft->last_draw_ms = now;
-    uint64_t size = ft->file.geom.size, el = now - ft->start_ms;
-    double rate = el ? (double)ft->bytes_new * 1000.0 / (double)el : 0;
-    char done[32], total[32], r[32], eta[32] = "--:--";
-    human(done, sizeof(done), (double)ft->bytes_done);
-    human(total, sizeof(total), (double)size);
-    human(r, sizeof(r), rate);
-    if (rate > 0 && size > ft->bytes_done) {
-        uint64_t s = (uint64_t)((double)(size - ft->bytes_done) / rate);
-        snprintf(eta, sizeof(eta), "%" PRIu64 ":%02" PRIu64, s / 60, s % 60);
-    }
-    int pct = size ? (int)(ft->bytes_done * 100 / size) : 100;
-    fprintf(stderr, "\r\033[K%s / %s  %3d%%  %s/s  peers %d  ETA %s", done, total, pct, r,
-            active_peers(ft), eta);
-    if (final)
-        fputc('\n', stderr);
-    fflush(stderr);
-}
-
-static void summary(fetch *ft, uint64_t now)
-{
-    uint64_t el = now - ft->start_ms;
-    if (!ft->json) {
-        char size[32], rate[32];
-        human(size, sizeof(size), (double)ft->file.geom.size);
-        human(rate, sizeof(rate), el ? (double)ft->bytes_new * 1000.0 / (double)el : 0);
-        printf("%s  %s  %" PRIu64 ".%03" PRIu64 " s  %s/s\n", jpath(ft, ft->final_name), size,
-               el / 1000, el % 1000, rate);
-        return;
-    }
-    json_t *peers = json_array(), *bad = json_array();
-    for (int i = 0; i < ft->n_peers; i++) {
-        fpeer *p = ft->peers[i];
-        json_t *o =
-            json_pack("{s:s, s:I, s:I, s:I, s:s, s:b}", "addr", p->addr, "chunks",
-                      (json_int_t)p->chunks, "bytes", (json_int_t)p->bytes, "duplicates",
-                      (json_int_t)p->dups, "status", p->status, "discovered", p->discovered);
-        if (p->ready)
-            json_object_set_new(o, "node_id", hex_json(p->node_id, CAIRN_HASH_LEN));
-        if (p->error[0])
-            json_object_set_new(o, "error", json_string(p->error));
-        json_array_append_new(peers, o);
-        if (!strcmp(p->status, "bad_chunk"))
-            json_array_append_new(bad, json_string(p->addr));
-    }
-    char path[4400];
-    snprintf(path, sizeof(path), "%s", jpath(ft, ft->final_name));
-    json_t *o = json_pack(
-        "{s:o, s:s, s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "file_id",
-        hex_json(ft->id, CAIRN_HASH_LEN), "path", path, "name", ft->final_name, "size",
-        (json_int_t)ft->file.geom.size, "chunk_size", 1 << ft->file.geom.chunk_log2, "chunks",
-        (json_int_t)ft->file.geom.n_chunks, "resumed_chunks", (json_int_t)ft->resumed_chunks,
-        "downloaded_bytes", (json_int_t)ft->bytes_new, "duplicate_bytes", (json_int_t)ft->bytes_dup,
-        "elapsed_ms", (json_int_t)el, "bytes_per_second",
-        (json_int_t)(el ? ft->bytes_new * 1000 / el : 0), "peers", peers, "bad_peers", bad);
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    json_decref(o);
-}
-
 /* ---- the loop ----------------------------------------------------------------------------- */
 
 static int any_alive(const fetch *ft)
@@ -1053,11 +465,11 @@ static int no_peer_fail(fetch *ft)
         last = p;
     }
     if (not_found && !others && !ft->have_file)
-        return fail(ft, CLI_EXIT_NOT_FOUND, "no peer has file %s", ft->id_hex);
+        return fetch_fail(ft, CLI_EXIT_NOT_FOUND, "no peer has file %s", ft->id_hex);
     if (last && last->error[0])
-        return fail(ft, CLI_EXIT_FAIL, "no peer left to download from (last: %s %s)", last->addr,
-                    last->error);
-    return fail(ft, CLI_EXIT_FAIL, "no peer left to download from");
+        return fetch_fail(ft, CLI_EXIT_FAIL, "no peer left to download from (last: %s %s)",
+                          last->addr, last->error);
+    return fetch_fail(ft, CLI_EXIT_FAIL, "no peer left to download from");
 }
 
 static int run(fetch *ft)
@@ -1067,15 +479,15 @@ static int run(fetch *ft)
     for (;;) {
         uint64_t now = ft->env->mono_ms(ft->env->ud);
         if (ft->fatal)
-            return fail(ft, CLI_EXIT_FAIL, "%s", ft->fatal_msg);
+            return fetch_fail(ft, CLI_EXIT_FAIL, "%s", ft->fatal_msg);
         if (ft->have_file && cairn_sched_remaining(ft->sched) == 0)
             return 0;
         if (!any_alive(ft))
             return no_peer_fail(ft);
         if (now - ft->last_progress_ms > ft->timeout_ms)
-            return fail(ft, CLI_EXIT_FAIL,
-                        "no progress for %" PRIu64 " s; the partial download is kept in %s",
-                        ft->timeout_ms / 1000, jpath(ft, ft->part_name));
+            return fetch_fail(ft, CLI_EXIT_FAIL,
+                              "no progress for %" PRIu64 " s; the partial download is kept in %s",
+                              ft->timeout_ms / 1000, fetch_jpath(ft, ft->part_name));
         uint64_t dl = ft->last_progress_ms + ft->timeout_ms;
         if (ft->sched && cairn_sched_deadline(ft->sched) < dl)
             dl = cairn_sched_deadline(ft->sched);
@@ -1116,10 +528,10 @@ static int run(fetch *ft)
         }
         int timeout = dl <= now ? 0 : dl - now > 1000 ? 1000 : (int)(dl - now);
         if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
-            return fail(ft, CLI_EXIT_FAIL, "poll: %s", strerror(errno));
+            return fetch_fail(ft, CLI_EXIT_FAIL, "poll: %s", strerror(errno));
         now = ft->env->mono_ms(ft->env->ud);
         if (ft->n_workers) {
-            collect_done(ft, now);
+            fetch_collect_done(ft, now);
             for (int i = 0; i < ft->n_peers; i++)
                 if (ft->peers[i]->state == P_OPEN && ft->peers[i]->ready)
                     pump(ft->peers[i], now);
@@ -1155,7 +567,7 @@ static int run(fetch *ft)
                     cairn_conn_flush(ft->peers[i]->conn);
                 }
         }
-        draw(ft, now, 0);
+        fetch_draw(ft, now, 0);
     }
 }
 
@@ -1184,7 +596,7 @@ static void close_all(fetch *ft)
 
 static void cleanup(fetch *ft)
 {
-    stop_workers(ft, ft->env->mono_ms(ft->env->ud));
+    fetch_stop_workers(ft, ft->env->mono_ms(ft->env->ud));
     for (size_t i = 0; i < ft->n_jobs; i++)
         free(ft->jobs[i].data);
     free(ft->jobs);
@@ -1227,7 +639,7 @@ static int parse_args(fetch *ft, int argc, char **argv, const char **from, int *
         if (a[0] == '-' && a[1]) {
             size_t nl = eq ? (size_t)(eq - a) : strlen(a);
             if (nl >= sizeof(name))
-                return fail(ft, CLI_EXIT_USAGE, "fetch: unknown option '%s'", a);
+                return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: unknown option '%s'", a);
             memcpy(name, a, nl);
             name[nl] = 0;
         }
@@ -1240,30 +652,32 @@ static int parse_args(fetch *ft, int argc, char **argv, const char **from, int *
             else if (i + 1 < argc)
                 v = argv[++i];
             else
-                return fail(ft, CLI_EXIT_USAGE, "fetch: option '%s' needs a value", name);
+                return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: option '%s' needs a value", name);
         } else if (eq) {
-            return fail(ft, CLI_EXIT_USAGE, "fetch: option '%s' takes no value", name);
+            return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: option '%s' takes no value", name);
         }
         if (!strcmp(name, "--from")) {
             if (*n_from == MAX_FROM)
-                return fail(ft, CLI_EXIT_USAGE, "fetch: at most %d --from", MAX_FROM);
+                return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: at most %d --from", MAX_FROM);
             from[(*n_from)++] = v;
         } else if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
             ft->out_arg = v;
         } else if (!strcmp(name, "--network")) {
             if (!(ft->net = cairn_network_by_name(v)))
-                return fail(ft, CLI_EXIT_USAGE, "fetch: unknown network '%s'", v);
+                return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: unknown network '%s'", v);
         } else if (!strcmp(name, "--timeout")) {
             char *end;
             double s = strtod(v, &end);
             if (*end || !(s > 0 && s <= 86400))
-                return fail(ft, CLI_EXIT_USAGE, "fetch: --timeout wants seconds, not '%s'", v);
+                return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: --timeout wants seconds, not '%s'",
+                                  v);
             ft->timeout_ms = (uint64_t)(s * 1000 + 0.5);
         } else if (!strcmp(name, "--max-peers")) {
             char *end;
             long k = strtol(v, &end, 10);
             if (*end || k < 1 || k > 2 * MAX_FROM)
-                return fail(ft, CLI_EXIT_USAGE, "fetch: --max-peers wants 1..%d", 2 * MAX_FROM);
+                return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: --max-peers wants 1..%d",
+                                  2 * MAX_FROM);
             ft->max_peers = (int)k;
         } else if (!strcmp(name, "--plaintext")) {
             ft->plaintext = 1;
@@ -1277,19 +691,19 @@ static int parse_args(fetch *ft, int argc, char **argv, const char **from, int *
             *help = 1;
             return 0;
         } else if (name[0]) {
-            return fail(ft, CLI_EXIT_USAGE, "fetch: unknown option '%s'", a);
+            return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: unknown option '%s'", a);
         } else if (!id) {
             id = a;
         } else {
-            return fail(ft, CLI_EXIT_USAGE, "fetch: unexpected argument '%s'", a);
+            return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: unexpected argument '%s'", a);
         }
     }
     if (!id || strlen(id) != 2 * CAIRN_HASH_LEN ||
         cairn_hex_decode(ft->id, CAIRN_HASH_LEN, id) != 0)
-        return fail(ft, CLI_EXIT_USAGE, "fetch: FILE_ID must be 64 hex digits");
+        return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: FILE_ID must be 64 hex digits");
     cairn_hex_encode(ft->id_hex, ft->id, CAIRN_HASH_LEN);
     if (*n_from == 0)
-        return fail(ft, CLI_EXIT_USAGE, "fetch: at least one --from ADDR is needed");
+        return fetch_fail(ft, CLI_EXIT_USAGE, "fetch: at least one --from ADDR is needed");
     if (ft->max_peers < *n_from)
         ft->max_peers = *n_from;
     return 0;
@@ -1318,13 +732,13 @@ int cmd_fetch(int argc, char **argv)
         return rv;
     }
     ft.tty = !ft.json && isatty(2);
-    if ((rv = open_output(&ft)) != 0)
+    if ((rv = fetch_open_output(&ft)) != 0)
         goto out;
     rv = CLI_EXIT_FAIL;
     if (cairn_sha256_ctx_new(&ft.sha) != 0 || cairn_identity_generate(&ft.identity, ft.env) != 0 ||
         (!ft.plaintext &&
          (cairn_tls_ctx_new(&ft.tls, ft.identity, 0) != 0 || cairn_client_keylog(ft.tls) != 0))) {
-        rv = fail(&ft, CLI_EXIT_FAIL, "cannot set up TLS or keys");
+        rv = fetch_fail(&ft, CLI_EXIT_FAIL, "cannot set up TLS or keys");
         goto out;
     }
     ft.start_ms = ft.last_progress_ms = ft.env->mono_ms(ft.env->ud);
@@ -1334,11 +748,11 @@ int cmd_fetch(int argc, char **argv)
         uint8_t m[CAIRN_MANIFEST_MAX_LEN];
         size_t len;
         ft.state_fd = sfd;
-        int ok = read_state(&ft, m, &len);
+        int ok = fetch_read_state(&ft, m, &len);
         ft.state_fd = -1;
         close(sfd);
-        if (ok && start_file(&ft, m, len) != 0) {
-            rv = fail(&ft, CLI_EXIT_FAIL, "%s", ft.fatal_msg);
+        if (ok && fetch_start_file(&ft, m, len) != 0) {
+            rv = fetch_fail(&ft, CLI_EXIT_FAIL, "%s", ft.fatal_msg);
             goto out;
         }
     }
@@ -1350,18 +764,18 @@ int cmd_fetch(int argc, char **argv)
         if (!strchr(buf, ':') || (buf[0] == '[' && !strstr(buf, "]:")))
             snprintf(buf, sizeof(buf), "%s:%d", from[i], CAIRN_DEFAULT_PORT);
         if (cairn_net_parse_addr(buf, &ss, &len) != 0) {
-            rv = fail(&ft, CLI_EXIT_USAGE, "fetch: bad address '%s'", from[i]);
+            rv = fetch_fail(&ft, CLI_EXIT_USAGE, "fetch: bad address '%s'", from[i]);
             goto out;
         }
         add_peer(&ft, &ss, len, 0);
     }
     rv = run(&ft);
     uint64_t now = ft.env->mono_ms(ft.env->ud);
-    stop_workers(&ft, now); /* every verified chunk written before the end */
-    draw(&ft, now, 1);
+    fetch_stop_workers(&ft, now); /* every verified chunk written before the end */
+    fetch_draw(&ft, now, 1);
     close_all(&ft);
-    if (rv == 0 && (rv = finish_file(&ft)) == 0)
-        summary(&ft, now);
+    if (rv == 0 && (rv = fetch_finish_file(&ft)) == 0)
+        fetch_summary(&ft, now);
 out:
     cleanup(&ft);
     return rv;

@@ -1,8 +1,12 @@
 /*
- * A connection: socket <-> (TLS through memory BIOs) <-> cairn_session.
- * Reads are bounded per call so one busy peer cannot starve the others;
- * plaintext the session cannot take yet (backpressure) is held, and the
- * socket is not read again until it is taken.
+ * A connection: socket <-> (TLS through the connection's own BIO) <->
+ * cairn_session. Reads are bounded per call so one busy peer cannot starve
+ * the others; plaintext the session cannot take yet (backpressure) is held,
+ * and the socket is not read again until it is taken.
+ *
+ * Under TLS, OpenSSL reads records straight from the bytes just read from the
+ * socket and writes them straight into the output queue (conn_bio_*), instead
+ * of through two memory BIOs that copied every byte once more each way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +33,10 @@
 struct cairn_conn {
     int fd, initiator, state, shutdown_sent;
     SSL *ssl;
-    BIO *rbio, *wbio;
+    const uint8_t *rsrc; /* ciphertext just read, lent to TLS during tls_progress */
+    size_t rsrc_len;
+    cairn_buf rhold; /* ciphertext read but not yet taken by TLS */
+    int bio_nomem;   /* an output record could not be queued */
     cairn_session *sess;
     cairn_session_config cfg;
     cairn_session_callbacks cb;
@@ -53,14 +60,83 @@ static int done(cairn_conn *c, const char *why)
     return c->state;
 }
 
+/* ---- the BIO between OpenSSL and the connection's buffers ---------------------- */
+
+/* Ciphertext for TLS: what was held back first, then what was just read. */
+static int conn_bio_read(BIO *b, char *out, int len)
+{
+    cairn_conn *c = BIO_get_data(b);
+    size_t n = 0;
+    BIO_clear_retry_flags(b);
+    if (len <= 0)
+        return 0;
+    if (c->rhold.len) {
+        n = c->rhold.len < (size_t)len ? c->rhold.len : (size_t)len;
+        memcpy(out, cairn_buf_data(&c->rhold), n);
+        cairn_buf_consume(&c->rhold, n);
+        if (!c->rhold.len)
+            cairn_buf_reset(&c->rhold, 0); /* idle connections hold no buffer */
+    } else if (c->rsrc_len) {
+        n = c->rsrc_len < (size_t)len ? c->rsrc_len : (size_t)len;
+        memcpy(out, c->rsrc, n);
+        c->rsrc += n;
+        c->rsrc_len -= n;
+    }
+    if (!n) {
+        BIO_set_retry_read(b); /* nothing yet: not an end of file */
+        return -1;
+    }
+    return (int)n;
+}
+
+/* Records from TLS go straight into the output queue. */
+static int conn_bio_write(BIO *b, const char *in, int len)
+{
+    cairn_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (len <= 0)
+        return 0;
+    if (cairn_buf_append(&c->out, in, (size_t)len) != 0) {
+        c->bio_nomem = 1;
+        return -1;
+    }
+    return len;
+}
+
+static long conn_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH; /* nothing is buffered in the BIO itself */
+}
+
+static int conn_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+BIO_METHOD *cairn_conn_bio_method(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cairn conn");
+    if (m && (!BIO_meth_set_read(m, conn_bio_read) || !BIO_meth_set_write(m, conn_bio_write) ||
+              !BIO_meth_set_ctrl(m, conn_bio_ctrl) || !BIO_meth_set_create(m, conn_bio_create))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
 /* Best effort: writes what TLS has queued (a Finished, an alert) before a close. */
 static void flush_tls_now(cairn_conn *c)
 {
-    uint8_t buf[2048];
-    int n;
-    while ((n = BIO_read(c->wbio, buf, sizeof(buf))) > 0)
-        if (send(c->fd, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+    while (c->out.len) {
+        ssize_t w = send(c->fd, cairn_buf_data(&c->out), c->out.len, MSG_NOSIGNAL);
+        if (w <= 0)
             break;
+        cairn_buf_consume(&c->out, (size_t)w);
+    }
 }
 
 static int start_session(cairn_conn *c)
@@ -126,18 +202,17 @@ static int conn_new(cairn_conn **out, int fd, int initiator, cairn_tls_ctx *tls,
     c->env = env;
     cairn_buf_init(&c->in, env->mem);
     cairn_buf_init(&c->out, env->mem);
+    cairn_buf_init(&c->rhold, env->mem);
     if (tls) {
         c->ssl = SSL_new(tls->ssl_ctx);
-        c->rbio = BIO_new(BIO_s_mem());
-        c->wbio = BIO_new(BIO_s_mem());
-        if (!c->ssl || !c->rbio || !c->wbio) {
-            BIO_free(c->rbio);
-            BIO_free(c->wbio);
+        BIO *bio = BIO_new(tls->bio);
+        if (!c->ssl || !bio) {
+            BIO_free(bio);
             cairn_conn_del(c);
             return CAIRN_ERR_CRYPTO;
         }
-        BIO_set_mem_eof_return(c->rbio, -1);
-        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        BIO_set_data(bio, c);
+        SSL_set_bio(c->ssl, bio, bio); /* one reference, owned by the SSL */
         if (initiator)
             SSL_set_connect_state(c->ssl);
         else
@@ -176,6 +251,7 @@ void cairn_conn_del(cairn_conn *c)
         close(c->fd);
     cairn_buf_free(&c->in);
     cairn_buf_free(&c->out);
+    cairn_buf_free(&c->rhold);
     cairn_mem_free(c->env->mem, c);
 }
 
@@ -267,7 +343,7 @@ int cairn_conn_on_readable(cairn_conn *c)
      * it could not take yet: an idle connection holds no read buffer. */
     uint8_t tmp[READ_CHUNK];
     for (int i = 0; i < READS_PER_CALL && c->state != CAIRN_CONN_DONE; i++) {
-        if (c->in.len || (c->sess && !cairn_session_want_read(c->sess)))
+        if (c->in.len || c->rhold.len || (c->sess && !cairn_session_want_read(c->sess)))
             break;
         ssize_t n = read(c->fd, tmp, READ_CHUNK);
         if (n < 0) {
@@ -280,8 +356,14 @@ int cairn_conn_on_readable(cairn_conn *c)
         if (n == 0)
             return done(c, "connection closed by peer");
         if (c->ssl) {
-            BIO_write(c->rbio, tmp, (int)n);
+            c->rsrc = tmp;
+            c->rsrc_len = (size_t)n;
             tls_progress(c);
+            /* what TLS did not take (the session stopped reading) waits */
+            if (c->rsrc_len && c->state != CAIRN_CONN_DONE &&
+                cairn_buf_append(&c->rhold, c->rsrc, c->rsrc_len) != 0)
+                return done(c, "out of memory");
+            c->rsrc_len = 0;
             if (n < READ_CHUNK)
                 break; /* the socket is drained: no read() just to hear EAGAIN */
             continue;
@@ -322,29 +404,22 @@ static int collect(cairn_conn *c)
             int w = SSL_write(c->ssl, data, (int)(n > 1 << 20 ? 1 << 20 : n));
             if (w > 0)
                 cairn_session_sent(c->sess, (size_t)w);
+            else if (c->bio_nomem)
+                return ENOMEM;
         }
         if (cairn_session_want_close(c->sess) && !c->shutdown_sent) {
             SSL_shutdown(c->ssl); /* close_notify */
             c->shutdown_sent = 1;
         }
     }
-    if (c->ssl) { /* records go from the write BIO straight into c->out */
-        size_t pend;
-        uint8_t *dst;
-        int n;
-        while ((pend = BIO_ctrl_pending(c->wbio)) > 0 &&
-               (dst = cairn_buf_reserve(&c->out, pend)) != NULL &&
-               (n = BIO_read(c->wbio, dst, pend > INT_MAX ? INT_MAX : (int)pend)) > 0)
-            cairn_buf_commit(&c->out, (size_t)n);
-    }
-    return 0;
+    return c->bio_nomem ? ENOMEM : 0;
 }
 
 /* Input read but not yet taken by the session: plaintext held back, or TLS
  * records already read from the socket but not yet decrypted. */
 static int held_input(const cairn_conn *c)
 {
-    return c->in.len || (c->ssl && (BIO_ctrl_pending(c->rbio) || SSL_pending(c->ssl)));
+    return c->in.len || (c->ssl && (c->rhold.len || SSL_pending(c->ssl)));
 }
 
 /* Feeds held input once the session takes input again (its output drained
@@ -397,8 +472,7 @@ static int flush(cairn_conn *c, int resume)
     }
     if (!c->out.len)
         cairn_buf_reset(&c->out, 64 * 1024);
-    if (c->sess && cairn_session_want_close(c->sess) && !c->out.len &&
-        !(c->ssl && BIO_ctrl_pending(c->wbio)))
+    if (c->sess && cairn_session_want_close(c->sess) && !c->out.len)
         return done(c, NULL);
     return c->state;
 }
@@ -418,8 +492,7 @@ int cairn_conn_want_write(const cairn_conn *c)
     if (c->state == CAIRN_CONN_DONE)
         return 0;
     const uint8_t *d;
-    return c->out.len || (c->ssl && BIO_ctrl_pending(c->wbio)) ||
-           (c->sess && cairn_session_pending(c->sess, &d));
+    return c->out.len || (c->sess && cairn_session_pending(c->sess, &d));
 }
 
 int cairn_conn_want_read(const cairn_conn *c)
@@ -453,7 +526,7 @@ const char *cairn_conn_error(const cairn_conn *c)
 
 size_t cairn_conn_buffered(const cairn_conn *c)
 {
-    return c->in.cap + c->out.cap;
+    return c->in.cap + c->out.cap + c->rhold.cap;
 }
 
 int cairn_conn_poll(cairn_conn *c, int timeout_ms)

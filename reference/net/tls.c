@@ -113,6 +113,10 @@ int cairn_tls_ctx_new(cairn_tls_ctx **out, const cairn_identity *id, int server)
     cairn_tls_ctx *c = OPENSSL_zalloc(sizeof(*c));
     if (!c)
         goto out;
+    if (!(c->bio = cairn_conn_bio_method())) {
+        OPENSSL_free(c);
+        goto out;
+    }
     c->ssl_ctx = ctx;
     c->server = server;
     ctx = NULL;
@@ -130,6 +134,7 @@ void cairn_tls_ctx_del(cairn_tls_ctx *c)
     if (!c)
         return;
     SSL_CTX_free(c->ssl_ctx);
+    BIO_meth_free(c->bio);
     OPENSSL_free(c);
 }
 

@@ -15,7 +15,11 @@
 # CAIRN_SHARE_CHUNK_LOG2=14..20 makes cairnd use that chunk size instead of
 # its default (256 KiB for 1 GiB).
 # The "/floor" column is time / floor time; a "floor ratio" line gives it for
-# one and three seeders (targets: 1.3 plaintext, 1.4 TLS).
+# one and three seeders (targets: 1.3 plaintext, 1.4 TLS). The "cpu s" column
+# is the CPU time (user + system) of that best run: the command's processes,
+# plus the seeding cairnd processes for a fetch (from /proc/PID/stat). It
+# depends much less on what else the machine runs than the wall time does;
+# "cpu/floor" divides it by the floor's CPU time.
 # Last line: ratio: R = nginx pipeline time / cairn time (1 seeder, plaintext).
 set -euo pipefail
 bin=$1
@@ -62,22 +66,38 @@ wait_port() {
   return 1
 }
 now() { echo "$EPOCHREALTIME"; }
-# best of $runs runs of "$@" (a prepare function named by $prep runs untimed before each)
+hz=$(getconf CLK_TCK)
+# CPU ticks (user + system) of the waited-for children of shell $1, plus
+# those of the processes in $servers
+ticks() {
+  local t
+  t=$(awk '{ sub(/.*\) /, ""); print $14 + $15 }' "/proc/$1/stat")
+  for p in $servers; do
+    t=$((t + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+servers=
+# best of $runs runs of "$@" (a prepare function named by $prep runs untimed
+# before each); prints "SECONDS CPU_SECONDS" of the fastest run
 best() {
-  local prep=$1 b=
+  local prep=$1 b= bc= me=$BASHPID
   shift
   for _ in $(seq "$runs"); do
     $prep
-    local t0 t1
+    local t0 t1 c0 c1
+    c0=$(ticks "$me")
     t0=$(now)
     if ! "$@" >/dev/null 2>"$work/last.err"; then
       echo "failed: $* ($(tail -1 "$work/last.err"))" >&2
       return 1
     fi
     t1=$(now)
-    b=$(awk -v a="$t0" -v z="$t1" -v b="$b" 'BEGIN { d = z - a; if (b == "" || d < b) b = d; printf "%.3f", b }')
+    c1=$(ticks "$me")
+    read -r b bc < <(awk -v a="$t0" -v z="$t1" -v b="$b" -v bc="$bc" -v c=$((c1 - c0)) -v hz="$hz" \
+      'BEGIN { d = z - a; if (b == "" || d < b) { b = d; bc = c / hz }; printf "%.3f %.2f\n", b, bc }')
   done
-  echo "$b"
+  echo "$b $bc"
 }
 noprep() { :; }
 clear_out() { rm -f "$outdir"/*; }
@@ -109,17 +129,18 @@ pids+=($!)
 
 # cairnd: three plaintext nodes and three TLS nodes sharing the same file
 # (not in a $(...) subshell: the pids must reach cleanup)
-node() { # name, extra args; the address in $addr
+node() { # name, extra args; the address in $addr, the pid in $pid
   local p
   p=$(port)
   "$bin/cairnd" --datadir "$work/$1" --listen "127.0.0.1:$p" --share "$work/www" --log-level warn \
     "${@:2}" >"$work/$1.log" 2>&1 &
   pids+=($!)
+  pid=$!
   addr="127.0.0.1:$p"
 }
-plain=() tls=()
-for i in 1 2 3; do node "p$i" --plaintext; plain+=("$addr"); done
-for i in 1 2 3; do node "t$i"; tls+=("$addr"); done
+plain=() tls=() plain_pids=() tls_pids=()
+for i in 1 2 3; do node "p$i" --plaintext; plain+=("$addr"); plain_pids+=("$pid"); done
+for i in 1 2 3; do node "t$i"; tls+=("$addr"); tls_pids+=("$pid"); done
 wait_port "$nport"
 for a in "${plain[@]}" "${tls[@]}"; do wait_port "${a##*:}"; done
 
@@ -138,28 +159,41 @@ got=$(openssl dgst -sha256 "$outdir/f" | awk '{print $NF}')
 got=$(curl -s "http://127.0.0.1:$nport/f" | openssl dgst -sha256 | awk '{print $NF}')
 [ "$got" = "$want" ] || { echo "nginx served different bytes" >&2; exit 1; }
 
-t_floor=$(best noprep openssl dgst -sha256 "$work/www/f")
-t_nginx=$(best noprep sh -c "curl -s http://127.0.0.1:$nport/f | openssl dgst -sha256")
-t_p1=$(best clear_out fetch plain "${plain[0]}")
-t_p3=$(best clear_out fetch plain "${plain[@]}")
-t_t1=$(best clear_out fetch tls "${tls[0]}")
-t_t3=$(best clear_out fetch tls "${tls[@]}")
+# measure NAME SERVERS PREP COMMAND...: best() into t_NAME (seconds) and c_NAME (CPU seconds)
+measure() {
+  local name=$1 r
+  servers=$2
+  r=$(best "${@:3}")
+  read -r "t_$name" "c_$name" <<<"$r"
+}
+nmaster=$(cat "$work/nginx/nginx.pid")
+measure floor "" noprep openssl dgst -sha256 "$work/www/f"
+measure nginx "$nmaster $(cat "/proc/$nmaster/task/$nmaster/children" 2>/dev/null || true)" \
+  noprep sh -c "curl -s http://127.0.0.1:$nport/f | openssl dgst -sha256"
+measure p1 "${plain_pids[0]}" clear_out fetch plain "${plain[0]}"
+measure p3 "${plain_pids[*]}" clear_out fetch plain "${plain[@]}"
+measure t1 "${tls_pids[0]}" clear_out fetch tls "${tls[0]}"
+measure t3 "${tls_pids[*]}" clear_out fetch tls "${tls[@]}"
 
 echo "bench fetch: $mb MiB over 127.0.0.1, best of $runs, $(nproc) cores; cairn writes to ${outdir%/*}"
-printf '%-44s %8s %10s %9s %9s\n' "" "seconds" "MiB/s" "/floor" "nginx/x"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-44s %8s %10s %9s %9s %7s %9s\n' "" "seconds" "MiB/s" "/floor" "nginx/x" "cpu s" "cpu/floor"
 row() {
-  awk -v n="$1" -v t="$2" -v mb="$mb" -v f="$t_floor" -v g="$t_nginx" \
-    'BEGIN { printf "%-44s %8.3f %10.0f %9.2f %9.2f\n", n, t, mb / t, t / f, g / t }'
+  awk -v n="$1" -v t="$2" -v c="$3" -v mb="$mb" -v f="$t_floor" -v g="$t_nginx" -v cf="$c_floor" \
+    'BEGIN { printf "%-44s %8.3f %10.0f %9.2f %9.2f %7.2f %9.2f\n", n, t, mb / t, t / f, g / t, c, c / cf }'
 }
-row "hash only: openssl dgst -sha256 (floor)" "$t_floor"
-row "nginx sendfile | curl | openssl dgst" "$t_nginx"
-row "cairn fetch, 1 cairnd, plaintext" "$t_p1"
-row "cairn fetch, 3 cairnd, plaintext" "$t_p3"
-row "cairn fetch, 1 cairnd, TLS 1.3" "$t_t1"
-row "cairn fetch, 3 cairnd, TLS 1.3" "$t_t3"
+row "hash only: openssl dgst -sha256 (floor)" "$t_floor" "$c_floor"
+row "nginx sendfile | curl | openssl dgst" "$t_nginx" "$c_nginx"
+row "cairn fetch, 1 cairnd, plaintext" "$t_p1" "$c_p1"
+row "cairn fetch, 3 cairnd, plaintext" "$t_p3" "$c_p3"
+row "cairn fetch, 1 cairnd, TLS 1.3" "$t_t1" "$c_t1"
+row "cairn fetch, 3 cairnd, TLS 1.3" "$t_t3" "$c_t3"
 awk -v f="$t_floor" -v p1="$t_p1" -v p3="$t_p3" -v t1="$t_t1" -v t3="$t_t3" 'BEGIN {
   printf "floor ratio, 1 seeder: plaintext %.2f (target 1.3), TLS %.2f (target 1.4)\n", p1 / f, t1 / f
   printf "floor ratio, 3 seeders: plaintext %.2f (target 1.3), TLS %.2f (target 1.4)\n", p3 / f, t3 / f
+}'
+awk -v f="$c_floor" -v p1="$c_p1" -v p3="$c_p3" -v t1="$c_t1" -v t3="$c_t3" 'BEGIN {
+  printf "cpu ratio (client + seeders / floor), 1 seeder: plaintext %.2f, TLS %.2f; 3 seeders: plaintext %.2f, TLS %.2f\n", p1 / f, t1 / f, p3 / f, t3 / f
 }'
 echo "cairn: $cairn"
 awk -v g="$t_nginx" -v c="$t_p1" 'BEGIN { printf "ratio: %.2f\n", g / c }'
