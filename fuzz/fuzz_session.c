@@ -34,14 +34,14 @@
 
 #include "fuzz_session_harness.h"
 
-/* Network ID: the devnet genesis ID (decisions.md [NET]). */
+/* Network ID: the devnet genesis ID (§9.8). */
 const uint8_t network[32] = {0x00, 0x09, 0xbb, 0x33, 0xdb, 0x82, 0x95, 0x7d, 0x7e, 0xfa, 0x62,
                              0x01, 0xc5, 0x8e, 0x66, 0x44, 0xb2, 0x48, 0x10, 0x6c, 0xed, 0x1e,
                              0xc1, 0x85, 0x7f, 0x5d, 0xbc, 0x86, 0x82, 0x4a, 0xcc, 0x6c};
 
 cairn_identity *own_id, *peer_id;
 
-/* ---- models from decisions.md ------------------------------------------------------- */
+/* ---- models from the spec ------------------------------------------------------- */
 
 static int is_request(uint16_t t)
 {
@@ -53,7 +53,7 @@ static int is_response(uint16_t t)
     return t == 0x06 || t == 0x11 || t == 0x13 || t == 0x16 || t == 0x21 || t == 0x23 || t == 0x31;
 }
 
-/* [REQ] which response types answer which request. */
+/* [REQ-7] which response types answer which request. */
 int answers(uint16_t request, uint16_t response)
 {
     switch (request) {
@@ -83,7 +83,7 @@ static int code_fatal(uint32_t c)
     return c != 21 && c != 22 && c != 26; /* BUSY, RATE_LIMITED, INVALID_ENTRY */
 }
 
-/* [AUTH] th and the 45-byte signed message, from the spec's formula. */
+/* §6.4 th and the 45-byte signed message, from the spec's formula. */
 void auth_input(uint8_t out[45], int signer_is_initiator, const uint8_t *hi, size_t li,
                 const uint8_t *hr, size_t lr, const uint8_t *b, size_t lb)
 {

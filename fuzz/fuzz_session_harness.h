@@ -12,7 +12,7 @@
 
 #define MAX_TRACK 256
 
-/* Network ID: the devnet genesis ID (decisions.md [NET]). */
+/* Network ID: the devnet genesis ID (§9.8). */
 extern const uint8_t network[32];
 extern cairn_identity *own_id, *peer_id;
 

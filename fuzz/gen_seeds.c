@@ -11,7 +11,7 @@
  *       fuzz/ci.sh minimise them into fuzz/corpus/<target>/ with -merge=1.
  *   fuzz_gen_seeds regressions OUTDIR
  *       writes the named hardening inputs OUTDIR/msg/<what>__<EXPECTED>
- *       (DESIGN.md §3 protobuf-c pitfalls) that fuzz_expect checks.
+ *       (the protobuf-c pitfalls of ARCHITECTURE.md) that fuzz_expect checks.
  *
  * This file holds the output helpers and main(); each family of seeds has its
  * own file: gen_seeds_msg.c (messages, JSON, frames, hardening regressions),

@@ -10,7 +10,7 @@ static const uint8_t devnet_entry[] = "\0Cairn devnet genesis: every block rests
 
 void block_seeds(void)
 {
-    /* The devnet genesis block (decisions.md [NET]), network requiring 12 bits. */
+    /* The devnet genesis block (§9.8), network requiring 12 bits. */
     uint8_t in[512], *p = in;
     *p++ = 1; /* bits_sel: devnet */
     *p++ = 0; /* flags */

@@ -304,7 +304,7 @@ void frame_seeds(void)
         emit("frame", bad[i], sizeof(bad[i]));
 }
 
-/* ---- hardening regressions ([ENC], DESIGN.md §3) ------------------------------------------ */
+/* ---- hardening regressions (§5, ARCHITECTURE.md) ------------------------------------------ */
 
 static void reg(const char *name, uint16_t type, const uint8_t *payload, size_t n)
 {

@@ -51,7 +51,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     (void)what;
     node *n = arg;
-    /* [ADM-148] a few accepts per loop turn: under a flood of connections the
+    /* [ADM-8] a few accepts per loop turn: under a flood of connections the
      * handshakes already admitted get the loop between batches */
     for (int i = 0; i < NODE_ACCEPT_BATCH; i++) {
         struct sockaddr_storage sa;
@@ -73,7 +73,7 @@ static void on_accept_drain(evutil_socket_t lfd, short what, void *arg)
 }
 
 /* --share: look for changed files, and publish new manifests as entries
- * ([FILE] they reach the chain like any entry: mined here or relayed). */
+ * (§11.1 they reach the chain like any entry: mined here or relayed). */
 static void share_tick(node *n)
 {
     int more = share_rescan(n->share);

@@ -19,7 +19,7 @@
 #include "cairn/node.h"
 #include "cairn/store.h"
 
-#define NODE_ACCEPT_BATCH 8 /* [ADM-148] accepts per loop turn (on_accept) */
+#define NODE_ACCEPT_BATCH 8 /* [ADM-8] accepts per loop turn (on_accept) */
 
 typedef struct node_config {
     const char *datadir;

@@ -187,7 +187,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     conn_peer *c = arg;
     node *n = c->n;
-    if (!c->cp) { /* [HS] the timeout covers TCP connect too */
+    if (!c->cp) { /* §6 the timeout covers TCP connect too */
         LOGI("peer %s: handshake timeout (before the session started)", c->addr);
         conn_free(c);
     } else {

@@ -45,7 +45,7 @@ static uint32_t on_peer_auth(cairn_session *s, const cairn_peer_info *info, void
             return code;
         }
     }
-    /* [HS] a node already connected (either direction) is a duplicate */
+    /* [AUTH-8] a node already connected (either direction) is a duplicate */
     for (peer *q = n->peers; q; q = q->next)
         if (q != p && q->ready && memcmp(q->info.node_id, info->node_id, CAIRN_HASH_LEN) == 0)
             return CAIRN_E_DUPLICATE_PEER;
@@ -96,7 +96,7 @@ static void on_message(cairn_session *s, uint16_t type, const ProtobufCMessage *
     handle_message(ud, type, m);
 }
 
-/* [MIS] codes that say the peer broke a MUST; the others do not discourage. */
+/* [MIS-1] [MIS-2] codes that say the peer broke a MUST; the others do not discourage. */
 static int discourages(uint32_t code)
 {
     switch (code) {
@@ -542,7 +542,7 @@ void cairn_node_peer_tick(cairn_node *n, cairn_node_peer *p)
         (void)cairn_session_tick(p->sess);
         peer_want_flush(p);
     } else if (now >= p->connected_ms + n->cfg.handshake_timeout_ms) {
-        /* [HS] the timeout covers TCP connect and TLS, not only the session */
+        /* [HS-38] the timeout covers TCP connect and TLS, not only the session */
         LOGI(n, "peer %s: handshake timeout (before the session started)", p->addr);
         peer_drop(p);
     }
@@ -573,7 +573,7 @@ static void dial_targets(node *n)
         socklen_t len = 0;
         const struct sockaddr_storage *sa = addrbook_addr(n->book, i, &len);
         int busy = 0; /* already connected to that address, either way, and to the node
-                       * expected there: [ADDR-152] another node there does not count */
+                       * expected there: [ADDR-12] another node there does not count */
         for (peer *q = n->peers; q && !busy; q = q->next)
             busy = q->ready && q->info.listen_port && netaddr_same_ip(&q->sa, sa) &&
                    q->info.listen_port == netaddr_port(sa) &&

@@ -199,7 +199,7 @@ static void on_entries(peer *p, const Cairn__V1__Entries *m)
     for (size_t i = 0; i < m->n_entries; i++) {
         uint8_t id[CAIRN_HASH_LEN];
         uint32_t reason;
-        /* [REL] an invalid relayed entry is the relayer's fault */
+        /* §10.4 an invalid relayed entry is the relayer's fault */
         if (cairn_entry_check(m->entries[i].data, m->entries[i].len, &reason)) {
             peer_close(p, CAIRN_E_INVALID_FIELD, "Entries: invalid entry");
             return;
@@ -225,7 +225,7 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
 {
     node *n = p->n;
     uint64_t now = node_now(n);
-    /* [DISC] one GetPeers per session per minute; more are RATE_LIMITED */
+    /* [DISC-6] one GetPeers per session per minute; more are RATE_LIMITED */
     if (p->last_getpeers_in_ms && now - p->last_getpeers_in_ms < NODE_GETPEERS_INTERVAL_MS) {
         respond_error(p, m->request_id, CAIRN_E_RATE_LIMITED, 0, "one GetPeers per minute");
         return;
@@ -241,7 +241,7 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
         respond_error(p, m->request_id, CAIRN_E_BUSY, 0, "no memory");
         goto out;
     }
-    /* [DISC] only addresses we have reached */
+    /* [DISC-9] only addresses we have reached */
     size_t k = addrbook_export(n->book, recs, MAX, 1, 0);
     for (size_t i = 0; i < k; i++) {
         const cairn_node_addr_rec *a = &recs[i];
@@ -448,7 +448,7 @@ void handle_ready(peer *p)
 {
     /* [ADM-5] the handshake's duration stands for the round-trip time */
     p->rtt_ms = node_now(p->n) - p->connected_ms;
-    /* [DISC] learn addresses from peers we dialled */
+    /* §12 learn addresses from peers we dialled */
     if (p->outbound && (p->info.services & CAIRN_SERVICE_PEERS)) {
         Cairn__V1__GetPeers gp = CAIRN__V1__GET_PEERS__INIT;
         int rv = cairn_session_request(p->sess, &gp.base, &p->peers_rid);

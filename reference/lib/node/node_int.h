@@ -12,10 +12,10 @@
 #include "addrbook.h"
 #include "cairn/node.h"
 
-#define NODE_BODY_WINDOW          16    /* [SYNC] body requests in flight per peer */
-#define NODE_STALL_MIN_MS         2000  /* [SYNC] first stall timeout */
-#define NODE_STALL_MAX_MS         64000 /* [SYNC] stall timeouts double up to this */
-#define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC] one GetPeers per session per minute */
+#define NODE_BODY_WINDOW          16    /* [SYNC-32] body requests in flight per peer */
+#define NODE_STALL_MIN_MS         2000  /* [SYNC-34] first stall timeout */
+#define NODE_STALL_MAX_MS         64000 /* [SYNC-34] stall timeouts double up to this */
+#define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC-6] one GetPeers per session per minute */
 #define NODE_PEERS_ANSWER_MAX     800   /* [ADDR-6] addresses per Peers answer we send */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */

@@ -44,7 +44,7 @@ static void mine_alone(int blocks)
     assert_int_equal(h_height(&net, 0), (uint64_t)blocks);
 }
 
-/* [HS] two cores reach READY over a plaintext link. */
+/* §6 two cores reach READY over a plaintext link. */
 static void test_handshake(void **state)
 {
     (void)state;
@@ -61,7 +61,7 @@ static void test_handshake(void **state)
     h_free(&net);
 }
 
-/* [SYNC] headers first, then bodies from both peers at once (a window each). */
+/* §10.1 headers first, then bodies from both peers at once (a window each). */
 static void test_header_sync_parallel_bodies(void **state)
 {
     (void)state;
@@ -129,7 +129,7 @@ static void test_flush_other_peers(void **state)
     h_free(&net);
 }
 
-/* [SYNC] stalled bodies go to another peer: a peer that never answers does
+/* §10.1 stalled bodies go to another peer: a peer that never answers does
  * not stop the download. */
 static void test_stall_timeout(void **state)
 {
@@ -172,7 +172,7 @@ static void tip_counter(h_net *n, int i, cairn_node_config *cfg)
     cfg->on_tip = on_tip_0;
 }
 
-/* [SYNC] [REL] a new block is announced and relayed along a line 0-1-2-3. */
+/* §10.1 (§10.4) a new block is announced and relayed along a line 0-1-2-3. */
 static void test_announce_relay(void **state)
 {
     (void)state;
@@ -210,7 +210,7 @@ static void outbound_two(h_net *n, int i, cairn_node_config *cfg)
     cfg->outbound_target = 2;
 }
 
-/* [DISC] a node that knows one peer learns others from it and dials them. */
+/* §12 a node that knows one peer learns others from it and dials them. */
 static void test_discovery(void **state)
 {
     (void)state;
@@ -236,7 +236,7 @@ static void two_inbound(h_net *n, int i, cairn_node_config *cfg)
     cfg->outbound_target = 1;
 }
 
-/* [ADM] [DISC-16] inbound slots are a bound: a third inbound peer does not
+/* §12.3 [DISC-16] inbound slots are a bound: a third inbound peer does not
  * get in while the two in hold protected slots. */
 static void test_admission_bound(void **state)
 {
