@@ -390,58 +390,100 @@ static void handle_one(peer *p, uint16_t type, const ProtobufCMessage *m)
         limits_charge_upload(p, after - queued); /* [REQ-21] what this answer costs */
 }
 
+/*
+ * The node's dispatch, generated from CAIRN_MSG_TABLE (cairn/msgtypes.h): one
+ * handler per row, node_on_<row name>, so a new message type is its row plus
+ * its handler here (a row without one does not compile). The session has
+ * already checked the type's permitted states and validated the message; rid
+ * is its request ID, or NULL.
+ */
+typedef void node_handler(peer *p, const ProtobufCMessage *m, uint64_t *rid);
+
+/* Types the node leaves to the session or never asks for: Hello and Auth (the
+ * handshake), Ping and Pong (the session answers), EntryAck, Manifest and
+ * Chunk (answers to requests this node does not send). */
+#define NODE_IGNORES(snake)                                                                        \
+    static void node_on_##snake(peer *p, const ProtobufCMessage *m, uint64_t *rid)                 \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        (void)m;                                                                                   \
+        (void)rid;                                                                                 \
+    }
+NODE_IGNORES(hello)
+NODE_IGNORES(auth)
+NODE_IGNORES(ping)
+NODE_IGNORES(pong)
+NODE_IGNORES(entry_ack)
+NODE_IGNORES(manifest)
+NODE_IGNORES(chunk)
+#undef NODE_IGNORES
+
+/* A request the node serves when it offers `service` [REQ-15]. */
+#define NODE_SERVES(snake, NAME, Type, service)                                                    \
+    static void node_on_##snake(peer *p, const ProtobufCMessage *m, uint64_t *rid)                 \
+    {                                                                                              \
+        if (!refuse_service(p, *rid, CAIRN_T_##NAME, service))                                     \
+            on_##snake(p, (const Type *)m);                                                        \
+    }
+NODE_SERVES(get_headers, GET_HEADERS, Cairn__V1__GetHeaders, CAIRN_SERVICE_CHAIN)
+NODE_SERVES(get_block, GET_BLOCK, Cairn__V1__GetBlock, CAIRN_SERVICE_CHAIN)
+NODE_SERVES(submit_entry, SUBMIT_ENTRY, Cairn__V1__SubmitEntry, CAIRN_SERVICE_RELAY)
+NODE_SERVES(get_peers, GET_PEERS, Cairn__V1__GetPeers, CAIRN_SERVICE_PEERS)
+NODE_SERVES(get_manifest, GET_MANIFEST, Cairn__V1__GetManifest, CAIRN_SERVICE_FILES)
+NODE_SERVES(get_chunk, GET_CHUNK, Cairn__V1__GetChunk, CAIRN_SERVICE_FILES)
+#undef NODE_SERVES
+
+static void node_on_headers(peer *p, const ProtobufCMessage *m, uint64_t *rid)
+{
+    (void)rid;
+    sync_on_headers(p, (const Cairn__V1__Headers *)m);
+}
+
+static void node_on_block(peer *p, const ProtobufCMessage *m, uint64_t *rid)
+{
+    (void)rid;
+    sync_on_block(p, (const Cairn__V1__Block *)m);
+}
+
+static void node_on_not_found(peer *p, const ProtobufCMessage *m, uint64_t *rid)
+{
+    (void)m;
+    sync_on_not_found(p, *rid);
+}
+
+static void node_on_error(peer *p, const ProtobufCMessage *m, uint64_t *rid)
+{
+    (void)m;
+    if (rid && *rid)
+        sync_on_not_found(p, *rid); /* BUSY / RATE_LIMITED: try elsewhere */
+}
+
+static void node_on_announce(peer *p, const ProtobufCMessage *m, uint64_t *rid)
+{
+    (void)rid;
+    sync_on_announce(p, (const Cairn__V1__Announce *)m);
+}
+
+static void node_on_entries(peer *p, const ProtobufCMessage *m, uint64_t *rid)
+{
+    (void)rid;
+    on_entries(p, (const Cairn__V1__Entries *)m);
+}
+
+static void node_on_peers(peer *p, const ProtobufCMessage *m, uint64_t *rid)
+{
+    (void)rid;
+    on_peers(p, (const Cairn__V1__Peers *)m);
+}
+
 static void dispatch(peer *p, uint16_t type, const ProtobufCMessage *m, uint64_t *rid)
 {
-    switch (type) {
-    case CAIRN_T_GET_HEADERS:
-        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_CHAIN))
-            on_get_headers(p, (const Cairn__V1__GetHeaders *)m);
-        break;
-    case CAIRN_T_GET_BLOCK:
-        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_CHAIN))
-            on_get_block(p, (const Cairn__V1__GetBlock *)m);
-        break;
-    case CAIRN_T_SUBMIT_ENTRY:
-        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_RELAY))
-            on_submit_entry(p, (const Cairn__V1__SubmitEntry *)m);
-        break;
-    case CAIRN_T_GET_PEERS:
-        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_PEERS))
-            on_get_peers(p, (const Cairn__V1__GetPeers *)m);
-        break;
-    case CAIRN_T_GET_MANIFEST:
-        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_FILES))
-            on_get_manifest(p, (const Cairn__V1__GetManifest *)m);
-        break;
-    case CAIRN_T_GET_CHUNK:
-        if (!refuse_service(p, *rid, type, CAIRN_SERVICE_FILES))
-            on_get_chunk(p, (const Cairn__V1__GetChunk *)m);
-        break;
-    case CAIRN_T_HEADERS:
-        sync_on_headers(p, (const Cairn__V1__Headers *)m);
-        break;
-    case CAIRN_T_BLOCK:
-        sync_on_block(p, (const Cairn__V1__Block *)m);
-        break;
-    case CAIRN_T_NOT_FOUND:
-        sync_on_not_found(p, *rid);
-        break;
-    case CAIRN_T_ERROR:
-        if (rid && *rid)
-            sync_on_not_found(p, *rid); /* BUSY / RATE_LIMITED: try elsewhere */
-        break;
-    case CAIRN_T_ANNOUNCE:
-        sync_on_announce(p, (const Cairn__V1__Announce *)m);
-        break;
-    case CAIRN_T_ENTRIES:
-        on_entries(p, (const Cairn__V1__Entries *)m);
-        break;
-    case CAIRN_T_PEERS:
-        on_peers(p, (const Cairn__V1__Peers *)m);
-        break;
-    default: /* Ping, Pong: the session answered; EntryAck, Manifest, Chunk: we never ask */
-        break;
-    }
+#define NODE_DISPATCH_ROW(id, NAME, Name, cap, kind, snake, ...) [CAIRN_T_##NAME] = node_on_##snake,
+    static node_handler *const handlers[CAIRN_MSG_TYPE_BOUND] = {
+        CAIRN_MSG_TABLE(NODE_DISPATCH_ROW)};
+#undef NODE_DISPATCH_ROW
+    if (type < CAIRN_MSG_TYPE_BOUND && handlers[type])
+        handlers[type](p, m, rid);
 }
 
 void handle_ready(peer *p)
