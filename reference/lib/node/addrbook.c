@@ -289,8 +289,7 @@ int addrbook_load_rec(addrbook *b, const cairn_node_addr_rec *r)
     netaddr_normalise(&sa, &len);
     if (!b->cfg.local_network && !netaddr_routable(&sa))
         return -1; /* [ADDR-9] saved in local-network mode, or a --peer's: not learned */
-    return add_entry(b, &sa, len, 0, r->services, r->last_seen_ms,
-                     r->has_id ? r->node_id : NULL,
+    return add_entry(b, &sa, len, 0, r->services, r->last_seen_ms, r->has_id ? r->node_id : NULL,
                      r->src_group ? r->src_group : netaddr_group(&r->sa), r->table == 2 ? 2 : 1);
 }
 
