@@ -256,7 +256,8 @@ static int open_core(node *n, cairn_node_config *cc, const cairn_node_store *sto
     cc->local_network |= n->cfg.local_network;
     cc->max_inbound = n->cfg.max_inbound;
     cc->max_per_ip = n->cfg.max_per_ip;
-    cc->outbound_target = n->cfg.outbound_target;
+    /* --outbound 0: no dials from the book (the core reads 0 as its default) */
+    cc->outbound_target = n->cfg.outbound_target ? n->cfg.outbound_target : CAIRN_NODE_NO_OUTBOUND;
     cc->discourage_ms = n->cfg.discourage_ms;
     cc->handshake_timeout_ms = n->cfg.handshake_timeout_ms;
     cc->idle_timeout_ms = n->cfg.idle_timeout_ms;

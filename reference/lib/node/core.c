@@ -238,6 +238,8 @@ int cairn_node_new(cairn_node **out, const cairn_node_config *cfg)
         n->cfg.max_per_ip = 4;
     if (!n->cfg.outbound_target)
         n->cfg.outbound_target = 8;
+    else if (n->cfg.outbound_target < 0) /* CAIRN_NODE_NO_OUTBOUND (--outbound 0) */
+        n->cfg.outbound_target = 0;
     if (!n->cfg.handshake_timeout_ms)
         n->cfg.handshake_timeout_ms = CAIRN_HANDSHAKE_TIMEOUT_MS;
     n->env = cfg->env;

@@ -175,6 +175,10 @@ int cairn_node_addr_routable(const struct sockaddr_storage *sa);
 /* 1 for 0.0.0.0, :: and ::ffff:0.0.0.0 (listening everywhere). */
 int cairn_node_addr_unspecified(const struct sockaddr_storage *sa);
 
+/* cairn_node_config.outbound_target: dial no address of the book (configured
+ * peers are still dialled); 0 there means the default, 8. */
+#define CAIRN_NODE_NO_OUTBOUND (-1)
+
 typedef struct cairn_node_config {
     const cairn_network *net;
     const cairn_env *env;                         /* mem, mono_ms, wall_ms, random */
@@ -185,7 +189,8 @@ typedef struct cairn_node_config {
     uint16_t listen_port;                         /* 0: not listening (Hello.listen_port) */
     struct sockaddr_storage listen_sa;            /* what we listen on, normalised; zero: unknown */
     int local_network;                            /* [ADDR-9] accept non-routable addresses */
-    int max_inbound, max_per_ip, outbound_target; /* 0: 117, 4, 8 */
+    int max_inbound, max_per_ip, outbound_target; /* 0: 117, 4, 8; outbound_target
+                                                   * CAIRN_NODE_NO_OUTBOUND: none */
     uint32_t discourage_ms;                       /* 0: discouragement off */
     uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms; /* 0: the spec's */
     size_t max_low_work;          /* [SYNC-44] 0: the chain's default */
