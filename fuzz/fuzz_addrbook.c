@@ -42,7 +42,8 @@
  *  - a dial goes to a configured address first, else at most one new dial per 500 ms, to
  *    an address in a table, not in use, not backing off, not discouraged, in a network
  *    group no outbound peer uses [ADDR-11] [DISC-17]; the outbound target is respected;
- *  - a save and load gives the same entries in the same cells.
+ *  - a save and load gives the same entries in the same cells, and the same addresses
+ *    discouraged [MIS-13].
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -76,7 +77,7 @@ enum {
     OP_FLOOD,     /* src, count u16, seed u32, mode u8 */
     OP_INBOUND,   /* addr (the session's), listen port u16 */
     OP_CONFIGURE, /* addr, has_id u8, id[32] when odd */
-    OP_DIAL,      /* outcome u8, id[32] */
+    OP_DIAL,      /* outcome u8 (0x40 with a refusal: connected there already), id[32] */
     OP_CLOSE,     /* which u8 */
     OP_TIME,      /* ms u32, scale u8 */
     OP_DISCOURAGE,
@@ -504,6 +505,7 @@ static int add_checked(node *n, const struct sockaddr_storage *sa, uint64_t serv
                    "the node ID of a new entry was not kept [ADDR-7]");
         FUZZ_CHECK(id || !n->addrs[rv].has_id, "a node ID out of nowhere");
         FUZZ_CHECK(n->addrs[rv].services == services, "services not kept");
+        FUZZ_CHECK(addrbook_dirty(n), "a new entry not marked for saving");
     } else if (rv == -2) {
         FUZZ_CHECK(was >= 0 && now_at == was, "\"known\" for an address it did not have");
     } else {
@@ -603,6 +605,10 @@ static void glue_dial(node *n, uint8_t outcome, const uint8_t id[32])
     addr_entry *a = &n->addrs[slot];
     FUZZ_CHECK(a->used && !a->connected && a->next_try_ms <= fe.now,
                "dial to an entry unused, in use or backing off [ADDR-11]");
+    socklen_t len = 0;
+    FUZZ_CHECK(addrbook_addr(n, slot, &len) == &a->sa && len == a->salen &&
+                   addrbook_is_configured(n, slot) == (a->configured != 0),
+               "the entry's address or origin misreported");
     if (configured_due) {
         FUZZ_CHECK(a->configured, "a configured address comes first [DISC-17]");
     } else {
@@ -617,6 +623,11 @@ static void glue_dial(node *n, uint8_t outcome, const uint8_t id[32])
                        "dial into a network group an outbound peer uses [DISC-17]");
         dialled_new = 1;
         last_new_dial = fe.now;
+    }
+    if (outcome % 4 == 0 && (outcome & 0x40)) { /* connected there already: retry in 5 s */
+        addrbook_retry_at(n, slot, fe.now + 5000);
+        FUZZ_CHECK(a->next_try_ms == fe.now + 5000, "retry_at not kept");
+        return;
     }
     if (outcome % 4 == 0 || n_out == MAX_OUTBOUND) { /* the connect fails */
         failed_checked(n, slot);
@@ -715,6 +726,24 @@ static void save_load(node *n)
     }
     int loaded = (int)addrbook_count(l);
     FUZZ_CHECK(loaded == saved, "%d entries saved, %d loaded", saved, loaded);
+    /* [MIS-13] the discouraged addresses come back, each until its own expiry */
+    size_t dmax = (size_t)n->n_disc;
+    cairn_node_disc_rec *drecs = cairn_mem_calloc(&fe.mem, dmax ? dmax : 1, sizeof(*drecs));
+    FUZZ_CHECK(drecs, "calloc");
+    size_t kd = addrbook_disc_export(n, drecs, dmax);
+    FUZZ_CHECK(kd <= dmax, "disc export gave %zu of %zu", kd, dmax);
+    addrbook_disc_clean(n);
+    FUZZ_CHECK(!addrbook_disc_dirty(n), "discouragement still dirty after clean");
+    for (size_t i = 0; i < kd; i++)
+        addrbook_disc_load_rec(l, &drecs[i]);
+    cairn_mem_free(&fe.mem, drecs);
+    for (int i = 0; i < n_disc_model; i++) {
+        if (disc_until[i] <= fe.now)
+            continue;
+        struct sockaddr_storage sa = mk6(disc_ip[i], 7317);
+        FUZZ_CHECK(addrbook_is_discouraged(l, &sa, NULL),
+                   "a discouraged address was not discouraged after save and load [MIS-13]");
+    }
     addrbook_del(l);
     ix_rebuild(n);
 }
@@ -863,6 +892,7 @@ static void run_op(node *n, fuzz_in *in)
         if (n_disc_model == MAX_DISC)
             break;
         addrbook_discourage(n, &sa, NULL);
+        FUZZ_CHECK(addrbook_disc_dirty(n), "a discouragement not marked for saving");
         netaddr_ip16(&sa, disc_ip[n_disc_model]);
         disc_until[n_disc_model++] = fe.now + n->cfg.discourage_ms;
         FUZZ_CHECK(addrbook_is_discouraged(n, &sa, NULL), "a discouraged address is not");
