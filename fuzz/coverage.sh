@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Line coverage of reference/lib reached by the checked-in corpora and
 # regressions (issue 7, item 8; issue 18: >= 90 % of the files the targets
-# link, and the files no target links are named), and of the node's address
-# book while it lives in reference/node/. Builds the replay drivers with clang-14
+# link, and the files no target links are named; reference/lib/node, the node
+# core, included), and of the address book apart. Builds the replay drivers with clang-14
 # source-based coverage in build-fuzzcov/ (no sanitizers, no libFuzzer),
 # replays every corpus, and prints llvm-cov's report for reference/lib.
 #   fuzz/coverage.sh [--html DIR]
@@ -46,14 +46,13 @@ for f in $sources; do
     grep -q "^$rel " "$prof/report.txt" ||
         echo "not linked by any target (outside the total): reference/lib/$rel"
 done
-# The address book (fuzz_addrbook) lives in the node until the node core moves
-# it under reference/lib/node/ (then the table above counts it): reported apart.
-node_sources=$(ls "$ROOT"/reference/node/addrbook.c "$ROOT"/reference/node/netaddr.c 2>/dev/null || true)
-if [ -n "$node_sources" ] && [ -x "$COV_BUILD/bin/fuzz_addrbook_replay" ] &&
-   [ ! -e "$ROOT/reference/lib/node/addrbook.c" ]; then
-    echo "== the node's address book (outside the reference/lib total)"
-    llvm-cov-14 report "$first" "${rest[@]}" -instr-profile="$prof/all.profdata" $node_sources |
-        tee "$prof/report-node.txt"
+# The address book (fuzz_addrbook): the node core's addrbook.c and netaddr.c
+# (counted in the table above too), reported apart.
+book_sources=$(ls "$ROOT"/reference/lib/node/addrbook.c "$ROOT"/reference/lib/node/netaddr.c 2>/dev/null || true)
+if [ -n "$book_sources" ] && [ -x "$COV_BUILD/bin/fuzz_addrbook_replay" ]; then
+    echo "== the address book (fuzz_addrbook)"
+    llvm-cov-14 report "$COV_BUILD/bin/fuzz_addrbook_replay" -instr-profile="$prof/all.profdata" \
+        $book_sources | tee "$prof/report-addrbook.txt"
 fi
 if [ -n "$html" ]; then
     llvm-cov-14 show "$first" "${rest[@]}" -instr-profile="$prof/all.profdata" \

@@ -2,11 +2,11 @@
  * fuzz_addrbook: the address book (spec §12.2) fed with Peers answers, inbound listen
  * addresses, configured peers and dial outcomes, with its bounds and invariants checked.
  *
- * The book is today reference/node/addrbook.c, which works on the whole `node`; it is
- * compiled in whole, as its unit test does, and the harness fills only the fields the
- * book reads. The few lines that stand for the node's driver (on_peers, on_ready,
- * peer_free, peer_dial) are in the "driver glue" section, so that the harness can be
- * pointed at the node core's book by changing that section only.
+ * The book is the node core's reference/lib/node/addrbook.c, compiled in whole as its
+ * unit test does (the oracles read its tables), on the fuzz environment's allocator,
+ * clocks and randomness. The few lines that stand for the node core (core.c's
+ * on_peer_auth, on_ready, learn_listen_addr, peer_free, dial_targets; msg.c's Peers
+ * handler) are in the "driver glue" section.
  *
  * Input: byte 0 = flags (bit 0: local-network mode; bits 1-2: listen address none,
  * 127.0.0.1, 0.0.0.0 or 198.51.100.7 (a routable one for the harness); bits 3-5:
@@ -15,7 +15,8 @@
  * address (decoded and validated by cairn_msg_decode as the session would), a flood of
  * generated addresses from one source, an inbound peer's listen address, a configured
  * address, a dial with its outcome (refused, failed before READY, READY with a node ID,
- * WRONG_NODE_ID), a close, time passing, a discouragement, a save and load of peers.txt.
+ * WRONG_NODE_ID), a close, time passing, a discouragement, a save and load of the book
+ * (addrbook_export as the core saves, addrbook_load_rec into a fresh book as it opens).
  * An address in the input is `kind u8` then its bytes: IPv4, IPv6, IPv4-mapped, one of a
  * table of special addresses (non-routable ranges, ourselves), one already in the book,
  * or an IPv4 address in one of four /16 groups.
@@ -24,8 +25,9 @@
  *  - bounds: at most NODE_MAX_ADDRS slots, 256x16 new and 64x16 tried cells [ADDR-10];
  *  - tried/new consistency: every non-empty cell names a used entry that says it is in
  *    that cell, every entry in a table is in exactly its cell, an entry outside both
- *    tables is configured or in use by an outbound peer (no slot is lost), no two entries
- *    have the same address, the tried table holds only addresses reached [ADDR-10];
+ *    tables is configured (no slot is lost: not even one an outbound peer still uses,
+ *    which would be lost when its session ends), no two entries have the same address,
+ *    the tried table holds only addresses reached [ADDR-10];
  *  - per source group: at most 16 new buckets and 256 entries [ADDR-10];
  *  - without local-network mode no address but a configured one is non-routable, none
  *    has port 0, none is ours [ADDR-9] [DISC-12]; no entry is IPv4-mapped [ADDR-1];
@@ -33,21 +35,22 @@
  *    refusal that leaves it out; a Peers node ID is kept only when 32 bytes [ADDR-7];
  *  - an entry leaves the book only when it was failing, never reached after 3 attempts,
  *    or unseen for 30 days, or when it is the tried entry displaced by a newly reached
- *    one [ADDR-10];
+ *    one and not in use [ADDR-10]; a READY session leaves its entry reached, with the
+ *    node ID proven there when it had none [ADDR-5], and in a table;
  *  - backoff: 1 s, doubling, capped at 1 h (1 min for configured addresses), never
  *    shrinking below the cap, next attempt after now [ADDR-11];
  *  - a dial goes to a configured address first, else at most one new dial per 500 ms, to
  *    an address in a table, not in use, not backing off, not discouraged, in a network
  *    group no outbound peer uses [ADDR-11] [DISC-17]; the outbound target is respected;
- *  - a save and load gives the same entries in the same cells.
+ *  - a save and load gives the same entries in the same cells, and the same addresses
+ *    discouraged [MIS-13].
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "addrbook.c"
+#include "cairn/net.h"
 #include "common.h"
 
 /* The oracles' own loops and comparisons give the fuzzer nothing to solve: no coverage
@@ -74,7 +77,7 @@ enum {
     OP_FLOOD,     /* src, count u16, seed u32, mode u8 */
     OP_INBOUND,   /* addr (the session's), listen port u16 */
     OP_CONFIGURE, /* addr, has_id u8, id[32] when odd */
-    OP_DIAL,      /* outcome u8, id[32] */
+    OP_DIAL,      /* outcome u8 (0x40 with a refusal: connected there already), id[32] */
     OP_CLOSE,     /* which u8 */
     OP_TIME,      /* ms u32, scale u8 */
     OP_DISCOURAGE,
@@ -82,26 +85,15 @@ enum {
     OP_COUNT
 };
 
-static node n_main, n_load; /* ~2 MiB each: static, reset field by field */
-static fuzz_env fe;
-static char datadir[128];
-
-/* The fake clocks of the book (the node's come from its env). */
-uint64_t node_now(const node *n)
-{
-    (void)n;
-    return fe.now;
-}
-
-uint64_t node_wall(const node *n)
-{
-    (void)n;
-    return fe.wall;
-}
+static fuzz_env fe; /* the book's allocator (leaks counted), clocks and randomness */
 
 /* ---- the harness's side: outbound peers, discouraged IPs, pacing ------------------ */
 
-static peer outbound[MAX_OUTBOUND];
+typedef struct out_peer {
+    int addr_slot;
+    struct sockaddr_storage sa;
+} out_peer;
+static out_peer outbound[MAX_OUTBOUND];
 static int n_out;
 static uint8_t disc_ip[MAX_DISC][16];
 static uint64_t disc_until[MAX_DISC];
@@ -111,22 +103,6 @@ static int dialled_new;
 static int n_configured;
 static int flood_left;
 static int local_network;
-
-static void reset_node(node *n)
-{
-    /* everything the book reads or writes; the rest of `node` stays zero */
-    memset(n->addrs, 0, sizeof(n->addrs[0]) * (size_t)n->n_addrs);
-    memset(n->new_tab, 0, sizeof(n->new_tab));
-    memset(n->tried_tab, 0, sizeof(n->tried_tab));
-    memset(n->disc, 0, sizeof(n->disc[0]) * (size_t)n->n_disc);
-    memset(&n->cfg, 0, sizeof(n->cfg));
-    n->n_addrs = n->n_disc = n->n_outbound = 0;
-    n->addrs_dirty = n->disc_dirty = 0;
-    n->next_dial_ms = 0;
-    n->peers = NULL;
-    n->listen_port = 0;
-    memset(&n->listen_sa, 0, sizeof(n->listen_sa));
-}
 
 static struct sockaddr_storage mk4(const uint8_t ip[4], uint16_t port)
 {
@@ -191,7 +167,7 @@ static struct sockaddr_storage read_addr(fuzz_in *in, const node *n)
         return mk6(ip, fuzz_u16(in));
     case 3: {
         const char *t = specials[fuzz_u8(in) % N_SPECIALS];
-        port = kind & 0x80 ? n->listen_port : fuzz_u16(in);
+        port = kind & 0x80 ? n->cfg.listen_port : fuzz_u16(in);
         if (strchr(t, ':')) {
             FUZZ_CHECK(inet_pton(AF_INET6, t, ip) == 1, "%s", t);
             return mk6(ip, port);
@@ -288,9 +264,9 @@ ORACLE static int find_addr(const node *n, const struct sockaddr_storage *sa)
 ORACLE static int is_ours(const node *n, const struct sockaddr_storage *sa)
 {
     uint8_t ip[16];
-    if (netaddr_port(sa) != n->listen_port)
+    if (netaddr_port(sa) != n->cfg.listen_port)
         return 0;
-    if (n->listen_sa.ss_family && netaddr_same_ip(sa, &n->listen_sa))
+    if (n->cfg.listen_sa.ss_family && netaddr_same_ip(sa, &n->cfg.listen_sa))
         return 1;
     netaddr_ip16(sa, ip);
     static const uint8_t lo6[16] = {[15] = 1};
@@ -399,10 +375,11 @@ ORACLE static void check_book(node *n)
                        a->bucket, a->pos, c);
             entries_in_tables++;
         } else {
-            FUZZ_CHECK(a->configured || a->connected,
-                       "entry %d is in neither table, not configured and not in use: its slot "
-                       "and its address are lost (it blocks the address from being learned again)",
-                       i);
+            FUZZ_CHECK(a->configured,
+                       "entry %d (in use %d) is in neither table and not configured: its slot "
+                       "and its address are lost, now or when its session ends (it blocks the "
+                       "address from being learned again) [ADDR-10]",
+                       i, a->connected);
         }
         FUZZ_CHECK(a->table != 2 || a->last_seen_ms, "entry %d in tried was never reached", i);
         FUZZ_CHECK(a->sa.ss_family == AF_INET || a->sa.ss_family == AF_INET6, "family");
@@ -498,7 +475,7 @@ ORACLE static void check_departures(const node *n, int displaced)
             continue; /* moved (never happens today, but would be fine) */
         if (may_give_way(b))
             continue;
-        FUZZ_CHECK(displaced > 0 && b->table == 2,
+        FUZZ_CHECK(displaced > 0 && b->table == 2 && !b->connected,
                    "entry %d (table %d, failures %d, last seen %llu, configured %d, connected "
                    "%d) left the book without being failing, unreached or stale [ADDR-10]",
                    i, b->table, b->failures, (unsigned long long)b->last_seen_ms, b->configured,
@@ -507,7 +484,7 @@ ORACLE static void check_departures(const node *n, int displaced)
     }
 }
 
-/* ---- driver glue: what the node does with the book (node.c, peer.c, handlers.c) --- */
+/* ---- driver glue: what the node core does with the book (core.c, msg.c) ----------- */
 
 /* An add and what it says: the index holds the address, "known" means it was there
  * already, a refusal leaves it out. Returns the add's result. */
@@ -528,6 +505,7 @@ static int add_checked(node *n, const struct sockaddr_storage *sa, uint64_t serv
                    "the node ID of a new entry was not kept [ADDR-7]");
         FUZZ_CHECK(id || !n->addrs[rv].has_id, "a node ID out of nowhere");
         FUZZ_CHECK(n->addrs[rv].services == services, "services not kept");
+        FUZZ_CHECK(addrbook_dirty(n), "a new entry not marked for saving");
     } else if (rv == -2) {
         FUZZ_CHECK(was >= 0 && now_at == was, "\"known\" for an address it did not have");
     } else {
@@ -540,7 +518,7 @@ static int add_checked(node *n, const struct sockaddr_storage *sa, uint64_t serv
     return rv;
 }
 
-/* handlers.c on_peers: each PeerAddress of a validated Peers answer */
+/* msg.c's Peers handler: each PeerAddress of a validated Peers answer */
 static void glue_peers(node *n, const Cairn__V1__Peers *m, const struct sockaddr_storage *src)
 {
     for (size_t i = 0; i < m->n_peers; i++) {
@@ -554,7 +532,7 @@ static void glue_peers(node *n, const Cairn__V1__Peers *m, const struct sockaddr
     }
 }
 
-/* node.c on_ready for an inbound peer that announced its listen port [DISC-11] */
+/* core.c learn_listen_addr: an inbound peer that announced its listen port [DISC-11] */
 static void glue_inbound(node *n, struct sockaddr_storage sa, uint16_t port, const uint8_t *id)
 {
     struct sockaddr_storage src = sa;
@@ -563,18 +541,11 @@ static void glue_inbound(node *n, struct sockaddr_storage sa, uint16_t port, con
     else
         ((struct sockaddr_in6 *)&sa)->sin6_port = htons(port);
     int slot = add_checked(n, &sa, 1, id, &src, 0);
-    if (slot >= 0 && !n->addrs[slot].configured)
-        n->addrs[slot].last_seen_ms = fe.wall;
-}
-
-static void link_peers(node *n)
-{
-    n->peers = NULL;
-    for (int i = n_out - 1; i >= 0; i--) {
-        outbound[i].next = n->peers;
-        n->peers = &outbound[i];
+    if (slot >= 0) {
+        addrbook_seen(n, slot, fe.wall); /* [DISC-9] */
+        FUZZ_CHECK(n->addrs[slot].configured || n->addrs[slot].last_seen_ms == fe.wall,
+                   "an inbound peer's address not marked reached");
     }
-    n->n_outbound = n_out;
 }
 
 /* addrbook_failed with the backoff oracle [ADDR-11] */
@@ -590,21 +561,31 @@ static void failed_checked(node *n, int slot)
     FUZZ_CHECK(a->next_try_ms == fe.now + a->backoff_ms, "next attempt not after the backoff");
 }
 
-/* peer_free for an outbound peer */
+/* core.c peer_free for an outbound peer (addrbook_disconnected) */
 static void glue_close(node *n, int k, int was_ready)
 {
-    addr_entry *a = &n->addrs[outbound[k].addr_slot];
+    int slot = outbound[k].addr_slot;
+    addr_entry *a = &n->addrs[slot];
     FUZZ_CHECK(a->used && a->connected, "the entry of an outbound peer went away");
-    a->connected = 0;
-    if (!was_ready)
-        failed_checked(n, outbound[k].addr_slot);
-    else
-        a->next_try_ms = fe.now + a->backoff_ms;
+    uint32_t old = a->backoff_ms, cap = a->configured ? 60000 : 3600000;
+    uint32_t want = was_ready ? old : old ? (old > cap / 2 ? cap : old * 2) : 1000;
+    int failures = a->failures;
+    addrbook_disconnected(n, slot, was_ready);
+    FUZZ_CHECK(!a->connected, "the entry is still in use after its session ended");
+    FUZZ_CHECK(a->backoff_ms == want && a->backoff_ms <= cap,
+               "backoff %u after %u (ready %d), want %u [ADDR-11]", a->backoff_ms, old, was_ready,
+               want);
+    FUZZ_CHECK(a->failures == failures + !was_ready, "failures %d after %d (ready %d)", a->failures,
+               failures, was_ready);
+    FUZZ_CHECK(a->next_try_ms == fe.now + a->backoff_ms, "next attempt not after the backoff");
+    /* an entry whose session ended is in a table, or configured: else it is lost */
+    FUZZ_CHECK(a->table || a->configured,
+               "entry %d in no table after its session ended: never dialled again [ADDR-10]", slot);
     outbound[k] = outbound[--n_out];
-    link_peers(n);
 }
 
-/* node.c's dial loop, peer_dial, the WRONG_NODE_ID check and on_ready for an outbound peer */
+/* core.c dial_targets, cairn_node_dial_done/failed, on_peer_auth's WRONG_NODE_ID check
+ * and on_ready for an outbound peer */
 static void glue_dial(node *n, uint8_t outcome, const uint8_t id[32])
 {
     int configured_due = 0;
@@ -612,7 +593,10 @@ static void glue_dial(node *n, uint8_t outcome, const uint8_t id[32])
         const addr_entry *a = &n->addrs[i];
         configured_due |= a->used && a->configured && !a->connected && a->next_try_ms <= fe.now;
     }
-    int slot = addrbook_select(n);
+    uint64_t groups[MAX_OUTBOUND];
+    for (int k = 0; k < n_out; k++)
+        groups[k] = netaddr_group(&outbound[k].sa);
+    int slot = addrbook_select(n, groups, n_out, n_out);
     if (slot < 0) {
         FUZZ_CHECK(!configured_due, "a configured address is due and none was dialled");
         return;
@@ -621,6 +605,10 @@ static void glue_dial(node *n, uint8_t outcome, const uint8_t id[32])
     addr_entry *a = &n->addrs[slot];
     FUZZ_CHECK(a->used && !a->connected && a->next_try_ms <= fe.now,
                "dial to an entry unused, in use or backing off [ADDR-11]");
+    socklen_t len = 0;
+    FUZZ_CHECK(addrbook_addr(n, slot, &len) == &a->sa && len == a->salen &&
+                   addrbook_is_configured(n, slot) == (a->configured != 0),
+               "the entry's address or origin misreported");
     if (configured_due) {
         FUZZ_CHECK(a->configured, "a configured address comes first [DISC-17]");
     } else {
@@ -631,64 +619,87 @@ static void glue_dial(node *n, uint8_t outcome, const uint8_t id[32])
                    (unsigned long long)(fe.now - last_new_dial));
         FUZZ_CHECK(!model_discouraged(&a->sa), "dial to a discouraged address");
         for (int k = 0; k < n_out; k++)
-            FUZZ_CHECK(netaddr_group(&outbound[k].sa) != netaddr_group(&a->sa),
+            FUZZ_CHECK(groups[k] != netaddr_group(&a->sa),
                        "dial into a network group an outbound peer uses [DISC-17]");
         dialled_new = 1;
         last_new_dial = fe.now;
+    }
+    if (outcome % 4 == 0 && (outcome & 0x40)) { /* connected there already: retry in 5 s */
+        addrbook_retry_at(n, slot, fe.now + 5000);
+        FUZZ_CHECK(a->next_try_ms == fe.now + 5000, "retry_at not kept");
+        return;
     }
     if (outcome % 4 == 0 || n_out == MAX_OUTBOUND) { /* the connect fails */
         failed_checked(n, slot);
         return;
     }
-    peer *p = &outbound[n_out++];
+    out_peer *p = &outbound[n_out++];
     memset(p, 0, sizeof(*p));
-    p->outbound = 1;
     p->addr_slot = slot;
     p->sa = a->sa;
-    a->connected = 1;
-    link_peers(n);
+    addrbook_set_connected(n, slot, 1);
+    FUZZ_CHECK(a->connected, "set_connected did not mark the entry");
     if (outcome % 4 == 1) { /* the session ends before READY */
         glue_close(n, n_out - 1, 0);
         return;
     }
-    if (outcome % 4 == 3 && a->has_id && memcmp(a->node_id, id, 32)) { /* [ADDR-3] [ADDR-8] */
-        if (++a->id_mismatches >= 3 && !a->configured)
-            a->next_try_ms = UINT64_MAX;
+    /* [ADDR-3] [ADDR-8] the peer's Auth verifies for `id` */
+    int had_id = a->has_id, mismatches = a->id_mismatches;
+    int other = had_id && memcmp(a->node_id, id, 32) != 0;
+    FUZZ_CHECK(addrbook_id_matches(n, slot, id) == !other, "id_matches disagrees");
+    uint32_t code = addrbook_check_id(n, slot, id);
+    FUZZ_CHECK(code == (other ? CAIRN_E_WRONG_NODE_ID : 0u), "check_id gave %u (other node %d)",
+               code, other);
+    if (code) {
+        FUZZ_CHECK(a->id_mismatches == mismatches + 1, "WRONG_NODE_ID not counted [ADDR-8]");
+        FUZZ_CHECK(a->configured || a->id_mismatches < 3 || a->next_try_ms == UINT64_MAX,
+                   "dialled again after 3 WRONG_NODE_ID [ADDR-8]");
         glue_close(n, n_out - 1, 0);
         return;
     }
+    uint8_t kept_id[32];
+    memcpy(kept_id, a->node_id, 32);
     /* READY: the entry is reached [ADDR-10] [ADDR-5] */
     snapshot(n);
-    addrbook_good(n, slot);
+    addrbook_good(n, slot, fe.wall, 1, id);
     check_departures(n, 1);
     FUZZ_CHECK(a->used && a->connected, "a reached entry left the book");
+    FUZZ_CHECK(a->table || a->configured, "a reached entry is in no table");
     FUZZ_CHECK(a->failures == 0 && a->backoff_ms == 0, "backoff not reset after READY");
-    a->last_seen_ms = fe.wall;
-    a->services = 1;
-    a->id_mismatches = 0;
-    if (!a->has_id) {
-        memcpy(a->node_id, id, 32);
-        a->has_id = 1;
-    }
+    FUZZ_CHECK(a->last_seen_ms == fe.wall && a->services == 1 && a->id_mismatches == 0,
+               "a READY session not recorded [ADDR-8]");
+    FUZZ_CHECK(a->has_id && !memcmp(a->node_id, had_id ? kept_id : id, 32),
+               "the node ID proven at an address not recorded, or a known one changed [ADDR-5]");
     if (outcome & 0x80) /* and ends at once */
         glue_close(n, n_out - 1, 1);
 }
 
 /* ---- save and load ----------------------------------------------------------------- */
 
+static node *new_book(const addrbook_config *cfg)
+{
+    node *b = NULL;
+    FUZZ_CHECK(addrbook_new(&b, cfg) == 0 && b, "addrbook_new");
+    return b;
+}
+
+/* core.c saves what addrbook_export gives (table entries) and a new core loads each
+ * record with addrbook_load_rec. */
 static void save_load(node *n)
 {
-    addrbook_save(n);
-    FUZZ_CHECK(!n->addrs_dirty, "peers.txt not written");
-    reset_node(&n_load);
-    n_load.cfg = n->cfg;
-    n_load.env = n->env;
-    n_load.book_key = n->book_key;
-    n_load.listen_port = n->listen_port;
-    n_load.listen_sa = n->listen_sa;
-    addrbook_load(&n_load);
-    ix_rebuild(&n_load);
-    check_book(&n_load);
+    size_t max = addrbook_count(n);
+    cairn_node_addr_rec *recs = cairn_mem_calloc(&fe.mem, max ? max : 1, sizeof(*recs));
+    FUZZ_CHECK(recs, "calloc");
+    size_t k = addrbook_export(n, recs, max, 0, 1);
+    FUZZ_CHECK(k <= max, "export gave %zu of %zu", k, max);
+    addrbook_clean(n);
+    FUZZ_CHECK(!addrbook_dirty(n), "still dirty after clean");
+    node *l = new_book(&n->cfg);
+    for (size_t i = 0; i < k; i++)
+        addrbook_load_rec(l, &recs[i]);
+    cairn_mem_free(&fe.mem, recs);
+    ix_rebuild(l);
+    check_book(l);
     /* every entry in a table comes back, in the same cell (same key, same order) */
     int saved = 0;
     for (int i = 0; i < n->n_addrs; i++) {
@@ -698,82 +709,78 @@ static void save_load(node *n)
         if ((!local_network && !netaddr_routable(&a->sa)) || is_ours(n, &a->sa)) {
             /* a --peer's address that is private [ADDR-9] or ours [DISC-12]: not learned */
             FUZZ_CHECK(a->configured, "entry %d not routable or ours", i);
-            FUZZ_CHECK(find_addr(&n_load, &a->sa) < 0, "a --peer's address was loaded as learned");
+            FUZZ_CHECK(find_addr(l, &a->sa) < 0, "a --peer's address was loaded as learned");
             continue;
         }
         saved++;
-        int j = find_addr(&n_load, &a->sa);
-        FUZZ_CHECK(j >= 0, "entry %d did not come back from peers.txt", i);
-        const addr_entry *b = &n_load.addrs[j];
+        int j = find_addr(l, &a->sa);
+        FUZZ_CHECK(j >= 0, "entry %d did not come back from the saved records", i);
+        const addr_entry *b = &l->addrs[j];
         FUZZ_CHECK(b->table == a->table && b->bucket == a->bucket && b->pos == a->pos,
                    "entry %d came back in another cell", i);
         FUZZ_CHECK(b->last_seen_ms == a->last_seen_ms && b->services == a->services &&
                        b->src_group == a->src_group && b->has_id == a->has_id &&
-                       (!a->has_id || !memcmp(a->node_id, b->node_id, 32)),
+                       (!a->has_id || !memcmp(a->node_id, b->node_id, 32)) && !b->configured &&
+                       !b->connected,
                    "entry %d came back different", i);
     }
-    int loaded = 0;
-    for (int j = 0; j < n_load.n_addrs; j++)
-        loaded += n_load.addrs[j].used;
+    int loaded = (int)addrbook_count(l);
     FUZZ_CHECK(loaded == saved, "%d entries saved, %d loaded", saved, loaded);
+    /* [MIS-13] the discouraged addresses come back, each until its own expiry */
+    size_t dmax = (size_t)n->n_disc;
+    cairn_node_disc_rec *drecs = cairn_mem_calloc(&fe.mem, dmax ? dmax : 1, sizeof(*drecs));
+    FUZZ_CHECK(drecs, "calloc");
+    size_t kd = addrbook_disc_export(n, drecs, dmax);
+    FUZZ_CHECK(kd <= dmax, "disc export gave %zu of %zu", kd, dmax);
+    addrbook_disc_clean(n);
+    FUZZ_CHECK(!addrbook_disc_dirty(n), "discouragement still dirty after clean");
+    for (size_t i = 0; i < kd; i++)
+        addrbook_disc_load_rec(l, &drecs[i]);
+    cairn_mem_free(&fe.mem, drecs);
+    for (int i = 0; i < n_disc_model; i++) {
+        if (disc_until[i] <= fe.now)
+            continue;
+        struct sockaddr_storage sa = mk6(disc_ip[i], 7317);
+        FUZZ_CHECK(addrbook_is_discouraged(l, &sa, NULL),
+                   "a discouraged address was not discouraged after save and load [MIS-13]");
+    }
+    addrbook_del(l);
     ix_rebuild(n);
 }
 
 /* ---- the run ----------------------------------------------------------------------- */
 
-/* The scratch directory goes when the process ends (peers.txt and its temporary). */
-static void remove_datadir(void)
-{
-    char path[192];
-    snprintf(path, sizeof(path), "%s/peers.txt", datadir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/peers.txt.tmp", datadir);
-    unlink(path);
-    rmdir(datadir);
-}
-
-static void init_once(void)
-{
-    static int done;
-    if (done)
-        return;
-    done = 1;
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(datadir, sizeof(datadir), "%s/fuzz_addrbook.XXXXXX", base);
-    FUZZ_CHECK(mkdtemp(datadir) != NULL, "mkdtemp %s", datadir);
-    atexit(remove_datadir);
-    log_level = LOG_ERROR;
-}
-
-static void setup(node *n, fuzz_in *in)
+static node *setup(fuzz_in *in)
 {
     uint8_t flags = fuzz_u8(in);
-    reset_node(n);
-    n->env = &fe.env;
-    n->book_key = fuzz_u64(in);
-    n->cfg.datadir = datadir;
-    n->cfg.local_network = local_network = flags & 1;
-    n->cfg.outbound_target = 1 + ((flags >> 3) & 7);
-    n->cfg.discourage_ms = 24 * 3600 * 1000;
-    n->listen_port = 7317;
+    addrbook_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.env = &fe.env;
+    cfg.key = fuzz_u64(in);
+    cfg.local_network = local_network = flags & 1;
+    cfg.outbound_target = 1 + ((flags >> 3) & 7);
+    cfg.discourage_ms = 24 * 3600 * 1000;
+    cfg.listen_port = 7317;
     static const uint8_t lo[4] = {127, 0, 0, 1}, any[4] = {0}, pub[4] = {198, 51, 100, 7};
     switch ((flags >> 1) & 3) {
     case 1:
-        n->listen_sa = mk4(lo, 7317);
+        cfg.listen_sa = mk4(lo, 7317);
         break;
     case 2:
-        n->listen_sa = mk4(any, 7317);
+        cfg.listen_sa = mk4(any, 7317);
         break;
     case 3:
-        n->listen_sa = mk4(pub, 7317);
+        cfg.listen_sa = mk4(pub, 7317);
         break;
     default:
         break;
     }
+    node *n = new_book(&cfg);
     ix_rebuild(n);
     flood_left = MAX_FLOOD_INPUT;
     n_out = n_disc_model = n_configured = dialled_new = 0;
     last_new_dial = 0;
+    return n;
 }
 
 static void op_peers(node *n, fuzz_in *in)
@@ -885,6 +892,7 @@ static void run_op(node *n, fuzz_in *in)
         if (n_disc_model == MAX_DISC)
             break;
         addrbook_discourage(n, &sa, NULL);
+        FUZZ_CHECK(addrbook_disc_dirty(n), "a discouragement not marked for saving");
         netaddr_ip16(&sa, disc_ip[n_disc_model]);
         disc_until[n_disc_model++] = fe.now + n->cfg.discourage_ms;
         FUZZ_CHECK(addrbook_is_discouraged(n, &sa, NULL), "a discouraged address is not");
@@ -901,13 +909,12 @@ static void run_op(node *n, fuzz_in *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    init_once();
     fuzz_in in = {data, data + size};
     fuzz_env_init(&fe, 1);
-    node *n = &n_main;
-    setup(n, &in);
+    node *n = setup(&in);
     for (int k = 0; k < MAX_OPS && fuzz_left(&in); k++)
         run_op(n, &in);
+    addrbook_del(n);
     FUZZ_CHECK(fe.live == 0, "%ld allocations leaked", fe.live);
     return 0;
 }

@@ -164,10 +164,22 @@ static int place(node *n, int idx, int table)
     if (*c && *c - 1 != idx) {
         int old = *c - 1;
         if (table == 2 && !terrible(n, &n->addrs[old])) {
-            /* [ADDR-10] tried to tried: the older entry goes back to new */
+            /* [ADDR-10] tried to tried: the older entry goes back to new. When
+             * its new cell is taken too, it is dropped, unless an outbound
+             * peer uses it: then it keeps its tried cell and the newcomer stays
+             * where it is (in no table, its slot would be lost once the
+             * session ends). A configured one lives outside the tables. */
+            addr_entry *o = &n->addrs[old];
             unplace(n, old);
-            if (place(n, old, 1) != 0 && !n->addrs[old].configured && !n->addrs[old].connected)
-                drop(n, old);
+            if (place(n, old, 1) != 0) {
+                if (o->connected) {
+                    o->table = 2; /* back in its cell: bucket and pos unchanged */
+                    *c = old + 1;
+                    return -1;
+                }
+                if (!o->configured)
+                    drop(n, old);
+            }
         } else if (terrible(n, &n->addrs[old])) {
             if (n->addrs[old].configured || n->addrs[old].connected)
                 unplace(n, old);

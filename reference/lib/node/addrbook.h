@@ -50,8 +50,9 @@ int addrbook_add_from(addrbook *b, const struct sockaddr_storage *sa, socklen_t 
                       const struct sockaddr_storage *src);
 /* [DISC-9] the entry was just reached (wall clock): it may be handed out. */
 void addrbook_seen(addrbook *b, int slot, uint64_t wall_ms);
-/* [ADDR-10] a READY outbound session: the entry moves to the tried table and
- * [ADDR-5] remembers the ID proven there. */
+/* [ADDR-10] a READY outbound session: the entry moves to the tried table (it
+ * stays in new while its tried cell holds an entry in use) and [ADDR-5]
+ * remembers the ID proven there. */
 void addrbook_good(addrbook *b, int slot, uint64_t wall_ms, uint64_t services,
                    const uint8_t node_id[CAIRN_HASH_LEN]);
 /* [ADDR-11] a failed dial: back off. */

@@ -241,6 +241,55 @@ static void test_tried_and_backoff(void **state)
     assert_int_equal(n->addrs[i].backoff_ms, 60000);
 }
 
+/* [ADDR-10] A newly reached address whose tried cell holds an entry an outbound
+ * peer still uses: that entry is not pushed out into nowhere. Its way back to
+ * the new table is blocked (another entry of its source holds its old cell); it
+ * must still be in a table when its session ends, else its slot is lost, it is
+ * never dialled again and learning it again says "known". */
+static void test_tried_entry_in_use_not_lost(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    static const uint8_t id_y[CAIRN_HASH_LEN] = {1}, id_x[CAIRN_HASH_LEN] = {2};
+    struct sockaddr_storage src_y = v4(44, 6, 6, 6, 7317), src_x = v4(45, 7, 7, 7, 7317);
+    struct sockaddr_storage y = v4(90, 1, 1, 1, 7317);
+    int iy = addrbook_add_from(n, &y, sizeof(struct sockaddr_in), 1, NULL, &src_y);
+    assert_true(iy >= 0);
+    int new_b = n->addrs[iy].bucket, new_p = n->addrs[iy].pos;
+    addrbook_set_connected(n, iy, 1); /* an outbound session to y, READY */
+    addrbook_good(n, iy, node_wall(n), 1, id_y);
+    assert_int_equal(n->addrs[iy].table, 2);
+    /* z: from y's source, in the new cell y left */
+    struct sockaddr_storage z;
+    int found = 0;
+    for (int k = 1; k < 65536 && !found; k++) {
+        z = v4(90, 1, (uint8_t)(k >> 8), (uint8_t)k, 7318);
+        found = new_bucket(n, netaddr_group(&src_y), &z) == new_b &&
+                bucket_pos(n, 1, new_b, &z) == new_p;
+    }
+    assert_true(found);
+    assert_true(addrbook_add_from(n, &z, sizeof(struct sockaddr_in), 1, NULL, &src_y) >= 0);
+    /* x: another source's address whose tried cell is y's */
+    int ix = -1;
+    for (int k = 1; k < 65536 && ix < 0; k++) {
+        struct sockaddr_storage x = v4(90, 1, (uint8_t)(k >> 8), (uint8_t)k, 7319);
+        int tb = tried_bucket(n, &x);
+        if (tb == n->addrs[iy].bucket && bucket_pos(n, 2, tb, &x) == n->addrs[iy].pos)
+            ix = addrbook_add_from(n, &x, sizeof(struct sockaddr_in), 1, NULL, &src_x);
+    }
+    assert_true(ix >= 0);
+    addrbook_set_connected(n, ix, 1); /* a READY outbound session to x too */
+    addrbook_good(n, ix, node_wall(n), 1, id_x);
+    assert_true(n->addrs[ix].table != 0);
+    /* y's session ends: y is still in a table, dialled again in its turn */
+    addrbook_disconnected(n, iy, 1);
+    assert_true(n->addrs[iy].used);
+    assert_true(n->addrs[iy].table != 0);
+    assert_int_equal(*cell(n, n->addrs[iy].table, n->addrs[iy].bucket, n->addrs[iy].pos), iy + 1);
+    assert_int_equal(*cell(n, n->addrs[ix].table, n->addrs[ix].bucket, n->addrs[ix].pos), ix + 1);
+    assert_int_equal(count_used(n), 3);
+}
+
 /* [DISC-17] outbound peers come from distinct network groups. */
 static void test_select_distinct_groups(void **state)
 {
@@ -278,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_mapped_forms_normalised),
         cmocka_unit_test(test_eviction_of_least_useful),
         cmocka_unit_test(test_tried_and_backoff),
+        cmocka_unit_test(test_tried_entry_in_use_not_lost),
         cmocka_unit_test(test_select_distinct_groups),
     };
     int rv = cmocka_run_group_tests_name("addrbook", tests, NULL, NULL);
