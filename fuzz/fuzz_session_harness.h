@@ -66,8 +66,12 @@ typedef struct harness {
     size_t n_pongs_due;
 } harness;
 
-/* fuzz_session.c: models of the spec, request lists, the session's output, feeding it */
+/* fuzz_session_io.c: models of the spec, request lists, the session's output, feeding it */
+int is_request(uint16_t t);
+int is_response(uint16_t t);
 int answers(uint16_t request, uint16_t response);
+int code_registered(uint32_t c);
+int code_fatal(uint32_t c);
 void auth_input(uint8_t out[45], int signer_is_initiator, const uint8_t *hi, size_t li,
                 const uint8_t *hr, size_t lr, const uint8_t *b, size_t lb);
 void transcript_for(const harness *x, int signer_is_initiator, uint8_t out[45]);

@@ -13,8 +13,11 @@
 #include "cairn/json.h"
 #endif
 
-/* ---- gen_seeds.c: output and shared data ---- */
+/* ---- gen_seeds_out.c: output and shared data ---- */
 
+/* Sets OUTDIR; counts the files written there. */
+void seeds_set_outdir(const char *dir);
+size_t seeds_written(void);
 /* Writes OUTDIR/<target>/<name>; exits on an error. */
 void write_named(const char *target, const char *name, const uint8_t *d, size_t n);
 /* Writes OUTDIR/<target>/<sha256 prefix> (content-addressed, like libFuzzer). */

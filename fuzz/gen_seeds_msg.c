@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "gen_seeds.h"
-void all_messages(frame_cb cb, void *ud)
+/* Hello, Auth, Error, Ping, Pong, NotFound. */
+static void handshake_messages(frame_cb cb, void *ud)
 {
     ProtobufCBinaryData h32 = {32, z32}, f32 = {32, ff32};
     {
@@ -58,6 +59,12 @@ void all_messages(frame_cb cb, void *ud)
         nf.request_id = 3;
         out(cb, ud, &nf.base);
     }
+}
+
+/* GetHeaders, Headers, GetBlock, Block, Announce, Entries, SubmitEntry, EntryAck. */
+static void chain_messages(frame_cb cb, void *ud)
+{
+    ProtobufCBinaryData h32 = {32, z32}, f32 = {32, ff32};
     {
         ProtobufCBinaryData loc[3] = {h32, f32, h32};
         Cairn__V1__GetHeaders m = CAIRN__V1__GET_HEADERS__INIT;
@@ -118,6 +125,12 @@ void all_messages(frame_cb cb, void *ud)
         ack.entry_id = f32;
         out(cb, ud, &ack.base);
     }
+}
+
+/* GetManifest, Manifest, GetChunk, Chunk. */
+static void file_messages(frame_cb cb, void *ud)
+{
+    ProtobufCBinaryData h32 = {32, z32}, f32 = {32, ff32};
     {
         Cairn__V1__GetManifest gm = CAIRN__V1__GET_MANIFEST__INIT;
         gm.request_id = 5;
@@ -151,6 +164,11 @@ void all_messages(frame_cb cb, void *ud)
         c.proof = proof;
         out(cb, ud, &c.base);
     }
+}
+
+/* GetPeers, Peers. */
+static void peer_messages(frame_cb cb, void *ud)
+{
     {
         Cairn__V1__GetPeers gp = CAIRN__V1__GET_PEERS__INIT;
         gp.request_id = 7;
@@ -171,6 +189,14 @@ void all_messages(frame_cb cb, void *ud)
         p.peers = ps;
         out(cb, ud, &p.base);
     }
+}
+
+void all_messages(frame_cb cb, void *ud)
+{
+    handshake_messages(cb, ud);
+    chain_messages(cb, ud);
+    file_messages(cb, ud);
+    peer_messages(cb, ud);
 }
 
 void to_msg_corpus(const uint8_t *f, size_t n, void *ud)

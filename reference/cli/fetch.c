@@ -211,6 +211,16 @@ void fetch_collect_done(fetch *ft, uint64_t now)
     }
 }
 
+/* Waits for the workers to finish what they hold, and takes their results. */
+static void stop_workers(fetch *ft, uint64_t now)
+{
+    if (!ft->n_workers)
+        return;
+    fetch_join_workers(ft);
+    fetch_collect_done(ft, now);
+    ft->n_workers = 0;
+}
+
 static void on_chunk(fpeer *p, const Cairn__V1__Chunk *m, uint64_t now)
 {
     fetch *ft = p->ft;
@@ -596,7 +606,7 @@ static void close_all(fetch *ft)
 
 static void cleanup(fetch *ft)
 {
-    fetch_stop_workers(ft, ft->env->mono_ms(ft->env->ud));
+    stop_workers(ft, ft->env->mono_ms(ft->env->ud));
     for (size_t i = 0; i < ft->n_jobs; i++)
         free(ft->jobs[i].data);
     free(ft->jobs);
@@ -771,7 +781,7 @@ int cmd_fetch(int argc, char **argv)
     }
     rv = run(&ft);
     uint64_t now = ft.env->mono_ms(ft.env->ud);
-    fetch_stop_workers(&ft, now); /* every verified chunk written before the end */
+    stop_workers(&ft, now); /* every verified chunk written before the end */
     fetch_draw(&ft, now, 1);
     close_all(&ft);
     if (rv == 0 && (rv = fetch_finish_file(&ft)) == 0)

@@ -124,6 +124,7 @@ typedef struct fetch {
 } fetch;
 
 /* fetch_progress.c: messages, the progress line, the summary */
+const char *fetch_jpath(const fetch *ft, const char *name);
 int fetch_fail(const fetch *ft, int exit_code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void fetch_set_fatal(fetch *ft, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -133,13 +134,12 @@ void fetch_summary(fetch *ft, uint64_t now);
 
 /* fetch_store.c: the output directory, the part and state files, resuming,
  * the verification workers */
-const char *fetch_jpath(const fetch *ft, const char *name);
 int fetch_open_output(fetch *ft);
 int fetch_read_state(fetch *ft, uint8_t *manifest, size_t *len);
 int fetch_start_file(fetch *ft, const uint8_t *manifest, size_t len);
 int fetch_finish_file(fetch *ft);
 void fetch_verify_and_store(const fetch *ft, cairn_sha256_ctx *sha, job *j);
-void fetch_stop_workers(fetch *ft, uint64_t now);
+void fetch_join_workers(fetch *ft);
 
 /* fetch.c: the scheduling driver */
 void fetch_complete_job(fetch *ft, job *j, uint64_t now);

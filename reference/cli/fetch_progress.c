@@ -1,6 +1,19 @@
 /* cairn fetch: error and note messages, the progress line, and the summary at the end. */
 #include "fetch_int.h"
 
+/* "DIR/NAME" without a doubled slash, for messages (network thread only;
+ * two may be used in one call). */
+const char *fetch_jpath(const fetch *ft, const char *name)
+{
+    static char buf[2][sizeof(ft->dir) + CAIRN_FILE_MAX_NAME + 2];
+    static int k;
+    size_t n = strlen(ft->dir);
+    k ^= 1;
+    snprintf(buf[k], sizeof(buf[k]), "%s%s%s", ft->dir, n && ft->dir[n - 1] == '/' ? "" : "/",
+             name);
+    return buf[k];
+}
+
 static json_t *hex_json(const uint8_t *p, size_t n)
 {
     char buf[2 * CAIRN_HASH_LEN + 1];

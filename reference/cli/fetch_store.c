@@ -4,19 +4,6 @@
 
 /* ---- storage --------------------------------------------------------------------------- */
 
-/* "DIR/NAME" without a doubled slash, for messages (network thread only;
- * two may be used in one call). */
-const char *fetch_jpath(const fetch *ft, const char *name)
-{
-    static char buf[2][sizeof(ft->dir) + CAIRN_FILE_MAX_NAME + 2];
-    static int k;
-    size_t n = strlen(ft->dir);
-    k ^= 1;
-    snprintf(buf[k], sizeof(buf[k]), "%s%s%s", ft->dir, n && ft->dir[n - 1] == '/' ? "" : "/",
-             name);
-    return buf[k];
-}
-
 static int exists_at(int dirfd, const char *name)
 {
     struct stat st;
@@ -315,17 +302,14 @@ static void start_workers(fetch *ft)
             ft->n_workers++;
 }
 
-/* Waits for the workers to finish what they hold, and takes their results. */
-void fetch_stop_workers(fetch *ft, uint64_t now)
+/* Waits for the workers to finish what they hold; their results stay in
+ * ft->done for fetch_collect_done. */
+void fetch_join_workers(fetch *ft)
 {
-    if (!ft->n_workers)
-        return;
     pthread_mutex_lock(&ft->mu);
     ft->stop = 1;
     pthread_cond_broadcast(&ft->cv);
     pthread_mutex_unlock(&ft->mu);
     for (int i = 0; i < ft->n_workers; i++)
         pthread_join(ft->workers[i], NULL);
-    fetch_collect_done(ft, now);
-    ft->n_workers = 0;
 }
