@@ -164,7 +164,7 @@ static int place(node *n, int idx, int table)
     if (*c && *c - 1 != idx) {
         int old = *c - 1;
         if (table == 2 && !terrible(n, &n->addrs[old])) {
-            /* [ADDR-10] tried to tried: the older entry goes back to new. When
+            /* [ADDR-10] [ADDR-13] tried to tried: the older entry goes back to new. When
              * its new cell is taken too, it is dropped, unless an outbound
              * peer uses it: then it keeps its tried cell and the newcomer stays
              * where it is (in no table, its slot would be lost once the
