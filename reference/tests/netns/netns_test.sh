@@ -173,7 +173,11 @@ group() { local a=${1%:*}; echo "${a%.*.*}"; } # the /16 of A.B.C.D:PORT
 scenario_eclipse() {
     echo "== eclipse: a victim that dials an attacker seed is fed 800-address Peers answers"
     # honest: h1 knows h2 and h3 (they dial it); the victim is told of h1 and
-    # of the attacker's seed a0, which is not up yet
+    # of two attacker seeds, a0 and a2 (one in each attacker /16), not up yet.
+    # Both are configured so that both attacker groups reach the victim's book
+    # by a bounded time (the configured-peer backoff, at most 60 s): a victim
+    # that only learns of a2 from a0 dials it after a random number of dials
+    # to the 800 dead addresses, which made this scenario flaky.
     host ev 10.236.0.1
     host eh1 10.237.0.1
     host eh2 10.238.0.1
@@ -183,7 +187,7 @@ scenario_eclipse() {
     node eh1 10.237.0.1
     node eh2 10.238.0.1 --peer 10.237.0.1:7317
     node eh3 10.239.0.1 --peer 10.237.0.1:7317
-    node ev 10.236.0.1 --peer 10.237.0.1:7317 --peer 10.240.0.1:7317
+    node ev 10.236.0.1 --peer 10.237.0.1:7317 --peer 10.240.0.1:7317 --peer 10.241.0.1:7317
     local live= before a
     for _ in $(seq 180); do
         live=$(outbound "$work/ev.log")
@@ -201,8 +205,8 @@ scenario_eclipse() {
 
     # the attack: 4 attacker identities in 2 /16 groups; each one's book holds
     # the other attackers and 800 addresses in 40 other /16 groups where
-    # nobody listens. The victim dials the seed a0 (configured), asks it for
-    # addresses, dials what it learns, and asks those again.
+    # nobody listens. The victim dials the seeds a0 and a2 (configured), asks
+    # them for addresses, dials what it learns, and asks those again.
     local now i
     now=$(($(date +%s) * 1000))
     for i in 0 1 2 3; do
@@ -226,9 +230,9 @@ PY
         pids+=("$(cat "$work/a$i.pid")")
     done
     # bounded: until both attacker groups have fed the victim's book (the
-    # victim re-dials its configured a0 with a backoff of at most 60 s)
+    # victim re-dials its configured a0 and a2 with a backoff of at most 60 s)
     local fed=0
-    for _ in $(seq 180); do
+    for _ in $(seq 240); do
         fed=$(tail -n +"$mark" "$work/ev.log" | grep -E "peer 10\.24[01]\.0\.[0-9]+:7317: [0-9]+ new addresses" |
             sed 's/.*peer \(10\.24[01]\)\..*/\1/' | sort -u | wc -l)
         [ "$fed" -ge 2 ] && break
