@@ -109,7 +109,8 @@ int main(int argc, char **argv)
     n.cfg.ping_interval_ms = CAIRN_PING_INTERVAL_MS;
     int c;
     long v;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int li = 0;
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         switch (c) {
         case 'd':
             n.cfg.datadir = optarg;
@@ -168,7 +169,9 @@ int main(int argc, char **argv)
             return 0;
         default:
             if (c >= OPT_MINE_INTERVAL && c <= OPT_PING_INTERVAL) {
-                if (number(opts[0].name, optarg, 86400000L, &v))
+                char name[64];
+                snprintf(name, sizeof name, "--%s", opts[li].name);
+                if (number(name, optarg, 86400000L, &v))
                     return 2;
                 switch (c) {
                 case OPT_MINE_INTERVAL:

@@ -1,5 +1,5 @@
 /*
- * The registered networks and their genesis blocks (spec §9.7). The
+ * The registered networks and their genesis blocks (spec §9.8). The
  * genesis IDs below are normative (decisions: network_id = genesis ID); the
  * chain unit tests recompute them from the genesis parameters.
  */
