@@ -15,8 +15,7 @@
 #include "cairn/port.h"
 #include "cairn/session.h"
 #include "gen_sessions.h"
-
-static const char *GENESIS_ID = "0009bb33db82957d7efa6201c58e6644b248106ced1ec1857f5dbc86824acc6c";
+#include "vec_pair.h"
 
 typedef struct trace {
     cairn_session *s[2]; /* 0: initiator, 1: responder */
@@ -100,28 +99,18 @@ static const cairn_session_callbacks initiator_cb = {.on_peer_auth = expect_node
 
 static void trace_start(trace *t, uint32_t responder_refuses)
 {
-    uint8_t seed[32];
     env_mem = env;
     env_mem.mem = cairn_port_mem();
     rnd = 0;
     t->frames = json_array();
-    for (int i = 0; i < 2; i++) {
-        memset(seed, i ? 0x22 : 0x11, 32);
-        cairn_identity_from_seed(&t->id[i], seed);
-        cairn_session_config c = {0};
-        c.initiator = !i;
-        c.identity = t->id[i];
-        cairn_hex_decode(c.network_id, 32, GENESIS_ID);
-        memcpy(c.tip_id, c.network_id, 32);
-        c.total_work[30] = 0x10; /* 2^12: the devnet genesis */
-        c.services = i ? CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_PEERS : 0;
-        c.listen_port = i ? CAIRN_DEFAULT_PORT : 0;
-        c.user_agent = i ? "cairnd/0.1.0" : "cairn/0.1.0";
-        c.hello_nonce = i ? 0x2222222222222222ull : 0x1111111111111111ull;
-        c.refuse_code = i ? responder_refuses : 0;
-        if (cairn_session_new(&t->s[i], &c, i ? NULL : &initiator_cb, NULL, &env_mem))
+    cairn_session_config c[2];
+    if (vec_pair_config(&c[0], &c[1], &t->id[0], &t->id[1], NULL, 0))
+        abort();
+    c[1].services = CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_PEERS;
+    c[1].refuse_code = responder_refuses;
+    for (int i = 0; i < 2; i++)
+        if (cairn_session_new(&t->s[i], &c[i], i ? NULL : &initiator_cb, NULL, &env_mem))
             abort();
-    }
 }
 
 static void handshake(trace *t)
@@ -281,7 +270,7 @@ static void error_traces(json_t *a)
     Cairn__V1__GetHeaders gh = CAIRN__V1__GET_HEADERS__INIT;
     ProtobufCBinaryData loc;
     uint8_t gen[32];
-    cairn_hex_decode(gen, 32, GENESIS_ID);
+    cairn_hex_decode(gen, 32, VEC_GENESIS_ID);
     loc = (ProtobufCBinaryData){32, gen};
     gh.n_locator = 1;
     gh.locator = &loc;

@@ -31,10 +31,9 @@
 #include "cairn/net.h"
 #include "cairn/port.h"
 #include "cairn/session.h"
+#include "vec_pair.h"
 
 #define LABEL CAIRN_EXPORTER_LABEL
-
-static const char *GENESIS_ID = "0009bb33db82957d7efa6201c58e6644b248106ced1ec1857f5dbc86824acc6c";
 
 static char *hex_of(const uint8_t *p, size_t n)
 {
@@ -147,31 +146,12 @@ static json_t *vector(const char *suite, const char *md, size_t hlen, uint8_t se
     char *info2 = hex_of(info, l2);
 
     /* Two sessions with fixed identities and nonces, bound to B, run to READY. */
-    uint8_t seed_i[32], seed_r[32];
-    memset(seed_i, 0x11, 32);
-    memset(seed_r, 0x22, 32);
     cairn_identity *ii, *ir;
-    if (cairn_identity_from_seed(&ii, seed_i) || cairn_identity_from_seed(&ir, seed_r))
+    cairn_session_config ci, cr;
+    if (vec_pair_config(&ci, &cr, &ii, &ir, b, 32))
         exit(1);
     cairn_env env = {cairn_port_mem(), fixed_mono, fixed_wall, no_random, NULL};
     cairn_session_callbacks cb = {0};
-    cairn_session_config ci = {0}, cr = {0};
-    ci.initiator = 1;
-    ci.identity = ii;
-    cr.identity = ir;
-    cairn_hex_decode(ci.network_id, 32, GENESIS_ID);
-    memcpy(cr.network_id, ci.network_id, 32);
-    memcpy(ci.tip_id, ci.network_id, 32);
-    memcpy(cr.tip_id, ci.network_id, 32);
-    ci.total_work[30] = cr.total_work[30] = 0x10; /* 2^12 */
-    cr.services = CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_RELAY;
-    cr.listen_port = CAIRN_DEFAULT_PORT;
-    ci.user_agent = "cairn/0.1.0";
-    cr.user_agent = "cairnd/0.1.0";
-    ci.hello_nonce = 0x1111111111111111ull;
-    cr.hello_nonce = 0x2222222222222222ull;
-    ci.binding = cr.binding = b;
-    ci.binding_len = cr.binding_len = 32;
     cairn_session *si, *sr;
     if (cairn_session_new(&si, &ci, &cb, NULL, &env) ||
         cairn_session_new(&sr, &cr, &cb, NULL, &env))
@@ -203,8 +183,8 @@ static json_t *vector(const char *suite, const char *md, size_t hlen, uint8_t se
                    hex_of(in_r, 45),
                    hex_of(sig_i, 64),
                    hex_of(sig_r, 64),
-                   hex_of(seed_i, 32),
-                   hex_of(seed_r, 32),
+                   hex_of(vec_seed_i, 32),
+                   hex_of(vec_seed_r, 32),
                    hex_of(cairn_identity_public(ii), 32),
                    hex_of(cairn_identity_public(ir), 32),
                    hex_of(empty_hash, hl)};

@@ -14,6 +14,7 @@
 #include "cairn/port.h"
 #include "cairn/session.h"
 #include "gen_sessions.h"
+#include "vec_pair.h"
 
 /* devnet genesis (spec §9): header and its one entry. */
 static const char *GENESIS_HEADER =
@@ -22,7 +23,6 @@ static const char *GENESIS_HEADER =
     "69ab51458d65758df92fec96b24766488c0b1e286f511a6bb2f316bdc668b2d7";
 static const char *GENESIS_ENTRY = "00436169726e206465766e65742067656e657369733a20657665727920626c"
                                    "6f636b207265737473206f6e20746865206f6e652062656c6f77";
-static const char *GENESIS_ID = "0009bb33db82957d7efa6201c58e6644b248106ced1ec1857f5dbc86824acc6c";
 
 static uint8_t pool[1 << 16];
 static size_t pool_used;
@@ -114,11 +114,11 @@ static Cairn__V1__Hello sample_hello(void)
 {
     Cairn__V1__Hello h = CAIRN__V1__HELLO__INIT;
     h.version = 1;
-    h.network_id = hexb(GENESIS_ID);
+    h.network_id = hexb(VEC_GENESIS_ID);
     h.node_key = hexb("8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c");
     h.services =
         CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_FILES | CAIRN_SERVICE_RELAY | CAIRN_SERVICE_PEERS;
-    h.tip_id = hexb(GENESIS_ID);
+    h.tip_id = hexb(VEC_GENESIS_ID);
     h.total_work = hexb("0000000000000000000000000000000000000000000000000000000000001000");
     h.max_frame_size = CAIRN_FRAME_MAX_MIN;
     h.nonce = 0x0123456789abcdefull;
@@ -213,7 +213,7 @@ static void valid_session_frames(void)
 
 static void valid_chain_frames(void)
 {
-    ProtobufCBinaryData loc[3] = {fill(0x33, 32), fill(0x22, 32), hexb(GENESIS_ID)};
+    ProtobufCBinaryData loc[3] = {fill(0x33, 32), fill(0x22, 32), hexb(VEC_GENESIS_ID)};
     Cairn__V1__GetHeaders gh = CAIRN__V1__GET_HEADERS__INIT;
     gh.request_id = 1;
     gh.n_locator = 1;
@@ -239,7 +239,7 @@ static void valid_chain_frames(void)
     Cairn__V1__GetBlock gb = CAIRN__V1__GET_BLOCK__INIT;
     gb.request_id = 3;
     gb.selector_case = CAIRN__V1__GET_BLOCK__SELECTOR_BLOCK_ID;
-    gb.block_id = hexb(GENESIS_ID);
+    gb.block_id = hexb(VEC_GENESIS_ID);
     add_valid("GetBlock by ID", &gb.base);
     Cairn__V1__GetBlock gb0 = CAIRN__V1__GET_BLOCK__INIT;
     gb0.request_id = 4;
@@ -680,34 +680,16 @@ static void move(cairn_session *from, cairn_session *to)
  * md is given, writes the annotated session. */
 static json_t *handshake(const char *name, const uint8_t *binding, size_t blen, FILE *md)
 {
-    uint8_t seed_i[32], seed_r[32], rnd = 0;
-    memset(seed_i, 0x11, 32);
-    memset(seed_r, 0x22, 32);
+    uint8_t rnd = 0;
     cairn_identity *ii, *ir;
-    cairn_identity_from_seed(&ii, seed_i);
-    cairn_identity_from_seed(&ir, seed_r);
+    cairn_session_config ci, cr;
+    if (vec_pair_config(&ci, &cr, &ii, &ir, binding, blen))
+        exit(1);
     cairn_env env = {cairn_port_mem(), vec_fixed_mono, vec_fixed_wall, vec_counter_random, &rnd};
     recorder ri = {md, "Initiator"}, rr = {md, "Responder"};
     cairn_session_callbacks cbi = {0}, cbr = {0};
     cbi.on_frame = cbr.on_frame = log_frame;
     cbr.on_message = respond;
-    cairn_session_config ci = {0}, cr = {0};
-    ci.initiator = 1;
-    ci.identity = ii;
-    cr.identity = ir;
-    cairn_hex_decode(ci.network_id, 32, GENESIS_ID);
-    memcpy(cr.network_id, ci.network_id, 32);
-    memcpy(ci.tip_id, ci.network_id, 32);
-    memcpy(cr.tip_id, ci.network_id, 32);
-    ci.total_work[30] = cr.total_work[30] = 0x10; /* 2^12 */
-    cr.services = CAIRN_SERVICE_CHAIN | CAIRN_SERVICE_RELAY;
-    cr.listen_port = CAIRN_DEFAULT_PORT;
-    ci.user_agent = "cairn/0.1.0";
-    cr.user_agent = "cairnd/0.1.0";
-    ci.hello_nonce = 0x1111111111111111ull;
-    cr.hello_nonce = 0x2222222222222222ull;
-    ci.binding = cr.binding = binding;
-    ci.binding_len = cr.binding_len = blen;
     cairn_session *si, *sr;
     if (cairn_session_new(&si, &ci, &cbi, &ri, &env) ||
         cairn_session_new(&sr, &cr, &cbr, &rr, &env))
@@ -743,10 +725,10 @@ static json_t *handshake(const char *name, const uint8_t *binding, size_t blen, 
     cairn_identity_sign(ir, sig_r, in_r, 45);
     cairn_identity_node_id(ii, id_i);
     cairn_identity_node_id(ir, id_r);
-    char *s[10] = {hex_of(seed_i, 32),
+    char *s[10] = {hex_of(vec_seed_i, 32),
                    hex_of(cairn_identity_public(ii), 32),
                    hex_of(id_i, 32),
-                   hex_of(seed_r, 32),
+                   hex_of(vec_seed_r, 32),
                    hex_of(cairn_identity_public(ir), 32),
                    hex_of(id_r, 32),
                    hex_of(th, 32),
