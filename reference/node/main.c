@@ -64,7 +64,7 @@ static int number(const char *opt, const char *arg, long max, long *out)
     char *end;
     long v = strtol(arg, &end, 10);
     if (*arg == '\0' || *end || v < 0 || v > max) {
-        fprintf(stderr, "cairnd: %s: expected a number from 0 to %ld, got \"%s\"\n", opt, max, arg);
+        fprintf(stderr, "cairnd: --%s: expected a number from 0 to %ld, got \"%s\"\n", opt, max, arg);
         return -1;
     }
     *out = v;
@@ -148,7 +148,7 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_MAX_LOW_WORK: /* [SYNC-44] */
-            if (number("--max-low-work-headers", optarg, 100000000L, &v))
+            if (number("max-low-work-headers", optarg, 100000000L, &v))
                 return 2;
             n.cfg.max_low_work = (size_t)v;
             break;
@@ -169,9 +169,7 @@ int main(int argc, char **argv)
             return 0;
         default:
             if (c >= OPT_MINE_INTERVAL && c <= OPT_PING_INTERVAL) {
-                char name[64];
-                snprintf(name, sizeof name, "--%s", opts[li].name);
-                if (number(name, optarg, 86400000L, &v))
+                if (number(opts[li].name, optarg, 86400000L, &v))
                     return 2;
                 switch (c) {
                 case OPT_MINE_INTERVAL:
