@@ -299,6 +299,19 @@ static void drop_body(peer *p, body_req *r)
     *r = p->bodies[--p->n_bodies];
 }
 
+/* [SYNC-28] A body request given up on stays outstanding (REQ-14): its late
+ * answer must still be the block asked for. Takes the entry of `rid`. */
+static int take_stalled(peer *p, uint64_t rid, body_req *out)
+{
+    for (unsigned i = 0; i < p->n_stalled; i++)
+        if (p->stalled[i].rid == rid) {
+            *out = p->stalled[i];
+            p->stalled[i] = p->stalled[--p->n_stalled];
+            return 1;
+        }
+    return 0;
+}
+
 /*
  * [SYNC-42] Whether a Headers response moves the run on: it must end above
  * the highest header this peer sent in the run. A response that does not
@@ -591,14 +604,17 @@ static int precheck_header(peer *p, const uint8_t *raw, size_t len, cairn_block_
 void sync_on_block(peer *p, const Cairn__V1__Block *b)
 {
     node *n = p->n;
-    body_req *r = find_body(p, b->request_id);
+    body_req *r = find_body(p, b->request_id), late;
+    int is_late = !r && take_stalled(p, b->request_id, &late);
     uint8_t id[CAIRN_HASH_LEN];
     cairn_block_id(n->sha, id, b->header.data);
+    if (is_late)
+        r = &late;
     if (r && memcmp(r->id, id, CAIRN_HASH_LEN) != 0) { /* [SYNC-28] not the block asked for */
         peer_close(p, CAIRN_E_INVALID_FIELD, "Block is not the one requested");
         return;
     }
-    if (r)
+    if (r && !is_late)
         drop_body(p, r);
     p->stall_ms = NODE_STALL_MIN_MS; /* [SYNC-34] a delivery resets the stall timeout */
     if (!cairn_chain_find(n->chain, id)) {
@@ -648,9 +664,11 @@ void sync_on_not_found(peer *p, uint64_t rid)
         p->headers_rid = 0;
         return;
     }
-    body_req *r = find_body(p, rid);
-    if (!r)
+    body_req *r = find_body(p, rid), late;
+    if (!r) {
+        take_stalled(p, rid, &late);
         return;
+    }
     /* it does not have that block: do not ask it for that height again */
     const cairn_chain_block *b = cairn_chain_find(p->n->chain, r->id);
     if (b && b->hdr.height > 0 && p->info.tip_height >= b->hdr.height)
@@ -731,6 +749,8 @@ void sync_tick(node *n)
         for (unsigned i = 0; i < p->n_bodies;) {
             if (now - p->bodies[i].sent_ms >= p->stall_ms) {
                 LOGD(n, "peer %s: body stalled after %u ms", p->addr, p->stall_ms);
+                if (p->n_stalled < NODE_STALLED_MAX) /* [REQ-4] bounds the outstanding ones */
+                    p->stalled[p->n_stalled++] = p->bodies[i];
                 drop_body(p, &p->bodies[i]);
                 p->stall_ms =
                     p->stall_ms * 2 > NODE_STALL_MAX_MS ? NODE_STALL_MAX_MS : p->stall_ms * 2;
