@@ -14,7 +14,12 @@
  *
  * Input: flags u8 | ops. flags: bits 0-1 helpers - 1 (1..3), bit 2 victim
  * dials from its book (outbound target 2, else none), bits 3-4 max_inbound
- * (2, 4, 8, 117), bit 5 max_per_ip 1 (else 4), bit 6 discouragement off.
+ * (2, 4, 8, 117), bit 5 max_per_ip 1 (else 4), bit 6 discouragement off,
+ * bit 7 a second byte follows: bits 0-1 the helpers' clocks ahead of the
+ * victim's (0, 3 min, 10 min, 1 h: their blocks are TIME_TOO_NEW there),
+ * bit 2 the victim keeps at most 4 low-work headers [SYNC-44], bit 3
+ * --noban 10.0.0.0/8 on the victim, bit 4 the victim does not listen, bit 5
+ * the victim's transports always have unread input [ADM-3].
  * Each op is an opcode byte (below) and its arguments.
  *
  * Oracles, after every op (and every action for the action oracles):
@@ -126,6 +131,7 @@ typedef struct nc_net {
     int store_fail; /* store operations of the victim left to fail */
     int store_failed;
     int stopped;
+    uint64_t skew; /* the helpers' wall clocks are ahead by this */
     uint8_t (*known)[CAIRN_HASH_LEN];
     size_t n_known;
     cairn_msg_decoder dec;
@@ -238,7 +244,20 @@ static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain
         memcpy(g->known[g->n_known++], new_tip->id, CAIRN_HASH_LEN);
 }
 
-static void nc_init(nc_net *net, uint8_t flags)
+static uint64_t helper_wall(void *ud)
+{
+    (void)ud;
+    return g->fe.wall + g->skew;
+}
+
+static int has_input(void *ud, void *peer_ud)
+{
+    (void)ud;
+    (void)peer_ud;
+    return 1;
+}
+
+static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
 {
     g = net;
     net->n = 2 + (flags & 3) % 3;
@@ -246,6 +265,9 @@ static void nc_init(nc_net *net, uint8_t flags)
     net->fe.env.mem = &victim_mem;
     net->helper = net->fe.env;
     net->helper.mem = cairn_port_env()->mem;
+    net->helper.wall_ms = helper_wall;
+    static const uint64_t skews[4] = {0, 180000, 600000, 3600000};
+    net->skew = skews[more & 3];
     net->known = malloc(sizeof(*net->known) * NC_KNOWN);
     cairn_msg_decoder_init(&net->dec, cairn_port_env()->mem);
     static const int inbound[4] = {2, 4, 8, 117};
@@ -282,6 +304,18 @@ static void nc_init(nc_net *net, uint8_t flags)
             c->max_inbound = inbound[(flags >> 3) & 3];
             c->max_per_ip = flags & 0x20 ? 1 : 4;
             c->discourage_ms = flags & 0x40 ? 0 : 3600000;
+            c->max_low_work = more & 4 ? 4 : 0;
+            static cairn_node_cidr ten;
+            if (more & 8 && cairn_node_cidr_parse("10.0.0.0/8", &ten) == 0) {
+                c->noban = &ten;
+                c->n_noban = 1;
+            }
+            if (more & 0x10) {
+                c->listen_port = 0;
+                memset(&c->listen_sa, 0, sizeof(c->listen_sa));
+            }
+            if (more & 0x20)
+                c->peer_has_input = has_input;
         }
         FUZZ_CHECK(cairn_node_new(&nd->core, c) == 0, "node %d", i);
     }
@@ -886,7 +920,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_in in = {data, data + size};
     static nc_net net;
     memset(&net, 0, sizeof(net));
-    nc_init(&net, fuzz_u8(&in));
+    uint8_t flags = fuzz_u8(&in);
+    nc_init(&net, flags, flags & 0x80 ? fuzz_u8(&in) : 0);
     for (int ops = 0; fuzz_left(&in) && ops < NC_OPS; ops++) {
         run_op(&net, &in);
         check_tip(&net);

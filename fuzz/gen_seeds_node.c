@@ -102,6 +102,21 @@ static void start(script *s, uint8_t flags)
     u8(s, flags);
 }
 
+/* With the second configuration byte. */
+#define MORE         0x80u
+#define SKEW_3MIN    1u
+#define SKEW_10MIN   2u
+#define LOW_WORK_4   4u
+#define NOBAN_TEN    8u
+#define NO_LISTEN    0x10u
+#define ALWAYS_INPUT 0x20u
+
+static void start2(script *s, uint8_t flags, uint8_t more)
+{
+    start(s, (uint8_t)(flags | MORE));
+    u8(s, more);
+}
+
 static void done(script *s)
 {
     emit("node_core", s->b, s->n);
@@ -279,6 +294,64 @@ void node_seeds(void)
     wait_ms(&s, 2000);
     connect(&s, 0, 1);
     wait_ms(&s, 3000);
+    done(&s);
+
+    /* Inbound slots full of ready peers: eviction by the protection rules. */
+    start(&s, HELPERS(3) | INBOUND_2);
+    mine(&s, 1, 1);
+    connect(&s, 1, 0);
+    wait_ms(&s, 500);
+    publish(&s, 2, 1, 'e');
+    connect(&s, 2, 0);
+    wait_ms(&s, 500);
+    connect(&s, 3, 0);
+    wait_ms(&s, 1000);
+    u8(&s, OP_RAW_OPEN);
+    u8(&s, 0);
+    u8(&s, 1);
+    u8(&s, 1);
+    wait_ms(&s, 1000);
+    done(&s);
+
+    /* Helpers whose clocks run ahead: headers held as TIME_TOO_NEW, taken later. */
+    for (uint8_t skew = SKEW_3MIN; skew <= SKEW_10MIN; skew++) {
+        start2(&s, HELPERS(1), skew);
+        mine(&s, 1, 3);
+        connect(&s, 0, 1);
+        wait_ms(&s, 2000);
+        wait_ms(&s, 200000);
+        wait_ms(&s, 2000);
+        wait_ms(&s, 600000);
+        wait_ms(&s, 2000);
+        done(&s);
+    }
+
+    /* A long low-work branch against a victim that keeps 4 such headers. */
+    start2(&s, HELPERS(2), LOW_WORK_4);
+    mine(&s, 0, 5);
+    mine(&s, 1, 12);
+    connect(&s, 0, 1);
+    wait_ms(&s, 3000);
+    mine(&s, 2, 3);
+    connect(&s, 2, 0);
+    wait_ms(&s, 3000);
+    done(&s);
+
+    /* --noban helpers misbehave; the victim listens nowhere; input always waits. */
+    start2(&s, HELPERS(2), NOBAN_TEN | NO_LISTEN | ALWAYS_INPUT);
+    connect(&s, 1, 0);
+    connect(&s, 0, 2);
+    wait_ms(&s, 1000);
+    inject(&s, 0, CAIRN_T_HEADERS, (const uint8_t *)"\x08\x07\x12\x01\x00", 5);
+    wait_ms(&s, 1000);
+    connect(&s, 1, 0);
+    u8(&s, OP_RAW_OPEN);
+    u8(&s, 0x80);
+    u8(&s, 2);
+    u8(&s, 3);
+    u8(&s, OP_HEARD);
+    u8(&s, 0);
+    wait_ms(&s, 12000);
     done(&s);
 
     all_messages(inject_each, NULL);
