@@ -19,7 +19,8 @@
  * victim's (0, 3 min, 10 min, 1 h: their blocks are TIME_TOO_NEW there),
  * bit 2 the victim keeps at most 4 low-work headers [SYNC-44], bit 3
  * --noban 10.0.0.0/8 on the victim, bit 4 the victim does not listen, bit 5
- * the victim's transports always have unread input [ADM-3].
+ * the victim's transports always have unread input [ADM-3], bit 6 the
+ * victim's store has sync batches (commit after 4 blocks or 1 s) [VAL-31].
  * Each op is an opcode byte (below) and its arguments.
  *
  * Oracles, after every op (and every action for the action oracles):
@@ -105,6 +106,8 @@ enum {
     OP_RAW_SEND,   /* link u16-len bytes: raw bytes from it */
     OP_HEARD,      /* link: bytes arrived but are not read [ADM-3] */
     OP_SHUTDOWN,
+    OP_RESTART,   /* the victim is deleted and created again on its store */
+    OP_DIAL_FAIL, /* n: the next n dials of any core fail to connect */
     OP_COUNT
 };
 
@@ -152,6 +155,9 @@ typedef struct nc_net {
     const cairn_node_store *ms_iface;
     int store_fail; /* store operations of the victim left to fail */
     int store_failed;
+    int dial_fail;  /* dials left to fail */
+    int batch_open; /* the victim's store batch */
+    uint64_t batch_ms, batch_blocks;
     int stopped;
     uint64_t skew; /* the helpers' wall clocks are ahead by this */
     uint8_t (*known)[CAIRN_HASH_LEN];
@@ -344,6 +350,53 @@ static const char *st_errmsg(void *ud)
     return "injected store failure";
 }
 
+/* Sync batches as cairn_store's, with small bounds: writes are applied at
+ * once (in memory), the batch only decides when commits happen and fail. */
+static int st_in_batch(void *ud)
+{
+    (void)ud;
+    return g->batch_open;
+}
+
+static int st_commit_batch(void *ud)
+{
+    (void)ud;
+    g->batch_open = 0;
+    return fail_now() ? CAIRN_ERR_INTERNAL : 0;
+}
+
+static int st_sync_open(void *ud, uint64_t now_ms)
+{
+    (void)ud;
+    if (fail_now())
+        return CAIRN_ERR_INTERNAL;
+    if (!g->batch_open) {
+        g->batch_open = 1;
+        g->batch_ms = now_ms;
+        g->batch_blocks = 0;
+    }
+    return 0;
+}
+
+static int st_sync_due(void *ud, uint64_t now_ms)
+{
+    if (!g->batch_open || now_ms - g->batch_ms < 1000)
+        return 0;
+    int rv = st_commit_batch(ud);
+    return rv ? rv : 1;
+}
+
+static int st_sync_account(void *ud, uint64_t now_ms, size_t bytes)
+{
+    (void)bytes;
+    if (!g->batch_open)
+        return 0;
+    if (++g->batch_blocks < 4)
+        return st_sync_due(ud, now_ms);
+    int rv = st_commit_batch(ud);
+    return rv ? rv : 1;
+}
+
 /* ---- env ---------------------------------------------------------------------------- */
 
 static void on_tip(void *ud, const cairn_chain_block *old_tip, const cairn_chain_block *new_tip)
@@ -426,6 +479,13 @@ static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
             }
             if (more & 0x20)
                 c->peer_has_input = has_input;
+            if (more & 0x40) {
+                nd->store.in_batch = st_in_batch;
+                nd->store.commit_batch = st_commit_batch;
+                nd->store.sync_open = st_sync_open;
+                nd->store.sync_account = st_sync_account;
+                nd->store.sync_due = st_sync_due;
+            }
         }
         FUZZ_CHECK(cairn_node_new(&nd->core, c) == 0, "node %d", i);
     }
@@ -617,7 +677,11 @@ static void dial(nc_net *net, int i, const cairn_node_action *a)
             v4->sin_addr.s_addr == net->nodes[k].addr.sin_addr.s_addr &&
             v4->sin_port == net->nodes[k].addr.sin_port)
             j = k;
-    nc_link *l = j < 0 || j == i || (j == 0 && net->stopped) ? NULL : new_link(net, i, j);
+    nc_link *l = j < 0 || j == i || (j == 0 && net->stopped) || net->dial_fail-- > 0
+                     ? NULL
+                     : new_link(net, i, j);
+    if (net->dial_fail < 0)
+        net->dial_fail = 0;
     if (!l) {
         cairn_node_dial_failed(nd->core, a->dial_id);
         return;
@@ -841,15 +905,30 @@ static void op_raw_open(nc_net *net, fuzz_in *in)
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)(40000 + x));
     /* 10.200+.x.y (four /16 groups), one of the helpers' addresses, or a public one */
-    uint32_t ip = kind % 3 == 0   ? 0x0ac80000u + ((uint32_t)(x & 3) << 16) + y
-                  : kind % 3 == 1 ? NC_PEER_ADDR(1 + x % (net->n - 1))
+    uint32_t ip = kind % 4 == 0   ? 0x0ac80000u + ((uint32_t)(x & 3) << 16) + y
+                  : kind % 4 == 1 ? NC_PEER_ADDR(1 + x % (net->n - 1))
                                   : 0xc6336400u + y; /* 198.51.100.y */
     sa.sin_addr.s_addr = htonl(ip);
+    /* or IPv6: 2001:db8:x::y, or the IPv4-mapped form of the IPv4 one [ADDR-1] */
+    struct sockaddr_in6 sa6 = {0};
+    sa6.sin6_family = AF_INET6;
+    sa6.sin6_port = sa.sin_port;
+    if (kind & 0x40) {
+        sa6.sin6_addr.s6_addr[10] = sa6.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&sa6.sin6_addr.s6_addr[12], &sa.sin_addr, 4);
+    } else {
+        static const uint8_t doc[4] = {0x20, 0x01, 0x0d, 0xb8};
+        memcpy(sa6.sin6_addr.s6_addr, doc, 4);
+        sa6.sin6_addr.s6_addr[5] = x;
+        sa6.sin6_addr.s6_addr[15] = y;
+    }
+    int v6 = kind % 4 == 3 || (kind & 0x40);
     nc_link *l = new_link(net, -1, 0);
     if (!l)
         return;
-    if (cairn_node_accept(net->nodes[0].core, &l->pb, (const struct sockaddr *)&sa, sizeof(sa),
-                          l) != 0) {
+    if (cairn_node_accept(net->nodes[0].core, &l->pb,
+                          v6 ? (const struct sockaddr *)&sa6 : (const struct sockaddr *)&sa,
+                          v6 ? sizeof(sa6) : sizeof(sa), l) != 0) {
         l->used = 0;
         drain(net, 0);
         return;
@@ -906,6 +985,34 @@ static void op_mine(nc_net *net, int i)
         if (cairn_node_mine_step(net->nodes[i].core, 20000))
             break;
     drain(net, i);
+}
+
+/* The operator restarts the victim: its transports end, the core is deleted
+ * (saving what is dirty) and created again on the same store. */
+static void op_restart(nc_net *net)
+{
+    for (int k = 0; k < NC_LINKS; k++) {
+        nc_link *l = &net->links[k];
+        if (!l->used || (l->a != 0 && l->b != 0))
+            continue;
+        l->used = 0;
+        int other = l->a == 0 ? l->b : l->a;
+        cairn_node_peer *o = l->a == 0 ? l->pb : l->pa;
+        if (other >= 0 && o) {
+            cairn_node_peer_eof(net->nodes[other].core, o, "restart");
+            peer_closed(net, other, o);
+        }
+    }
+    nc_node *nd = &net->nodes[0];
+    cairn_node_del(nd->core); /* frees its peers without actions */
+    nd->core = NULL;
+    nd->n_live = 0;
+    net->stopped = 0;
+    net->store_failed = 0;
+    net->store_fail = 0;
+    net->batch_open = 0;
+    FUZZ_CHECK(cairn_node_new(&nd->core, &nd->cfg) == 0,
+               "the victim does not restart on its store");
 }
 
 static void run_op(nc_net *net, fuzz_in *in)
@@ -1009,6 +1116,12 @@ static void run_op(nc_net *net, fuzz_in *in)
         }
         break;
     }
+    case OP_RESTART:
+        op_restart(net);
+        break;
+    case OP_DIAL_FAIL:
+        net->dial_fail = 1 + fuzz_u8(in) % 4;
+        break;
     case OP_SHUTDOWN:
         if (!net->stopped) {
             cairn_node_shutdown(net->nodes[0].core);

@@ -20,7 +20,9 @@ enum {
     OP_RAW_OPEN,
     OP_RAW_SEND,
     OP_HEARD,
-    OP_SHUTDOWN
+    OP_SHUTDOWN,
+    OP_RESTART,
+    OP_DIAL_FAIL
 };
 
 /* flags: helpers - 1 in bits 0-1, bit 2 the victim dials from its book,
@@ -110,6 +112,7 @@ static void start(script *s, uint8_t flags)
 #define NOBAN_TEN    8u
 #define NO_LISTEN    0x10u
 #define ALWAYS_INPUT 0x20u
+#define BATCHES      0x40u
 
 static void start2(script *s, uint8_t flags, uint8_t more)
 {
@@ -352,6 +355,58 @@ void node_seeds(void)
     u8(&s, OP_HEARD);
     u8(&s, 0);
     wait_ms(&s, 12000);
+    done(&s);
+
+    /* Initial sync far behind, in sync batches; a commit fails; a restart resumes. */
+    start2(&s, HELPERS(1) | DIALS, BATCHES);
+    mine(&s, 1, 24);
+    connect(&s, 0, 1);
+    wait_ms(&s, 1500);
+    wait_ms(&s, 1500);
+    u8(&s, OP_RESTART);
+    connect(&s, 0, 1);
+    wait_ms(&s, 2000);
+    mine(&s, 1, 20);
+    pump(&s, 8);
+    u8(&s, OP_STORE_FAIL);
+    u8(&s, 1);
+    wait_ms(&s, 3000);
+    u8(&s, OP_RESTART);
+    connect(&s, 1, 0);
+    wait_ms(&s, 3000);
+    done(&s);
+
+    /* A restart with addresses and discouragements to save and load; dials fail. */
+    start(&s, HELPERS(3) | DIALS);
+    connect(&s, 1, 2);
+    connect(&s, 3, 1);
+    wait_ms(&s, 1000);
+    connect(&s, 0, 1);
+    wait_ms(&s, 2000);
+    wait_ms(&s, 61000);
+    inject(&s, 0, CAIRN_T_PING, (const uint8_t *)"\x08", 1);
+    wait_ms(&s, 1000);
+    u8(&s, OP_DIAL_FAIL);
+    u8(&s, 3);
+    u8(&s, OP_RESTART);
+    wait_ms(&s, 5000);
+    wait_ms(&s, 61000);
+    done(&s);
+
+    /* Raw inbound connections over IPv6 and IPv4-mapped IPv6. */
+    start(&s, HELPERS(1) | INBOUND_117);
+    for (int i = 0; i < 4; i++) {
+        u8(&s, OP_RAW_OPEN);
+        u8(&s, (uint8_t)(i < 2 ? 3 : 0x40 | i));
+        u8(&s, (uint8_t)(i + 1));
+        u8(&s, (uint8_t)(i * 3));
+    }
+    u8(&s, OP_RAW_SEND);
+    u8(&s, 1);
+    u16(&s, 8);
+    put(&s, "\xca\x1e\x00\x04\x00\x00\x00\x00", 8);
+    connect(&s, 1, 0);
+    wait_ms(&s, 11000);
     done(&s);
 
     all_messages(inject_each, NULL);
