@@ -420,6 +420,11 @@ static int has_input(void *ud, void *peer_ud)
     return 1;
 }
 
+static void log_line(void *ud, int level, const char *line)
+{
+    fprintf(stderr, "# [%d] %d %s\n", (int)(intptr_t)ud, level, line);
+}
+
 static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
 {
     g = net;
@@ -453,6 +458,11 @@ static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
         c->book_key = 0x1234 + (uint64_t)i;
         c->outbound_target = CAIRN_NODE_NO_OUTBOUND;
         c->on_tip = on_tip;
+        if (getenv("NC_LOG")) { /* NC_LOG=1: every core's debug log on stderr */
+            c->log = log_line;
+            c->log_level = CAIRN_NODE_LOG_DEBUG;
+            c->ud = (void *)(intptr_t)i;
+        }
         if (i == 0) {
             net->ms_iface = c->store;
             nd->chainst = (cairn_chain_store){st_write, st_load, NULL};

@@ -409,5 +409,23 @@ void node_seeds(void)
     wait_ms(&s, 11000);
     done(&s);
 
+    /* A branch of equal work first (its headers not stored [SYNC-45]), then
+     * heavier: fetched again, storing it. */
+    for (int low = 0; low < 2; low++) {
+        start2(&s, HELPERS(2), low ? LOW_WORK_4 : 0);
+        mine(&s, 0, 6 + low);
+        mine(&s, 1, 6 + low);
+        connect(&s, 0, 1);
+        wait_ms(&s, 2000);
+        mine(&s, 1, 4);
+        wait_ms(&s, 3000);
+        mine(&s, 2, 7);
+        connect(&s, 2, 0);
+        wait_ms(&s, 2000);
+        mine(&s, 2, 5);
+        wait_ms(&s, 3000);
+        done(&s);
+    }
+
     all_messages(inject_each, NULL);
 }
