@@ -10,10 +10,10 @@
 #      variables set to clang-14 + -fsanitize=fuzzer into a temporary $OUT,
 #      and runs each packed binary on a few inputs of its seed corpus;
 #   4. runs every target with libFuzzer FUZZ_EMPTY_SECONDS (10) from an empty
-#      corpus and FUZZ_SECONDS (35) from a copy of its checked-in corpus, and
+#      corpus and FUZZ_SECONDS (30) from a copy of its checked-in corpus, and
 #      with AFL++ AFL_SECONDS (20) from a copy of the corpus, FUZZ_JOBS (2) at
-#      a time; the checked-in corpus is never modified here. (35 s since the
-#      13th target, addrbook: 13 x (10 + 35 + 20) s / 2 jobs keeps the stage
+#      a time; the checked-in corpus is never modified here. (30 s since the
+#      14th target, node_core: 14 x (10 + 30 + 20) s / 2 jobs keeps the stage
 #      at the 7 nominal minutes of 12 x (10 + 40 + 20) s / 2.)
 # Exits non-zero on any crash, oracle failure, leak or timeout; the inputs
 # are left in $FUZZ_OUT/artifacts (libFuzzer) and $FUZZ_OUT/<t>.afl/default/
@@ -25,7 +25,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/fuzz/lib.sh"
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-35}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_EMPTY_SECONDS=${FUZZ_EMPTY_SECONDS:-10}
 AFL_SECONDS=${AFL_SECONDS:-20}
 FUZZ_JOBS=${FUZZ_JOBS:-2}

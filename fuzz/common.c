@@ -10,46 +10,64 @@
 /* ---- Environment ------------------------------------------------------------ */
 
 /*
- * One recycled block for large allocations. A frame header announcing a
+ * Two recycled blocks for large allocations. A frame header announcing a
  * 2 MiB payload makes the decoder reserve it all; under ASan every such
  * malloc/free is an mmap, page faults and a munmap, which was most of
- * fuzz_frame's time per input. The block stays mapped between inputs, and
- * its shadow keeps ASan's view exact: [0, n) addressable while handed out,
- * all of it poisoned while free (use after free and overflow still caught).
+ * fuzz_frame's time per input. A growing buffer holds its old block while
+ * it allocates the new one (cairn_buf_reserve: malloc, copy, free), hence
+ * two. The blocks stay mapped between inputs, and their shadow keeps ASan's
+ * view exact: [0, n) addressable while handed out, all of it poisoned while
+ * free (use after free and overflow still caught).
  */
-#define BIG_MIN ((size_t)4096)
+#define BIG_MIN   ((size_t)4096)
+#define BIG_SLOTS 2
 
 static struct {
     uint8_t *p;
     size_t cap, used; /* used = the size handed out, 0 = free */
-} big;
+} big[BIG_SLOTS];
 
 static void *big_take(size_t n)
 {
-    if (big.used || n < BIG_MIN)
+    if (n < BIG_MIN)
         return NULL;
-    if (big.cap < n) {
+    int i = 0;
+    while (i < BIG_SLOTS && big[i].used)
+        i++;
+    if (i == BIG_SLOTS)
+        return NULL;
+    if (big[i].cap < n) {
         size_t cap = BIG_MIN;
         while (cap < n)
             cap *= 2;
-        free(big.p);
-        big.p = malloc(cap);
-        big.cap = big.p ? cap : 0;
-        if (!big.p)
+        free(big[i].p);
+        big[i].p = malloc(cap);
+        big[i].cap = big[i].p ? cap : 0;
+        if (!big[i].p)
             return NULL;
-        ASAN_POISON_MEMORY_REGION(big.p, big.cap);
+        ASAN_POISON_MEMORY_REGION(big[i].p, big[i].cap);
     }
-    ASAN_UNPOISON_MEMORY_REGION(big.p, n);
-    big.used = n;
-    return big.p;
+    ASAN_UNPOISON_MEMORY_REGION(big[i].p, n);
+    big[i].used = n;
+    return big[i].p;
+}
+
+/* The slot handing out `p`, or -1. */
+static int big_slot(const void *p)
+{
+    for (int i = 0; p && i < BIG_SLOTS; i++)
+        if (big[i].used && p == big[i].p)
+            return i;
+    return -1;
 }
 
 static int big_give_back(void *p)
 {
-    if (!big.used || p != big.p)
+    int i = big_slot(p);
+    if (i < 0)
         return 0;
-    ASAN_POISON_MEMORY_REGION(big.p, big.used);
-    big.used = 0;
+    ASAN_POISON_MEMORY_REGION(big[i].p, big[i].used);
+    big[i].used = 0;
     return 1;
 }
 
@@ -82,13 +100,14 @@ static void *fe_realloc(void *p, size_t n, void *ud)
         return NULL;
     }
     void *q;
-    if (p == big.p && big.used) {
-        if (n && n <= big.used) { /* shrinks in place */
-            ASAN_POISON_MEMORY_REGION(big.p + n, big.used - n);
-            big.used = n;
+    int i = big_slot(p);
+    if (i >= 0) {
+        if (n && n <= big[i].used) { /* shrinks in place */
+            ASAN_POISON_MEMORY_REGION(big[i].p + n, big[i].used - n);
+            big[i].used = n;
             q = p;
         } else if ((q = malloc(n ? n : 1)) != NULL) { /* moves out of the block */
-            memcpy(q, p, n < big.used ? n : big.used);
+            memcpy(q, p, n < big[i].used ? n : big[i].used);
             big_give_back(p);
         }
     } else {

@@ -16,7 +16,7 @@ html=
 
 fuzz_install_deps
 flags="-fprofile-instr-generate -fcoverage-mapping"
-CC=$FUZZ_CC cmake -S "$ROOT" -B "$COV_BUILD" -DCAIRN_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug \
+CC=$FUZZ_CC cmake -S "$ROOT" -B "$COV_BUILD" -DCAIRN_BENCH=OFF -DCAIRN_SIM=OFF -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" >/dev/null
 targets=()
 for t in $FUZZ_ALL; do

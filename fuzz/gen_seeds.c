@@ -16,7 +16,8 @@
  * This file holds main(); gen_seeds_out.c the output helpers and the shared
  * byte patterns; each family of seeds has its own file: gen_seeds_msg.c (messages, JSON, frames,
  * hardening regressions), gen_seeds_session.c, gen_seeds_chain.c (blocks, Merkle, manifests,
- * chains, spec vectors), gen_seeds_addrbook.c (address-book scripts).
+ * chains, spec vectors), gen_seeds_addrbook.c (address-book scripts),
+ * gen_seeds_node.c (node core scripts).
  */
 #include <string.h>
 
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
         manifest_seeds();
         chain_seeds();
         addrbook_seeds();
+        node_seeds();
 #ifdef HAVE_JANSSON
         if (argc > 3) {
             vector_seeds(argv[3]);

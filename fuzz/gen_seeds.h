@@ -62,4 +62,7 @@ void merkle_vector_seeds(const char *dir);
 /* ---- gen_seeds_addrbook.c ---- */
 void addrbook_seeds(void);
 
+/* ---- gen_seeds_node.c ---- */
+void node_seeds(void);
+
 #endif

@@ -11,7 +11,7 @@ AFL_DRIVER=${AFL_DRIVER:-/usr/lib/afl/libAFLDriver.a}
 
 # Every target, in the order they run. block/merkle/manifest/chain exist once
 # the chain headers and library do (fuzz/CMakeLists.txt checks the same).
-FUZZ_ALL="frame msg session_server session_client block merkle manifest chain casefile json tls_conn store_open addrbook"
+FUZZ_ALL="frame msg session_server session_client block merkle manifest chain casefile json tls_conn store_open addrbook node_core"
 
 fuzz_targets() {
     local t
@@ -55,7 +55,7 @@ fuzz_install_deps() {
 fuzz_build() {
     bash "$FUZZ_DIR/build-protobuf-c.sh" "$FUZZ_BUILD/protobuf-c-src"
     mkdir -p "$FUZZ_BUILD"
-    CC=$FUZZ_CC cmake -S "$ROOT" -B "$FUZZ_BUILD" -DCAIRN_FUZZ=ON -DCAIRN_BENCH=OFF \
+    CC=$FUZZ_CC cmake -S "$ROOT" -B "$FUZZ_BUILD" -DCAIRN_FUZZ=ON -DCAIRN_BENCH=OFF -DCAIRN_SIM=OFF \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$FUZZ_BUILD/configure.log" 2>&1 ||
         { cat "$FUZZ_BUILD/configure.log"; return 1; }
     local targets=() t
@@ -103,7 +103,7 @@ afl_build() {
     bash "$FUZZ_DIR/build-protobuf-c.sh" "$AFL_BUILD/protobuf-c-src"
     mkdir -p "$AFL_BUILD"
     AFL_QUIET=1 CC=$AFL_CC cmake -S "$ROOT" -B "$AFL_BUILD" -DCAIRN_SANITIZE=ON -DCAIRN_FUZZ=OFF \
-        -DCAIRN_FUZZ_ENGINE="$AFL_DRIVER" -DCAIRN_FUZZ_MUTATOR=OFF -DCAIRN_BENCH=OFF \
+        -DCAIRN_FUZZ_ENGINE="$AFL_DRIVER" -DCAIRN_FUZZ_MUTATOR=OFF -DCAIRN_BENCH=OFF -DCAIRN_SIM=OFF \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$AFL_BUILD/configure.log" 2>&1 ||
         { cat "$AFL_BUILD/configure.log"; return 1; }
     local targets=() t

@@ -40,14 +40,14 @@ mutator=OFF
 case " $LIB_FUZZING_ENGINE " in *" -fsanitize=fuzzer "*) mutator=ON ;; esac
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$CFLAGS" \
-    -DCMAKE_BUILD_TYPE=None -DCAIRN_FUZZ=OFF -DCAIRN_SANITIZE=OFF -DCAIRN_BENCH=OFF \
+    -DCMAKE_BUILD_TYPE=None -DCAIRN_FUZZ=OFF -DCAIRN_SANITIZE=OFF -DCAIRN_BENCH=OFF -DCAIRN_SIM=OFF \
     -DCAIRN_FUZZ_ENGINE="$LIB_FUZZING_ENGINE" -DCAIRN_FUZZ_MUTATOR=$mutator \
     -DCAIRN_PROTOBUF_C_SRC="$pbc" >"$WORK/cairn-configure.log" 2>&1 ||
     { cat "$WORK/cairn-configure.log"; exit 1; }
 
 targets=()
 for t in frame msg session_server session_client block merkle manifest chain casefile \
-         json tls_conn store_open addrbook; do
+         json tls_conn store_open addrbook node_core; do
     if grep -q "fuzz_${t}_replay" "$build/Makefile"; then
         targets+=("$t")
     fi
