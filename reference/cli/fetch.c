@@ -192,13 +192,17 @@ void fetch_complete_job(fetch *ft, job *j, uint64_t now)
     }
 }
 
-/* Takes the workers' finished jobs and completes them on the network thread. */
-void fetch_collect_done(fetch *ft, uint64_t now)
+/* Takes the workers' finished jobs and completes them on the network thread;
+ * with `wait`, first waits until one is finished (only when every job buffer
+ * is out: then one comes back). */
+void fetch_collect_done(fetch *ft, uint64_t now, int wait)
 {
     char buf[256];
     while (ft->n_workers && read(ft->wake[0], buf, sizeof(buf)) > 0)
         ;
     pthread_mutex_lock(&ft->mu);
+    while (wait && !ft->done)
+        pthread_cond_wait(&ft->done_cv, &ft->mu);
     job *j = ft->done;
     ft->done = NULL;
     pthread_mutex_unlock(&ft->mu);
@@ -217,7 +221,7 @@ static void stop_workers(fetch *ft, uint64_t now)
     if (!ft->n_workers)
         return;
     fetch_join_workers(ft);
-    fetch_collect_done(ft, now);
+    fetch_collect_done(ft, now, 0);
     ft->n_workers = 0;
 }
 
@@ -225,6 +229,11 @@ static void on_chunk(fpeer *p, const Cairn__V1__Chunk *m, uint64_t now)
 {
     fetch *ft = p->ft;
     uint64_t index;
+    /* Every buffer is with the workers: wait for one to come back. Hashing
+     * here instead would add a third hashing thread on two cores and stop
+     * reading every socket meanwhile, so the seeders would stall. */
+    if (ft->n_workers && !ft->free_jobs)
+        fetch_collect_done(ft, now, 1);
     if (take_req(p, m->request_id, &index) != 0 || p->sched < 0)
         return;              /* a late answer from a peer we already dropped from the schedule */
     if (m->index != index) { /* [CHK-7] */
@@ -235,7 +244,7 @@ static void on_chunk(fpeer *p, const Cairn__V1__Chunk *m, uint64_t now)
     if (j) {
         ft->free_jobs = j->next;
     } else {
-        j = &inline_job; /* every buffer is busy: verify here, which slows reading */
+        j = &inline_job; /* no workers: verify here */
         j->data = m->data.data;
     }
     j->peer = p;
@@ -541,7 +550,7 @@ static int run(fetch *ft)
             return fetch_fail(ft, CLI_EXIT_FAIL, "poll: %s", strerror(errno));
         now = ft->env->mono_ms(ft->env->ud);
         if (ft->n_workers) {
-            fetch_collect_done(ft, now);
+            fetch_collect_done(ft, now, 0);
             for (int i = 0; i < ft->n_peers; i++)
                 if (ft->peers[i]->state == P_OPEN && ft->peers[i]->ready)
                     pump(ft->peers[i], now);
@@ -616,6 +625,7 @@ static void cleanup(fetch *ft)
     }
     pthread_mutex_destroy(&ft->mu);
     pthread_cond_destroy(&ft->cv);
+    pthread_cond_destroy(&ft->done_cv);
     for (int i = 0; i < ft->n_peers; i++) {
         fpeer *p = ft->peers[i];
         if (p->fd >= 0)
@@ -731,6 +741,7 @@ int cmd_fetch(int argc, char **argv)
     ft.wake[0] = ft.wake[1] = -1;
     pthread_mutex_init(&ft.mu, NULL);
     pthread_cond_init(&ft.cv, NULL);
+    pthread_cond_init(&ft.done_cv, NULL);
     const char *from[MAX_FROM];
     int n_from, help;
     int rv = parse_args(&ft, argc, argv, from, &n_from, &help);

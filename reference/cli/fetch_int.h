@@ -35,7 +35,7 @@
 #define STATE_SUFFIX    ".cairn-state"
 #define USER_AGENT      "cairn/0.1.0"
 #define MAX_WORKERS     4
-#define JOBS_PER_WORKER 4
+#define JOBS_PER_WORKER 8
 
 enum { P_CONNECTING = 1, P_OPEN, P_DONE };
 
@@ -112,7 +112,7 @@ typedef struct fetch {
     int bad_chunks;
     /* verification workers */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv, done_cv; /* work to do; a job finished */
     int n_workers, stop;
     pthread_t workers[MAX_WORKERS];
     job *jobs, *free_jobs, *todo, *todo_tail, *done;
@@ -143,6 +143,6 @@ void fetch_join_workers(fetch *ft);
 
 /* fetch.c: the scheduling driver */
 void fetch_complete_job(fetch *ft, job *j, uint64_t now);
-void fetch_collect_done(fetch *ft, uint64_t now);
+void fetch_collect_done(fetch *ft, uint64_t now, int wait);
 
 #endif

@@ -271,6 +271,7 @@ static void *worker(void *arg)
         pthread_mutex_lock(&ft->mu);
         j->next = ft->done;
         ft->done = j;
+        pthread_cond_signal(&ft->done_cv);
         pthread_mutex_unlock(&ft->mu);
         ssize_t w = write(ft->wake[1], "", 1); /* a full pipe is awake enough */
         (void)w;

@@ -26,8 +26,8 @@
 #define NODE_GETHEADERS_BURST  100
 #define NODE_GETDATA_PER_S     10000 /* GetBlock, GetChunk, GetManifest */
 #define NODE_GETDATA_BURST     10000
-#define NODE_UPLOAD_PER_S      (256 << 20)
-#define NODE_UPLOAD_BURST      (512 << 20)
+#define NODE_UPLOAD_PER_S      (1LL << 30)
+#define NODE_UPLOAD_BURST      (1LL << 30)
 #define NODE_ENTRY_BYTES_PER_S (256 << 10)
 #define NODE_ENTRY_BYTES_BURST (1 << 20)
 #define NODE_ENTRY_COUNT_PER_S 64
