@@ -288,6 +288,8 @@ static void on_refusal(fpeer *p, uint64_t rid, int not_found, uint64_t now)
     if (take_req(p, rid, &index) != 0 || p->sched < 0)
         return;
     cairn_sched_failed(ft->sched, p->sched, index, now);
+    if (!not_found)
+        p->refused++; /* each one backs the peer off for a while [REQ-22] */
     if (not_found && ++p->not_found >= MAX_NOT_FOUND)
         peer_close(p, 0, "not_found", "does not serve the chunks it listed");
 }

@@ -62,6 +62,7 @@ typedef struct fpeer {
     unsigned n_reqs;
     unsigned not_found;
     uint64_t chunks, bytes, dups;
+    uint64_t refused;   /* chunk requests answered with Error BUSY or RATE_LIMITED */
     const char *status; /* "ok", "not_found", "bad_chunk", "closed", "failed" */
     char error[200];
 } fpeer;

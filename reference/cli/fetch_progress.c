@@ -127,10 +127,10 @@ void fetch_summary(fetch *ft, uint64_t now)
     json_t *peers = json_array(), *bad = json_array();
     for (int i = 0; i < ft->n_peers; i++) {
         fpeer *p = ft->peers[i];
-        json_t *o =
-            json_pack("{s:s, s:I, s:I, s:I, s:s, s:b}", "addr", p->addr, "chunks",
-                      (json_int_t)p->chunks, "bytes", (json_int_t)p->bytes, "duplicates",
-                      (json_int_t)p->dups, "status", p->status, "discovered", p->discovered);
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "addr", p->addr, "chunks",
+                              (json_int_t)p->chunks, "bytes", (json_int_t)p->bytes, "duplicates",
+                              (json_int_t)p->dups, "refused", (json_int_t)p->refused, "status",
+                              p->status, "discovered", p->discovered);
         if (p->ready)
             json_object_set_new(o, "node_id", hex_json(p->node_id, CAIRN_HASH_LEN));
         if (p->error[0])

@@ -171,6 +171,8 @@ def seeders_case(env, count, plaintext):
     check(s["size"] == 48 * MIB and s["chunks"] == m["chunks"], "summary: %r" % s)
     used = [p for p in s["peers"] if p["chunks"] > 0]
     check(len(used) == count, "not every seeder served chunks: %r" % s["peers"])
+    # seeders within their budget never answer BUSY or RATE_LIMITED
+    check(all(p["refused"] == 0 for p in s["peers"]), "refusals: %r" % s["peers"])
     check(not os.path.exists(out + ".cairn-part"), "partial file left")
 
 
