@@ -59,6 +59,7 @@ typedef struct body_req {
     uint64_t rid;
     uint8_t id[CAIRN_HASH_LEN];
     uint64_t sent_ms;
+    int stalled; /* [SYNC-35] given to others; still holds its slot until answered [REQ-14] */
 } body_req;
 
 /* A header that failed only TIME_TOO_NEW, held until the clock reaches it [VAL-27]. */

@@ -212,7 +212,7 @@ static int requested(node *n, const uint8_t id[CAIRN_HASH_LEN])
 {
     for (peer *p = n->peers; p; p = p->next)
         for (unsigned i = 0; i < p->n_bodies; i++)
-            if (memcmp(p->bodies[i].id, id, CAIRN_HASH_LEN) == 0)
+            if (!p->bodies[i].stalled && memcmp(p->bodies[i].id, id, CAIRN_HASH_LEN) == 0)
                 return 1;
     return 0;
 }
@@ -232,6 +232,7 @@ static void request_body(peer *p, const cairn_chain_block *b)
     peer_want_flush(p);
     memcpy(r->id, b->id, CAIRN_HASH_LEN);
     r->sent_ms = node_now(p->n);
+    r->stalled = 0;
     p->n_bodies++;
 }
 
@@ -727,16 +728,16 @@ void sync_tick(node *n)
     committed(n, progress_tick(n)); /* a batch due by time */
     uint64_t now = node_now(n);
     for (peer *p = n->peers; p; p = p->next) {
-        /* [SYNC-35] stalled bodies: give them to someone else, double the timeout */
-        for (unsigned i = 0; i < p->n_bodies;) {
-            if (now - p->bodies[i].sent_ms >= p->stall_ms) {
+        /* [SYNC-35] stalled bodies: give them to someone else, double the timeout.
+         * The request stays outstanding [REQ-14], so it keeps its slot of the
+         * window [SYNC-32] until answered (found by fuzz_node_core). */
+        for (unsigned i = 0; i < p->n_bodies; i++) {
+            if (!p->bodies[i].stalled && now - p->bodies[i].sent_ms >= p->stall_ms) {
                 LOGD(n, "peer %s: body stalled after %u ms", p->addr, p->stall_ms);
-                drop_body(p, &p->bodies[i]);
+                p->bodies[i].stalled = 1;
                 p->stall_ms =
                     p->stall_ms * 2 > NODE_STALL_MAX_MS ? NODE_STALL_MAX_MS : p->stall_ms * 2;
-                continue;
             }
-            i++;
         }
         sync_start_headers(p);
     }
