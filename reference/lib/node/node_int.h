@@ -15,7 +15,6 @@
 #define NODE_BODY_WINDOW          16    /* [SYNC-32] body requests in flight per peer */
 #define NODE_STALL_MIN_MS         2000  /* [SYNC-34] first stall timeout */
 #define NODE_STALL_MAX_MS         64000 /* [SYNC-34] stall timeouts double up to this */
-#define NODE_STALLED_MAX          64    /* [REQ-4] stalled GetBlocks still outstanding per peer */
 #define NODE_GETPEERS_INTERVAL_MS 60000 /* [DISC-6] one GetPeers per session per minute */
 #define NODE_PEERS_ANSWER_MAX     800   /* [ADDR-6] addresses per Peers answer we send */
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
@@ -60,6 +59,7 @@ typedef struct body_req {
     uint64_t rid;
     uint8_t id[CAIRN_HASH_LEN];
     uint64_t sent_ms;
+    int stalled; /* [SYNC-35] given to others; still holds its slot until answered [REQ-14] */
 } body_req;
 
 /* A header that failed only TIME_TOO_NEW, held until the clock reaches it [VAL-27]. */
@@ -123,8 +123,6 @@ struct cairn_node_peer {
     const cairn_chain_block *pinned; /* the redownload's last stored header */
     body_req bodies[NODE_BODY_WINDOW];
     unsigned n_bodies;
-    body_req stalled[NODE_STALLED_MAX]; /* [SYNC-28] given up on but outstanding (REQ-14) */
-    unsigned n_stalled;
     uint32_t stall_ms;
     uint64_t last_getpeers_in_ms; /* their last GetPeers to us */
     rate_bucket rl_headers, rl_data, rl_upload, rl_entry_bytes, rl_entry_count; /* limits.c */

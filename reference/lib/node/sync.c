@@ -212,7 +212,7 @@ static int requested(node *n, const uint8_t id[CAIRN_HASH_LEN])
 {
     for (peer *p = n->peers; p; p = p->next)
         for (unsigned i = 0; i < p->n_bodies; i++)
-            if (memcmp(p->bodies[i].id, id, CAIRN_HASH_LEN) == 0)
+            if (!p->bodies[i].stalled && memcmp(p->bodies[i].id, id, CAIRN_HASH_LEN) == 0)
                 return 1;
     return 0;
 }
@@ -232,6 +232,7 @@ static void request_body(peer *p, const cairn_chain_block *b)
     peer_want_flush(p);
     memcpy(r->id, b->id, CAIRN_HASH_LEN);
     r->sent_ms = node_now(p->n);
+    r->stalled = 0;
     p->n_bodies++;
 }
 
@@ -297,19 +298,6 @@ static body_req *find_body(peer *p, uint64_t rid)
 static void drop_body(peer *p, body_req *r)
 {
     *r = p->bodies[--p->n_bodies];
-}
-
-/* [SYNC-28] A body request given up on stays outstanding (REQ-14): its late
- * answer must still be the block asked for. Takes the entry of `rid`. */
-static int take_stalled(peer *p, uint64_t rid, body_req *out)
-{
-    for (unsigned i = 0; i < p->n_stalled; i++)
-        if (p->stalled[i].rid == rid) {
-            *out = p->stalled[i];
-            p->stalled[i] = p->stalled[--p->n_stalled];
-            return 1;
-        }
-    return 0;
 }
 
 /*
@@ -604,17 +592,14 @@ static int precheck_header(peer *p, const uint8_t *raw, size_t len, cairn_block_
 void sync_on_block(peer *p, const Cairn__V1__Block *b)
 {
     node *n = p->n;
-    body_req *r = find_body(p, b->request_id), late;
-    int is_late = !r && take_stalled(p, b->request_id, &late);
+    body_req *r = find_body(p, b->request_id);
     uint8_t id[CAIRN_HASH_LEN];
     cairn_block_id(n->sha, id, b->header.data);
-    if (is_late)
-        r = &late;
     if (r && memcmp(r->id, id, CAIRN_HASH_LEN) != 0) { /* [SYNC-28] not the block asked for */
         peer_close(p, CAIRN_E_INVALID_FIELD, "Block is not the one requested");
         return;
     }
-    if (r && !is_late)
+    if (r)
         drop_body(p, r);
     p->stall_ms = NODE_STALL_MIN_MS; /* [SYNC-34] a delivery resets the stall timeout */
     if (!cairn_chain_find(n->chain, id)) {
@@ -664,11 +649,9 @@ void sync_on_not_found(peer *p, uint64_t rid)
         p->headers_rid = 0;
         return;
     }
-    body_req *r = find_body(p, rid), late;
-    if (!r) {
-        take_stalled(p, rid, &late);
+    body_req *r = find_body(p, rid);
+    if (!r)
         return;
-    }
     /* it does not have that block: do not ask it for that height again */
     const cairn_chain_block *b = cairn_chain_find(p->n->chain, r->id);
     if (b && b->hdr.height > 0 && p->info.tip_height >= b->hdr.height)
@@ -745,18 +728,16 @@ void sync_tick(node *n)
     committed(n, progress_tick(n)); /* a batch due by time */
     uint64_t now = node_now(n);
     for (peer *p = n->peers; p; p = p->next) {
-        /* [SYNC-35] stalled bodies: give them to someone else, double the timeout */
-        for (unsigned i = 0; i < p->n_bodies;) {
-            if (now - p->bodies[i].sent_ms >= p->stall_ms) {
+        /* [SYNC-35] stalled bodies: give them to someone else, double the timeout.
+         * The request stays outstanding [REQ-14], so it keeps its slot of the
+         * window [SYNC-32] until answered (found by fuzz_node_core). */
+        for (unsigned i = 0; i < p->n_bodies; i++) {
+            if (!p->bodies[i].stalled && now - p->bodies[i].sent_ms >= p->stall_ms) {
                 LOGD(n, "peer %s: body stalled after %u ms", p->addr, p->stall_ms);
-                if (p->n_stalled < NODE_STALLED_MAX) /* [REQ-4] bounds the outstanding ones */
-                    p->stalled[p->n_stalled++] = p->bodies[i];
-                drop_body(p, &p->bodies[i]);
+                p->bodies[i].stalled = 1;
                 p->stall_ms =
                     p->stall_ms * 2 > NODE_STALL_MAX_MS ? NODE_STALL_MAX_MS : p->stall_ms * 2;
-                continue;
             }
-            i++;
         }
         sync_start_headers(p);
     }
