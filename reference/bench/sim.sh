@@ -18,7 +18,12 @@ cmake --build "$build" -j"$(nproc)" --target cairn-sim >/dev/null || { echo "sim
 out=${CAIRN_BENCH_OUT:-$build/sim}
 mkdir -p "$out"
 name=$(basename "$scenario" .json)
-nice -n 19 timeout "${CAIRN_SIM_TIMEOUT:-7200}" "$build/bin/cairn-sim" "$scenario" --out "$out/$name" | tee "$out/$name.txt"
+# The machine is shared: the run may not take more than 11 GiB of address
+# space (10,000 nodes peak well below that: reference/sim/README.md); past it
+# allocation fails and the run ends instead of the machine swapping.
+(ulimit -v "${CAIRN_SIM_MAX_KB:-11534336}" &&
+  exec nice -n 19 timeout "${CAIRN_SIM_TIMEOUT:-7200}" "$build/bin/cairn-sim" "$scenario" --out "$out/$name") |
+  tee "$out/$name.txt"
 st=${PIPESTATUS[0]}
 [ "$st" -eq 0 ] || { echo "sim: cairn-sim exited with $st"; exit 0; }
 if command -v gnuplot >/dev/null; then

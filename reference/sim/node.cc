@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <arpa/inet.h>
+#include <malloc.h>
 
 #include <ns3/inet-socket-address.h>
 #include <ns3/packet.h>
@@ -19,12 +20,56 @@ namespace cairnsim
 {
 
 static const uint16_t kPort = CAIRN_DEFAULT_PORT;
+// Input buffer capacity a transport keeps once it has fed everything.
+static const size_t kInbufKeep = 16 * 1024;
+// Bytes per Socket::Send and Socket::Recv: one TCP segment. ns-3 keeps freed
+// packet buffers on a free list once they are as large as the largest buffer
+// ever freed (Buffer::Recycle, g_maxSize) and hands them to any new packet,
+// however small: a single 256 KiB Send or Recv would make every later ACK
+// and segment hold 256 KiB (the run grew without bound). Segment-sized
+// buffers keep every packet at its own size.
+static const uint32_t kIoChunk = 1448;
 
 static BlockId IdOf(const uint8_t *p)
 {
     BlockId b;
     memcpy(b.data(), p, b.size());
     return b;
+}
+
+// ---- the cores' allocator: malloc, counting the bytes the cores hold ------------
+
+static size_t g_core_heap;
+
+static void *CoreMalloc(size_t n, void *)
+{
+    void *p = malloc(n ? n : 1);
+    if (p)
+        g_core_heap += malloc_usable_size(p);
+    return p;
+}
+
+static void *CoreRealloc(void *p, size_t n, void *)
+{
+    size_t old = p ? malloc_usable_size(p) : 0;
+    void *q = realloc(p, n ? n : 1);
+    if (q)
+        g_core_heap += malloc_usable_size(q) - old;
+    return q;
+}
+
+static void CoreFree(void *p, void *)
+{
+    if (p)
+        g_core_heap -= malloc_usable_size(p);
+    free(p);
+}
+
+static const cairn_mem kCoreMem = {CoreMalloc, CoreRealloc, CoreFree, nullptr};
+
+size_t CoreHeapBytes()
+{
+    return g_core_heap;
 }
 
 // ---- store ----------------------------------------------------------------------
@@ -169,7 +214,7 @@ SimNode::SimNode(World *w, uint32_t idx)
     m_rng.Fill(seed, sizeof(seed));
     if (cairn_identity_from_seed(&m_id, seed) != 0)
         abort(); // only a broken libcrypto fails here
-    m_env.mem = cairn_port_mem();
+    m_env.mem = &kCoreMem;
     m_env.mono_ms = EnvMono;
     m_env.wall_ms = EnvWall;
     m_env.random = EnvRandom;
@@ -446,11 +491,13 @@ void SimNode::Pump(Conn *c)
             c->inbuf.erase(c->inbuf.begin(), c->inbuf.begin() + r);
             if (!c->inbuf.empty())
                 return; // backpressure: the flush that drains output resumes
+            if (c->inbuf.capacity() > kInbufKeep)
+                std::vector<uint8_t>().swap(c->inbuf); // an idle transport holds nothing
             continue;
         }
         if (!cairn_node_peer_want_read(c->peer))
             return;
-        Ptr<Packet> p = c->sock->Recv(1 << 20, 0);
+        Ptr<Packet> p = c->sock->Recv(kIoChunk, 0);
         if (!p || p->GetSize() == 0)
             return;
         size_t old = c->inbuf.size();
@@ -507,7 +554,7 @@ void SimNode::Flush(Conn *c)
         uint32_t room = c->sock->GetTxAvailable();
         if (room == 0)
             break; // OnSend comes back
-        uint32_t k = (uint32_t)std::min<size_t>(len, room);
+        uint32_t k = (uint32_t)std::min<size_t>(std::min<size_t>(len, room), kIoChunk);
         int sent = c->sock->Send(d, k, 0);
         if (sent <= 0)
             break;

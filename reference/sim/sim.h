@@ -57,6 +57,9 @@ struct BlockInfo {
 class World;
 class SimNode;
 
+// Heap bytes the node cores (and their sessions) hold, all nodes together.
+size_t CoreHeapBytes();
+
 // One transport: an ns-3 TCP socket and the core's peer on it.
 struct Conn {
     SimNode *owner = nullptr;
@@ -178,6 +181,9 @@ class World
     bool WriteResults(const std::string &json_path, const std::string &dat_path);
     std::string Digest();
     uint64_t LogLines() const { return m_log_lines; }
+    // Every `every_s` simulated seconds, a line on stderr of where the
+    // memory is (never in the log or the digest: it reads the heap).
+    void MemReportEvery(double every_s);
 
     void Log(uint32_t node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
     uint64_t MonoMs() const;
@@ -208,6 +214,7 @@ class World
     void Partition(bool on);
     void Reap();
     void CheckConverged();
+    void MemReport();
     BlockInfo &Info(const BlockId &id, uint32_t node, uint64_t height);
 
     Scenario m_sc;
@@ -229,6 +236,7 @@ class World
     uint64_t m_log_lines = 0;
     std::vector<double> m_cum_share; // miners' cumulative hash share
     std::vector<uint32_t> m_miners;
+    double m_mem_every = 0;
 
   public:
     std::string log_path;

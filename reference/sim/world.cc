@@ -7,10 +7,16 @@
 #include <cstring>
 
 #include <arpa/inet.h>
+#include <malloc.h>
 
 #include <jansson.h>
 
+#include <ns3/node-list.h>
+#include <ns3/point-to-point-net-device.h>
+#include <ns3/queue.h>
 #include <ns3/simulator.h>
+#include <ns3/tcp-socket.h>
+#include <ns3/uinteger.h>
 
 #include "sim.h"
 
@@ -353,6 +359,74 @@ void World::Run()
         m_logf = fopen(log_path.c_str(), "w");
     Simulator::Stop(Seconds(m_sc.duration_s));
     Simulator::Run();
+}
+
+void World::MemReportEvery(double every_s)
+{
+    m_mem_every = every_s;
+    if (every_s > 0)
+        Simulator::Schedule(Seconds(every_s), &World::MemReport, this);
+}
+
+// Where the memory is: the process (RSS, malloc's bytes in use), the cores'
+// heap (sessions' queues included), the driver's input buffers, ns-3's TCP
+// buffers and device queues, the shared bodies and the stores' records.
+void World::MemReport()
+{
+    long pages = 0, rss = 0;
+    if (FILE *f = fopen("/proc/self/statm", "r")) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    struct mallinfo2 mi = mallinfo2();
+    size_t out_q = 0, inbuf = 0, tx = 0, rx = 0, recs = 0, held = 0, conns = 0;
+    for (auto &n : m_nodes) {
+        recs += n->m_store.recs.capacity() * sizeof(SimStore::Rec);
+        held += n->m_store.bodies.size();
+        for (auto &kv : n->m_conns) {
+            Conn *c = kv.second.get();
+            conns++;
+            inbuf += c->inbuf.capacity();
+            if (c->peer && n->m_core) {
+                const uint8_t *d;
+                out_q += cairn_node_peer_pending(n->m_core, c->peer, &d);
+            }
+            if (c->sock) {
+                UintegerValue snd;
+                c->sock->GetAttribute("SndBufSize", snd);
+                tx += snd.Get() - c->sock->GetTxAvailable();
+                rx += c->sock->GetRxAvailable();
+            }
+        }
+    }
+    size_t qbytes = 0;
+    for (uint32_t i = 0; i < NodeList::GetNNodes(); i++) {
+        Ptr<ns3::Node> nd = NodeList::GetNode(i);
+        for (uint32_t d = 0; d < nd->GetNDevices(); d++) {
+            Ptr<PointToPointNetDevice> p2p = DynamicCast<PointToPointNetDevice>(nd->GetDevice(d));
+            if (p2p)
+                qbytes += p2p->GetQueue()->GetNBytes();
+        }
+    }
+    size_t bodies = 0, body_bytes = 0;
+    for (auto &kv : m_bodies)
+        if (auto b = kv.second.lock()) {
+            bodies++;
+            body_bytes += b->bytes.capacity();
+        }
+    const double M = 1048576.0;
+    fprintf(stderr,
+            "mem t=%.0f rss=%.0f heap=%.0f mmap=%.0f core=%.1f outq=%.1f inbuf=%.1f tcp_tx=%.1f "
+            "tcp_rx=%.1f devq=%.1f bodies=%zu/%.1f held=%zu recs=%.1f conns=%zu grave=%zu "
+            "events=%llu (MiB)\n",
+            Simulator::Now().GetSeconds(), (double)rss * 4096 / M, (double)mi.uordblks / M,
+            (double)mi.hblkhd / M, (double)CoreHeapBytes() / M, (double)out_q / M,
+            (double)inbuf / M, (double)tx / M, (double)rx / M, (double)qbytes / M, bodies,
+            (double)body_bytes / M, held, (double)recs / M, conns, m_grave.size(),
+            (unsigned long long)Simulator::GetEventCount());
+    if (Simulator::Now() + Seconds(m_mem_every) < Seconds(m_sc.duration_s))
+        Simulator::Schedule(Seconds(m_mem_every), &World::MemReport, this);
 }
 
 // ---- results ---------------------------------------------------------------------------

@@ -198,12 +198,43 @@ static void test_large_payload_nomem(void **state)
     assert_int_equal(t.live, 0);
 }
 
+/* A large payload gathered across reads is given back by the trim between
+ * reads, but never while it is still being gathered. */
+static void test_trim_between_reads(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1);
+    cairn_frame_decoder d;
+    cairn_frame_decoder_init(&d, &t.mem, CAIRN_FRAME_MAX_MIN);
+    static uint8_t b[8 + 100000 + 8];
+    hdr(b, 0xCA, 0x1E, CAIRN_T_HEADERS, 100000);
+    for (size_t i = 8; i < 8 + 100000; i++)
+        b[i] = (uint8_t)i;
+    hdr(b + 8 + 100000, 0xCA, 0x1E, CAIRN_T_PING, 0);
+    const uint8_t *p = b;
+    cairn_frame f;
+    assert_int_equal(cairn_frame_decoder_next(&d, &p, b + 5000, &f), CAIRN_ERR_AGAIN);
+    assert_int_equal(t.live, 1);
+    cairn_frame_decoder_trim(&d); /* mid-payload: kept */
+    assert_int_equal(t.live, 1);
+    assert_int_equal(cairn_frame_decoder_next(&d, &p, b + 8 + 100000, &f), 0);
+    assert_int_equal(f.length, 100000);
+    assert_int_equal(f.payload[99999], (uint8_t)(8 + 99999)); /* the gathered bytes are intact */
+    cairn_frame_decoder_trim(&d);
+    assert_int_equal(t.live, 0);
+    assert_int_equal(cairn_frame_decoder_next(&d, &p, b + sizeof(b), &f), 0);
+    assert_int_equal(f.type, CAIRN_T_PING);
+    cairn_frame_decoder_free(&d);
+    assert_int_equal(t.live, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_checks),       cmocka_unit_test(test_registry),
         cmocka_unit_test(test_split_everywhere),    cmocka_unit_test(test_decoder_errors_are_final),
-        cmocka_unit_test(test_large_payload_nomem),
+        cmocka_unit_test(test_large_payload_nomem), cmocka_unit_test(test_trim_between_reads),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }

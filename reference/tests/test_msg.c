@@ -244,6 +244,13 @@ static void test_amplification_is_bounded(void **state)
     assert_int_equal(cairn_msg_scan(&cairn__v1__block__descriptor, b, len, &occ), 0);
     assert_int_equal(occ, 4098);
     assert_true(d.arena.high_water <= cairn_msg_budget(len, occ));
+    /* once the message is no longer used, a trim gives all of it back and
+     * the decoder still works */
+    assert_true(t.live > 0);
+    cairn_msg_decoder_trim(&d);
+    assert_int_equal(t.live, 0);
+    assert_int_equal(cairn_msg_decode(&d, CAIRN_T_BLOCK, b, len, &m), 0);
+    assert_int_equal(((Cairn__V1__Block *)m)->n_entries, 4096);
     /* one more entry is refused by the scan */
     *p++ = 0x1a;
     *p++ = 0x01;

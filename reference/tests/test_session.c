@@ -625,8 +625,10 @@ static void test_backpressure(void **state)
     const uint8_t *data;
     size_t pending = cairn_session_pending(p.b.s, &data);
     assert_true(pending <= CAIRN_OUTPUT_QUEUE_MAX + 1032); /* [SEC-7] */
+    long live = p.t.live;
     cairn_session_sent(p.b.s, pending);
     assert_true(cairn_session_want_read(p.b.s));
+    assert_int_equal(p.t.live, live - 1); /* drained: the 3 MiB of room is given back */
     cairn_buf_free(&in);
     pair_free(&p);
 }

@@ -4,17 +4,20 @@
 
 #include "cairn/chain.h"
 
-#define CHAIN_ARENA_RECORDS 512
+#define CHAIN_ARENA_RECORDS 512 /* records per chunk, once the chain has grown */
+#define CHAIN_ARENA_FIRST   16  /* records in the first chunk; each next one doubles */
 #define CHAIN_MAX_PINS      256
 
 /* iflags */
 enum { CHAIN_KEEP = 1, CHAIN_PRUNE = 2, CHAIN_RECYCLED = 4 };
 
-/* Records come from chunks that are freed only with the chain. */
+/* Records come from chunks that are freed only with the chain; chunks double
+ * from CHAIN_ARENA_FIRST to CHAIN_ARENA_RECORDS records, so a short chain
+ * (a simulator's 10,000 nodes) does not pay for 512 records each. */
 typedef struct chain_arena {
     struct chain_arena *next;
-    size_t used;
-    cairn_chain_block recs[CHAIN_ARENA_RECORDS];
+    size_t used, cap;
+    cairn_chain_block recs[];
 } chain_arena;
 
 typedef struct chain_arena_mark {

@@ -167,12 +167,16 @@ cairn_chain_block *chain_record_new(cairn_chain *c, const uint8_t id[CAIRN_HASH_
         memset(b, 0, sizeof(*b));
         b->iflags = CHAIN_RECYCLED;
     } else {
-        if (!c->arena || c->arena->used == CHAIN_ARENA_RECORDS) {
-            chain_arena *a = cairn_mem_malloc(c->mem, sizeof(*a));
+        if (!c->arena || c->arena->used == c->arena->cap) {
+            size_t cap = c->arena ? 2 * c->arena->cap : CHAIN_ARENA_FIRST;
+            if (cap > CHAIN_ARENA_RECORDS)
+                cap = CHAIN_ARENA_RECORDS;
+            chain_arena *a = cairn_mem_malloc(c->mem, sizeof(*a) + cap * sizeof(a->recs[0]));
             if (!a)
                 return NULL;
             a->next = c->arena;
             a->used = 0;
+            a->cap = cap;
             c->arena = a;
         }
         b = &c->arena->recs[c->arena->used++];

@@ -20,6 +20,11 @@
 #define DEFAULT_MAX_COUNT 8192
 #define DEFAULT_MAX_BYTES (32u << 20)
 #define SHARE_DIV         8 /* [REL-18] a peer source holds at most 1/8 of the pool */
+/* The entry table starts this small and doubles as the pool fills, up to one
+ * bucket per entry of max_count (an idle pool of a simulator's 10,000 nodes
+ * holds a few hundred bytes instead of the full-size table). */
+#define MIN_BUCKETS    64
+#define SOURCE_BUCKETS 256 /* sources are peers: a fixed table */
 
 typedef struct pool_source pool_source;
 
@@ -51,7 +56,7 @@ struct cairn_mempool {
     const cairn_mem *mem;
     cairn_sha256_ctx *sha;
     pool_entry **buckets;
-    size_t nbuckets, count, bytes, max_count, max_bytes;
+    size_t nbuckets, max_buckets, count, bytes, max_count, max_bytes;
     pool_source *sources;   /* list of sources holding entries */
     pool_source **sbuckets; /* sources by key */
     size_t nsources;
@@ -68,12 +73,13 @@ int cairn_mempool_new(cairn_mempool **out, const cairn_mem *mem, size_t max_coun
     p->mem = mem;
     p->max_count = max_count ? max_count : DEFAULT_MAX_COUNT;
     p->max_bytes = max_bytes ? max_bytes : DEFAULT_MAX_BYTES;
-    p->nbuckets = 64;
-    while (p->nbuckets < p->max_count && p->nbuckets < (SIZE_MAX >> 2))
-        p->nbuckets *= 2;
+    p->nbuckets = MIN_BUCKETS;
+    p->max_buckets = MIN_BUCKETS;
+    while (p->max_buckets < p->max_count && p->max_buckets < (SIZE_MAX >> 2))
+        p->max_buckets *= 2;
     int rv = cairn_sha256_ctx_new(&p->sha);
     if (rv == 0 && (!(p->buckets = cairn_mem_calloc(mem, p->nbuckets, sizeof(*p->buckets))) ||
-                    !(p->sbuckets = cairn_mem_calloc(mem, p->nbuckets, sizeof(*p->sbuckets)))))
+                    !(p->sbuckets = cairn_mem_calloc(mem, SOURCE_BUCKETS, sizeof(*p->sbuckets)))))
         rv = CAIRN_ERR_NOMEM;
     if (rv != 0) {
         cairn_mempool_del(p);
@@ -139,7 +145,7 @@ size_t cairn_mempool_bytes(const cairn_mempool *p)
  * key of a hostile peer is still a real key's hash. */
 static pool_source **source_link(const cairn_mempool *p, const uint8_t key[CAIRN_HASH_LEN])
 {
-    pool_source **l = &p->sbuckets[cairn_get_u64(key) & (p->nbuckets - 1)];
+    pool_source **l = &p->sbuckets[cairn_get_u64(key) & (SOURCE_BUCKETS - 1)];
     while (*l && memcmp((*l)->key, key, CAIRN_HASH_LEN) != 0)
         l = &(*l)->hnext;
     return l;
@@ -181,6 +187,28 @@ static void source_drop_if_empty(cairn_mempool *p, pool_source *s)
         s->next->prev = s->prev;
     p->nsources--;
     cairn_mem_free(p->mem, s);
+}
+
+/* Doubles the entry table once it holds as many entries as buckets (up to
+ * max_buckets). A failed allocation keeps the table: only chains lengthen. */
+static void maybe_grow(cairn_mempool *p)
+{
+    if (p->count < p->nbuckets || p->nbuckets >= p->max_buckets)
+        return;
+    size_t n = p->nbuckets * 2;
+    pool_entry **v = cairn_mem_calloc(p->mem, n, sizeof(*v));
+    if (!v)
+        return;
+    for (size_t i = 0; i < p->nbuckets; i++)
+        for (pool_entry *e = p->buckets[i], *next; e; e = next) {
+            next = e->hnext;
+            pool_entry **l = &v[cairn_get_u64(e->id) & (n - 1)];
+            e->hnext = *l;
+            *l = e;
+        }
+    cairn_mem_free(p->mem, p->buckets);
+    p->buckets = v;
+    p->nbuckets = n;
 }
 
 /* Unlinks and frees one entry (its source too when it was the last). */
@@ -378,6 +406,7 @@ int cairn_mempool_add_from(cairn_mempool *p, const uint8_t *entry, size_t len,
     memcpy(e->data, entry, len);
     e->len = len;
     e->src = s;
+    maybe_grow(p);
     pool_entry **l = find_link(p, id);
     e->hnext = NULL;
     *l = e;

@@ -88,6 +88,14 @@ void cairn_frame_decoder_free(cairn_frame_decoder *d)
 
 /* Payloads up to this size keep their buffer between frames. */
 #define BODY_KEEP (64 * 1024)
+/* ... and this much between reads (cairn_frame_decoder_trim). */
+#define BODY_TRIM_KEEP (4 * 1024)
+
+void cairn_frame_decoder_trim(cairn_frame_decoder *d)
+{
+    if (!d->in_payload)
+        cairn_buf_reset(&d->body, BODY_TRIM_KEEP);
+}
 
 int cairn_frame_decoder_next(cairn_frame_decoder *d, const uint8_t **src, const uint8_t *end,
                              cairn_frame *out)

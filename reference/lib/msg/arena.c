@@ -54,6 +54,12 @@ void cairn_arena_reset(cairn_arena *a, size_t budget)
     a->failed = 0;
 }
 
+void cairn_arena_trim(cairn_arena *a)
+{
+    cairn_arena_free(a);
+    a->spent = 0;
+}
+
 void *cairn_arena_alloc(cairn_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;

@@ -305,6 +305,11 @@ void cairn_msg_decoder_free(cairn_msg_decoder *d)
     cairn_arena_free(&d->arena);
 }
 
+void cairn_msg_decoder_trim(cairn_msg_decoder *d)
+{
+    cairn_arena_trim(&d->arena);
+}
+
 size_t cairn_msg_budget(size_t len, size_t occurrences)
 {
     /*

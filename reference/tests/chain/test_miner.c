@@ -1,6 +1,49 @@
 /* Pending entries and the miner: a block filled from the pool is valid on the chain. */
 #include "chain_helpers.h"
 
+/* The entry table grows as the pool fills (it starts at 64 buckets): every
+ * entry stays findable, removable and selectable across the growth, up to
+ * max_count. */
+static void pool_grows(void **state)
+{
+    (void)state;
+    test_env te;
+    test_env_init(&te, 1);
+    cairn_mempool *p;
+    uint32_t why;
+    enum { N = 1000 };
+    static uint8_t ids[N][32];
+    uint8_t e[8] = {0x00};
+    assert_int_equal(cairn_mempool_new(&p, &te.mem, N, 0), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        cairn_put_u32(e + 1, i);
+        assert_int_equal(cairn_mempool_add(p, e, sizeof(e), ids[i], &why), 0);
+    }
+    assert_int_equal(cairn_mempool_count(p), N);
+    cairn_put_u32(e + 1, N);
+    uint8_t id[32];
+    assert_int_equal(cairn_mempool_add(p, e, sizeof(e), id, &why), CAIRN_ERR_PROTO(CAIRN_E_BUSY));
+    for (uint32_t i = 0; i < N; i++)
+        assert_true(cairn_mempool_contains(p, ids[i]));
+    static cairn_bytes_ref sel[N];
+    assert_int_equal(cairn_mempool_select(p, sel, N), N);
+    assert_int_equal(cairn_get_u32(sel[N - 1].data + 1), N - 1); /* arrival order kept */
+    uint8_t odd[N / 2][8];
+    cairn_bytes_ref gone[N / 2];
+    for (uint32_t i = 0; i < N / 2; i++) {
+        odd[i][0] = 0x00;
+        cairn_put_u32(odd[i] + 1, 2 * i + 1);
+        memset(odd[i] + 5, 0, 3);
+        gone[i] = (cairn_bytes_ref){odd[i], 8};
+    }
+    assert_int_equal(cairn_mempool_remove(p, gone, N / 2), 0);
+    assert_int_equal(cairn_mempool_count(p), N / 2);
+    for (uint32_t i = 0; i < N; i++)
+        assert_int_equal(cairn_mempool_contains(p, ids[i]), i % 2 == 0);
+    cairn_mempool_del(p);
+    assert_int_equal(te.live, 0);
+}
+
 static void pool_rules(void **state)
 {
     (void)state;
@@ -253,9 +296,8 @@ static void mine_from_pool(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(pool_rules),
-        cmocka_unit_test(pool_is_fair),
-        cmocka_unit_test(recent_entries_stay_out),
+        cmocka_unit_test(pool_rules),     cmocka_unit_test(pool_grows),
+        cmocka_unit_test(pool_is_fair),   cmocka_unit_test(recent_entries_stay_out),
         cmocka_unit_test(mine_from_pool),
     };
     return cmocka_run_group_tests_name("chain_miner", tests, NULL, NULL);

@@ -45,6 +45,11 @@ typedef struct cairn_frame_decoder {
 
 void cairn_frame_decoder_init(cairn_frame_decoder *d, const cairn_mem *mem, uint32_t max_len);
 void cairn_frame_decoder_free(cairn_frame_decoder *d);
+/* Between reads, once the last frame returned is no longer in use: gives
+ * back a gathered payload's buffer beyond a few KiB (not while a payload is
+ * being gathered), so an idle decoder does not hold the largest frame it
+ * saw until the next header. */
+void cairn_frame_decoder_trim(cairn_frame_decoder *d);
 
 /*
  * Consumes input from *src and returns the next frame:

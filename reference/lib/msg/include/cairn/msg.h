@@ -91,6 +91,10 @@ typedef struct cairn_msg_decoder {
 
 void cairn_msg_decoder_init(cairn_msg_decoder *d, const cairn_mem *mem);
 void cairn_msg_decoder_free(cairn_msg_decoder *d);
+/* Once no decoded message is in use any more: gives the arena's memory back
+ * (a decoded Block otherwise holds twice its size until the next message
+ * arrives, in every session that received one). */
+void cairn_msg_decoder_trim(cairn_msg_decoder *d);
 
 /* Arena budget for a scanned payload of `len` bytes with `occurrences`
  * fields: never exceeded when unpacking it (a fuzz oracle checks this). */
