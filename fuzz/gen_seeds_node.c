@@ -156,7 +156,8 @@ static void inject_each(const uint8_t *f, size_t n, void *ud)
     done(&s);
 }
 
-void node_seeds(void)
+/* Seeds: sync, relay, reorg, entries, stalls and discovery. */
+static void node_seeds_chain(void)
 {
     script s;
 
@@ -231,6 +232,12 @@ void node_seeds(void)
     wait_ms(&s, 61000);
     wait_ms(&s, 3000);
     done(&s);
+}
+
+/* Seeds: raw inbound connections, pieces and flips, cuts and eviction. */
+static void node_seeds_peers(void)
+{
+    script s;
 
     /* Raw inbound connections: a flood, junk, silence, eviction at the cap. */
     start(&s, HELPERS(1) | INBOUND_2);
@@ -315,6 +322,12 @@ void node_seeds(void)
     u8(&s, 1);
     wait_ms(&s, 1000);
     done(&s);
+}
+
+/* Seeds: clocks ahead, low-work branches, noban, batches and restarts. */
+static void node_seeds_time(void)
+{
+    script s;
 
     /* Helpers whose clocks run ahead: headers held as TIME_TOO_NEW, taken later. */
     for (uint8_t skew = SKEW_3MIN; skew <= SKEW_10MIN; skew++) {
@@ -428,4 +441,11 @@ void node_seeds(void)
     }
 
     all_messages(inject_each, NULL);
+}
+
+void node_seeds(void)
+{
+    node_seeds_chain();
+    node_seeds_peers();
+    node_seeds_time();
 }
