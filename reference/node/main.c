@@ -64,7 +64,8 @@ static int number(const char *opt, const char *arg, long max, long *out)
     char *end;
     long v = strtol(arg, &end, 10);
     if (*arg == '\0' || *end || v < 0 || v > max) {
-        fprintf(stderr, "cairnd: --%s: expected a number from 0 to %ld, got \"%s\"\n", opt, max, arg);
+        fprintf(stderr, "cairnd: --%s: expected a number from 0 to %ld, got \"%s\"\n", opt, max,
+                arg);
         return -1;
     }
     *out = v;
