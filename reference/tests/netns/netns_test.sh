@@ -184,9 +184,13 @@ scenario_eclipse() {
     host eh3 10.239.0.1
     local att=(10.240.0.1 10.240.0.2 10.241.0.1 10.241.0.2)
     host eatt "${att[@]}"
-    node eh1 10.237.0.1
-    node eh2 10.238.0.1 --peer 10.237.0.1:7317
-    node eh3 10.239.0.1 --peer 10.237.0.1:7317
+    # --outbound 0: the honest nodes dial only their configured peer, so none
+    # of them dials the victim first (a node already in session with the
+    # victim inbound is not dialled by it, and the victim's 3 honest outbound
+    # sessions below would never all exist)
+    node eh1 10.237.0.1 --outbound 0
+    node eh2 10.238.0.1 --peer 10.237.0.1:7317 --outbound 0
+    node eh3 10.239.0.1 --peer 10.237.0.1:7317 --outbound 0
     node ev 10.236.0.1 --peer 10.237.0.1:7317 --peer 10.240.0.1:7317 --peer 10.241.0.1:7317
     local live= before a
     for _ in $(seq 180); do
