@@ -453,9 +453,8 @@ static void node_on_not_found(peer *p, const ProtobufCMessage *m, uint64_t *rid)
 
 static void node_on_error(peer *p, const ProtobufCMessage *m, uint64_t *rid)
 {
-    (void)m;
     if (rid && *rid)
-        sync_on_not_found(p, *rid); /* BUSY / RATE_LIMITED: try elsewhere */
+        sync_on_refused(p, *rid, ((const Cairn__V1__Error *)m)->code);
 }
 
 static void node_on_announce(peer *p, const ProtobufCMessage *m, uint64_t *rid)

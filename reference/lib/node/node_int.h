@@ -20,6 +20,7 @@
 #define NODE_FAILED_IDS           1024  /* [VAL-18] headers remembered as failed */
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
 #define NODE_TICK_MS              250   /* the core's upkeep period */
+#define NODE_REFUSED_WAIT_MS      1000  /* [REQ-22] after RATE_LIMITED (and BUSY) */
 /* Per-session rates (spec §13.2): [REQ-21] requests and upload, [REL-22] entries. */
 #define NODE_GETHEADERS_PER_S  20
 #define NODE_GETHEADERS_BURST  100
@@ -124,6 +125,7 @@ struct cairn_node_peer {
     body_req bodies[NODE_BODY_WINDOW];
     unsigned n_bodies;
     uint32_t stall_ms;
+    uint64_t refused_until_ms;    /* [REQ-22] no GetBlock/GetHeaders before this (node_now) */
     uint64_t last_getpeers_in_ms; /* their last GetPeers to us */
     rate_bucket rl_headers, rl_data, rl_upload, rl_entry_bytes, rl_entry_count; /* limits.c */
     uint64_t peers_rid; /* our outstanding GetPeers */
@@ -223,6 +225,7 @@ void sync_tick(node *n);
 void sync_on_headers(peer *p, const Cairn__V1__Headers *h);
 void sync_on_block(peer *p, const Cairn__V1__Block *b);
 void sync_on_not_found(peer *p, uint64_t rid);
+void sync_on_refused(peer *p, uint64_t rid, uint32_t code);
 void sync_on_announce(peer *p, const Cairn__V1__Announce *a);
 void sync_start_headers(peer *p);
 void sync_peer_gone(peer *p);

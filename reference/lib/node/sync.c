@@ -200,6 +200,8 @@ void sync_start_headers(peer *p)
         return;
     if (node_wall(n) < p->headers_wait_ms)
         return; /* [VAL-29] its answer would end with a header held as too new */
+    if (node_now(n) < p->refused_until_ms)
+        return; /* [REQ-22] */
     const cairn_chain_block *best = cairn_chain_best_header(n->chain);
     /* [SYNC-21] only from peers that claim more work than we know of */
     if (memcmp(p->info.total_work, best->work.be, 32) <= 0)
@@ -274,7 +276,8 @@ static void fetch_bodies(node *n)
         for (int tries = 0; tries < 2 && !chosen; tries++) {
             for (peer *p = next; p; p = p->next)
                 if (ready_with(p, CAIRN_SERVICE_CHAIN) && p->n_bodies < NODE_BODY_WINDOW &&
-                    p->info.tip_height >= missing[i]->hdr.height) {
+                    p->info.tip_height >= missing[i]->hdr.height &&
+                    node_now(n) >= p->refused_until_ms) {
                     chosen = p;
                     break;
                 }
@@ -658,6 +661,31 @@ void sync_on_not_found(peer *p, uint64_t rid)
         p->info.tip_height = b->hdr.height - 1;
     drop_body(p, r);
     fetch_bodies(p->n);
+}
+
+/*
+ * [REQ-22] Error BUSY or RATE_LIMITED answering a GetBlock or GetHeaders: the
+ * peer has what was asked but will not send it now. Unlike NotFound it says
+ * nothing about the peer's chain, so its known tip stays; the request is
+ * dropped and the peer gets no GetBlock or GetHeaders for 1 s, after which
+ * the tick asks again (before, the answer counted as NotFound: a node syncing
+ * faster than its only peer's GetBlock rate lowered that peer's tip below the
+ * refused height and never asked it again).
+ */
+void sync_on_refused(peer *p, uint64_t rid, uint32_t code)
+{
+    if (code != CAIRN_E_BUSY && code != CAIRN_E_RATE_LIMITED) {
+        sync_on_not_found(p, rid);
+        return;
+    }
+    p->refused_until_ms = node_now(p->n) + NODE_REFUSED_WAIT_MS;
+    if (rid == p->headers_rid) {
+        p->headers_rid = 0;
+        return;
+    }
+    body_req *r = find_body(p, rid);
+    if (r)
+        drop_body(p, r);
 }
 
 /*
