@@ -6,23 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FUZZ_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FUZZ_ASAN 1
-#endif
-#endif
+#include "common.h"
+
+/* The cores free megabytes per input: see common.h. */
+FUZZ_ASAN_QUARANTINE_MB(16)
 #ifdef FUZZ_ASAN
 #include <sanitizer/asan_interface.h>
-/* The cores free megabytes per input: a 16 MiB quarantine instead of 256 MiB
- * keeps ASan's recycling off the profile (use after free is still caught for
- * what the last 16 MiB of frees cover). */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "quarantine_size_mb=16";
-}
 #else
 #define ASAN_POISON_MEMORY_REGION(p, n)   ((void)(p), (void)(n))
 #define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))

@@ -17,6 +17,33 @@
 
 #include "cairn/msg.h"
 
+/* FUZZ_ASAN: this build has AddressSanitizer (gcc or clang). */
+#if defined(__SANITIZE_ADDRESS__)
+#define FUZZ_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_ASAN 1
+#endif
+#endif
+
+/*
+ * FUZZ_ASAN_QUARANTINE_MB(N): in one file of a target, a quarantine of N MiB
+ * instead of ASan's 256 MiB for targets whose inputs free what they allocated
+ * within microseconds (use after free is still caught for what the last N MiB
+ * of frees cover; recycling 256 MiB kept faulting fresh pages in). ASAN_OPTIONS
+ * still overrides it. Nothing without ASan.
+ */
+#ifdef FUZZ_ASAN
+#define FUZZ_ASAN_QUARANTINE_MB(n)                                                                 \
+    const char *__asan_default_options(void);                                                      \
+    const char *__asan_default_options(void)                                                       \
+    {                                                                                              \
+        return "quarantine_size_mb=" #n;                                                           \
+    }
+#else
+#define FUZZ_ASAN_QUARANTINE_MB(n)
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /*

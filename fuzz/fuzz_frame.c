@@ -21,26 +21,7 @@
 
 #include "common.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FUZZ_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FUZZ_ASAN 1
-#endif
-#endif
-#ifdef FUZZ_ASAN
-/*
- * A 16 MiB quarantine instead of ASan's 256 MiB: every input frees what it
- * allocated within microseconds, so use-after-free is still caught, while
- * recycling 256 MiB kept faulting fresh pages in (a quarter of the time per
- * input). ASAN_OPTIONS still overrides it.
- */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "quarantine_size_mb=16";
-}
-#endif
+FUZZ_ASAN_QUARANTINE_MB(16)
 
 struct spec_type {
     uint16_t type;
