@@ -21,8 +21,9 @@ name=$(basename "$scenario" .json)
 # The machine is shared: the run may not take more than 11 GiB of address
 # space (10,000 nodes peak well below that: reference/sim/README.md); past it
 # allocation fails and the run ends instead of the machine swapping.
+# CAIRN_SIM_NICE (default 19) is its niceness: 0 on a machine given to it.
 (ulimit -v "${CAIRN_SIM_MAX_KB:-11534336}" &&
-  exec nice -n 19 timeout "${CAIRN_SIM_TIMEOUT:-7200}" "$build/bin/cairn-sim" "$scenario" --out "$out/$name") |
+  exec nice -n "${CAIRN_SIM_NICE:-19}" timeout "${CAIRN_SIM_TIMEOUT:-7200}" "$build/bin/cairn-sim" "$scenario" --out "$out/$name") |
   tee "$out/$name.txt"
 st=${PIPESTATUS[0]}
 [ "$st" -eq 0 ] || { echo "sim: cairn-sim exited with $st"; exit 0; }
