@@ -110,6 +110,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     conn_drain(n);
 }
 
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    node *n = arg;
+    n->wake_armed = UINT64_MAX;
+    if (n->stopping)
+        return;
+    cairn_node_wake(n->core); /* requests that waited for their pace */
+    conn_drain(n);
+}
+
 static void on_mine(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -336,6 +348,8 @@ int node_start(node *n)
     struct timeval tick = {0, TICK_MS * 1000};
     n->ev_tick = event_new(n->base, -1, EV_PERSIST, on_tick, n);
     event_add(n->ev_tick, &tick);
+    n->ev_wake = evtimer_new(n->base, on_wake, n);
+    n->wake_armed = UINT64_MAX;
     if (n->cfg.mine) {
         struct timeval mt = {0, 5000};
         n->ev_mine = event_new(n->base, -1, EV_PERSIST, on_mine, n);
@@ -373,6 +387,8 @@ void node_free(node *n)
         close(n->listen_fd);
     if (n->ev_tick)
         event_free(n->ev_tick);
+    if (n->ev_wake)
+        event_free(n->ev_wake);
     if (n->ev_mine)
         event_free(n->ev_mine);
     if (n->ev_sigint)

@@ -57,6 +57,8 @@ typedef struct node {
     uint64_t next_rescan_ms, share_generation;
     int listen_fd;
     struct event *ev_listen, *ev_tick, *ev_mine, *ev_sigint, *ev_sigterm;
+    struct event *ev_wake;   /* the core's wake time (paced requests) */
+    uint64_t wake_armed;     /* the time ev_wake is set for, UINT64_MAX = none */
     struct conn_peer *conns; /* every connection, dialling ones too */
     int stopping;
     int exit_code;

@@ -283,6 +283,14 @@ void conn_drain(node *n)
             break;
         }
     }
+    /* the core's wake time: sooner than a tick when requests wait for their pace */
+    uint64_t w = cairn_node_wake_at(n->core);
+    if (w != UINT64_MAX && w < n->wake_armed && n->ev_wake) {
+        uint64_t now = now_ms(n), d = w > now ? w - now : 0;
+        struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
+        evtimer_add(n->ev_wake, &tv);
+        n->wake_armed = w;
+    }
 }
 
 void conn_stop_dials(node *n)

@@ -642,7 +642,7 @@ void SimNode::Timers()
     if (!m_core)
         return;
     uint64_t now = m_w->MonoMs();
-    uint64_t d = cairn_node_deadline(m_core);
+    uint64_t d = std::min(cairn_node_deadline(m_core), cairn_node_wake_at(m_core));
     if (d < m_timer_at) {
         m_timer.Cancel();
         m_timer_at = d;
@@ -674,8 +674,11 @@ void SimNode::OnTimer()
     m_timer_at = UINT64_MAX;
     if (!m_core)
         return;
-    if (m_w->MonoMs() >= cairn_node_deadline(m_core))
+    uint64_t now = m_w->MonoMs();
+    if (now >= cairn_node_deadline(m_core))
         cairn_node_tick(m_core);
+    if (now >= cairn_node_wake_at(m_core))
+        cairn_node_wake(m_core); /* requests that waited for their pace */
     Settle();
 }
 

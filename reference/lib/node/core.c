@@ -232,6 +232,10 @@ int cairn_node_new(cairn_node **out, const cairn_node_config *cfg)
     n->cfg.noban = n->noban;
     if (!n->cfg.max_inbound)
         n->cfg.max_inbound = 117;
+    if (!n->cfg.getdata_per_s)
+        n->cfg.getdata_per_s = NODE_GETDATA_PER_S;
+    if (!n->cfg.getdata_burst)
+        n->cfg.getdata_burst = NODE_GETDATA_BURST;
     if (n->cfg.max_inbound > NODE_MAX_INBOUND_HARD)
         n->cfg.max_inbound = NODE_MAX_INBOUND_HARD;
     if (!n->cfg.max_per_ip)
@@ -270,6 +274,7 @@ int cairn_node_new(cairn_node **out, const cairn_node_config *cfg)
     }
     limits_rebuild_recent(n);
     n->next_tick_ms = node_now(n);
+    n->wake_ms = UINT64_MAX;
     *out = n;
     return 0;
 }
@@ -613,6 +618,14 @@ void cairn_node_tick(cairn_node *n)
     save_book(n);
 }
 
+void cairn_node_wake(cairn_node *n)
+{
+    if (n->stopping)
+        return;
+    if (node_now(n) >= n->wake_ms)
+        sync_wake(n);
+}
+
 int cairn_node_mine_step(cairn_node *n, uint32_t tries)
 {
     return mine_step(n, tries);
@@ -734,6 +747,11 @@ uint64_t cairn_node_peer_deadline(const cairn_node *n, const cairn_node_peer *p)
 uint64_t cairn_node_deadline(const cairn_node *n)
 {
     return n->next_tick_ms;
+}
+
+uint64_t cairn_node_wake_at(const cairn_node *n)
+{
+    return n->wake_ms;
 }
 
 int cairn_node_stopped(const cairn_node *n)

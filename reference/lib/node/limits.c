@@ -14,11 +14,18 @@ void bucket_refill(rate_bucket *b, uint64_t now, int64_t per_s, int64_t burst)
         b->started = 1;
         return;
     }
-    if (now > b->last_ms) {
-        uint64_t dt = now - b->last_ms;
-        int64_t add = dt > 3600000 ? burst : (int64_t)dt * per_s / 1000;
-        b->tokens = b->tokens + add > burst ? burst : b->tokens + add;
+    if (now <= b->last_ms)
+        return;
+    uint64_t dt = now - b->last_ms;
+    int64_t add = dt > 3600000 ? burst : (int64_t)dt * per_s / 1000;
+    if (b->tokens + add >= burst) {
+        b->tokens = burst;
         b->last_ms = now;
+    } else if (add > 0) {
+        /* only the time the whole tokens stand for: refilled more often than
+         * a token's time (GetHeaders: 50 ms), the bucket still fills */
+        b->tokens += add;
+        b->last_ms += (uint64_t)add * 1000 / (uint64_t)per_s;
     }
 }
 
@@ -46,7 +53,7 @@ int limits_request_ok(peer *p, uint16_t type)
     case CAIRN_T_GET_BLOCK:
     case CAIRN_T_GET_CHUNK:
     case CAIRN_T_GET_MANIFEST:
-        return bucket_take(&p->rl_data, now, NODE_GETDATA_PER_S, NODE_GETDATA_BURST, 1);
+        return bucket_take(&p->rl_data, now, p->n->cfg.getdata_per_s, p->n->cfg.getdata_burst, 1);
     default:
         return 1;
     }

@@ -21,6 +21,7 @@
 #define NODE_CLOSING_MS           5000  /* [CLOSE-8] longest wait to flush a closing session */
 #define NODE_TICK_MS              250   /* the core's upkeep period */
 #define NODE_REFUSED_WAIT_MS      1000  /* [REQ-22] after RATE_LIMITED (and BUSY) */
+#define NODE_HEADERS_AHEAD        16384 /* [SYNC-20] best header this far above the tip: a run waits */
 /* Per-session rates (spec §13.2): [REQ-21] requests and upload, [REL-22] entries. */
 #define NODE_GETHEADERS_PER_S  20
 #define NODE_GETHEADERS_BURST  100
@@ -115,6 +116,7 @@ struct cairn_node_peer {
     uint64_t headers_rid;              /* outstanding GetHeaders, 0 = none */
     uint64_t headers_wait_ms;          /* [VAL-29] no GetHeaders before this wall-clock time */
     int headers_idle;                  /* [SYNC-42] the last run ended: wait for an Announce */
+    int headers_ahead;                 /* the run waits: the bodies are NODE_HEADERS_AHEAD behind */
     uint8_t sent_loc0[CAIRN_HASH_LEN]; /* first locator entry of the last GetHeaders */
     uint8_t cont_id[CAIRN_HASH_LEN];   /* [SYNC-20] last header of the run so far */
     uint64_t cont_height;              /* its height; 0 = a run has not started */
@@ -128,7 +130,8 @@ struct cairn_node_peer {
     uint64_t refused_until_ms;    /* [REQ-22] no GetBlock/GetHeaders before this (node_now) */
     uint64_t last_getpeers_in_ms; /* their last GetPeers to us */
     rate_bucket rl_headers, rl_data, rl_upload, rl_entry_bytes, rl_entry_count; /* limits.c */
-    uint64_t peers_rid; /* our outstanding GetPeers */
+    rate_bucket rq_headers, rq_blocks; /* our own GetHeaders and GetBlock to it (sync.c) */
+    uint64_t peers_rid;                /* our outstanding GetPeers */
     struct cairn_node_peer *next;
 };
 
@@ -166,6 +169,7 @@ struct cairn_node {
     uint64_t next_mine_ms;
     uint64_t blocks_mined;
     uint64_t next_tick_ms;
+    uint64_t wake_ms; /* a paced request may go then; UINT64_MAX = none waits */
     /* progress.c: initial sync */
     int syncing;          /* far behind the best header since the last catch-up */
     int announce_pending; /* a tip reached inside a batch waits for its commit */
@@ -222,6 +226,7 @@ int progress_in_batch(const node *n);
 /* sync.c: headers first, bodies in parallel, announcements, relay, mining */
 int node_flush(node *n); /* commits the open batch, announces what waited: 0 or -1 */
 void sync_tick(node *n);
+void sync_wake(node *n);
 void sync_on_headers(peer *p, const Cairn__V1__Headers *h);
 void sync_on_block(peer *p, const Cairn__V1__Block *b);
 void sync_on_not_found(peer *p, uint64_t rid);

@@ -196,7 +196,8 @@ static void request_headers(peer *p, int continuation)
 void sync_start_headers(peer *p)
 {
     node *n = p->n;
-    if (!ready_with(p, CAIRN_SERVICE_CHAIN) || p->headers_rid || p->headers_idle)
+    if (!ready_with(p, CAIRN_SERVICE_CHAIN) || p->headers_rid || p->headers_idle ||
+        p->headers_ahead)
         return;
     if (node_wall(n) < p->headers_wait_ms)
         return; /* [VAL-29] its answer would end with a header held as too new */
@@ -219,6 +220,25 @@ static int requested(node *n, const uint8_t id[CAIRN_HASH_LEN])
     return 0;
 }
 
+/*
+ * Whether `p` may be sent another GetBlock now. The node paces its own
+ * GetBlock to each peer at the reference rate (§13.2: 10,000 a second, burst
+ * 10,000), so that a reference answerer never has to refuse it [REQ-21]: a
+ * refusal costs a second's rest [REQ-22], a pace only the wait for the next
+ * token. When the bucket is empty, the wake time says when to try again.
+ */
+static int body_paced(peer *p, uint64_t now)
+{
+    const cairn_node_config *c = &p->n->cfg;
+    bucket_refill(&p->rq_blocks, now, c->getdata_per_s, c->getdata_burst);
+    if (p->rq_blocks.tokens >= 1)
+        return 1;
+    uint64_t wait = (uint64_t)(1 - p->rq_blocks.tokens) * 1000 / c->getdata_per_s + 1;
+    if (now + wait < p->n->wake_ms)
+        p->n->wake_ms = now + wait;
+    return 0;
+}
+
 /* GetBlock by ID to `p`, which has room in its window. */
 static void request_body(peer *p, const cairn_chain_block *b)
 {
@@ -232,6 +252,8 @@ static void request_body(peer *p, const cairn_chain_block *b)
         return;
     }
     peer_want_flush(p);
+    bucket_refill(&p->rq_blocks, node_now(p->n), p->n->cfg.getdata_per_s, p->n->cfg.getdata_burst);
+    p->rq_blocks.tokens--; /* an announced block may overdraw it (SYNC-40) */
     memcpy(r->id, b->id, CAIRN_HASH_LEN);
     r->sent_ms = node_now(p->n);
     r->stalled = 0;
@@ -268,6 +290,7 @@ static void fetch_bodies(node *n)
     from = n->fetch_from;
     size_t count = cairn_chain_missing_bodies(n->chain, from, missing, FETCH_AHEAD);
     peer *next = n->peers;
+    uint64_t now = node_now(n);
     for (size_t i = 0; i < count; i++) {
         if (requested(n, missing[i]->id))
             continue;
@@ -276,8 +299,8 @@ static void fetch_bodies(node *n)
         for (int tries = 0; tries < 2 && !chosen; tries++) {
             for (peer *p = next; p; p = p->next)
                 if (ready_with(p, CAIRN_SERVICE_CHAIN) && p->n_bodies < NODE_BODY_WINDOW &&
-                    p->info.tip_height >= missing[i]->hdr.height &&
-                    node_now(n) >= p->refused_until_ms) {
+                    p->info.tip_height >= missing[i]->hdr.height && now >= p->refused_until_ms &&
+                    body_paced(p, now)) {
                     chosen = p;
                     break;
                 }
@@ -482,6 +505,22 @@ static void redownload_batch(peer *p, const Cairn__V1__Headers *h, uint64_t firs
     fetch_bodies(n);
 }
 
+/*
+ * Whether a stored run should wait before its next GetHeaders [SYNC-20]: the
+ * best header, where the run stands, is NODE_HEADERS_AHEAD above the tip.
+ * Every Headers response costs the loop a batch of header checks; sent back
+ * to back while the bodies are far behind, they only delay the bodies' round
+ * trips (16 in flight a peer, SYNC-32). The run goes on from the same header
+ * once the bodies have caught up to within that distance (sync_tick).
+ */
+static int headers_far_ahead(const peer *p)
+{
+    const node *n = p->n;
+    const cairn_chain_block *best = cairn_chain_best_header(n->chain);
+    return !p->n_commits && !p->redownload && memcmp(best->id, p->cont_id, CAIRN_HASH_LEN) == 0 &&
+           best->hdr.height > cairn_chain_tip(n->chain)->hdr.height + NODE_HEADERS_AHEAD;
+}
+
 void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
 {
     node *n = p->n;
@@ -540,7 +579,9 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     if (p->cont_height > p->info.tip_height)
         p->info.tip_height = p->cont_height;
     LOGD(p->n, "peer %s: %zu headers, %zu new", p->addr, h->n_headers, n_new);
-    if (!held && full) /* [SYNC-20] a full batch: there is more */
+    if (!held && full && headers_far_ahead(p))
+        p->headers_ahead = 1; /* the tick continues the run (sync_tick) */
+    else if (!held && full)   /* [SYNC-20] a full batch: there is more */
         request_headers(p, 1);
     else if (!held)
         end_run(p); /* [SYNC-42] the end of its chain */
@@ -751,6 +792,13 @@ void sync_peer_gone(peer *p)
     p->cap_commits = 0;
 }
 
+/* The wake time passed: the bodies that waited for their pace. */
+void sync_wake(node *n)
+{
+    n->wake_ms = UINT64_MAX;
+    fetch_bodies(n);
+}
+
 void sync_tick(node *n)
 {
     committed(n, progress_tick(n)); /* a batch due by time */
@@ -766,6 +814,11 @@ void sync_tick(node *n)
                 p->stall_ms =
                     p->stall_ms * 2 > NODE_STALL_MAX_MS ? NODE_STALL_MAX_MS : p->stall_ms * 2;
             }
+        }
+        if (p->headers_ahead && !p->headers_rid && !headers_far_ahead(p)) {
+            p->headers_ahead = 0;
+            if (ready_with(p, CAIRN_SERVICE_CHAIN))
+                request_headers(p, 1); /* the run goes on [SYNC-20] */
         }
         sync_start_headers(p);
     }

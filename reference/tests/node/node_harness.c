@@ -266,6 +266,8 @@ void h_run(h_net *net, uint64_t ms)
             cairn_node *c = net->nodes[i].core;
             if (net->now >= cairn_node_deadline(c))
                 cairn_node_tick(c);
+            if (net->now >= cairn_node_wake_at(c))
+                cairn_node_wake(c);
             for (int k = 0; k < H_LINKS; k++) {
                 h_link *l = &net->links[k];
                 cairn_node_peer *p = !l->used ? NULL : l->a == i ? l->pa : l->b == i ? l->pb : NULL;

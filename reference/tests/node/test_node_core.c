@@ -322,6 +322,76 @@ static void test_restart_on_memstore(void **state)
 }
 
 /* The same scenario twice gives the same chain, block for block. */
+/* The answerer serves 4 GetBlock a second (burst 8); the requester paces
+ * at the reference 10,000, so it is refused (Error RATE_LIMITED). */
+static void slow_server(h_net *n, int i, cairn_node_config *cfg)
+{
+    (void)n;
+    if (i == 0) {
+        cfg->getdata_per_s = 4;
+        cfg->getdata_burst = 8;
+    }
+}
+
+/*
+ * [REQ-22] Error RATE_LIMITED answering GetBlock: the requester keeps the
+ * peer's tip, rests, and asks again, until it has the whole chain from its
+ * only peer. (It counted as NotFound once: the peer's known tip fell below
+ * the refused height and a node with one peer stopped syncing for good.)
+ */
+static void test_rate_limited_asks_again(void **state)
+{
+    (void)state;
+    h_init(&net, 2, slow_server);
+    mine_alone(40);
+    h_connect(&net, 1, 0);
+    h_run(&net, 1000);
+    uint64_t first = h_height(&net, 1);
+    assert_true(first >= 8 && first < 40); /* the burst, then refusals */
+    /* refused and asking again: the height moves, by at most the answerer's
+     * rate (its bucket is never overdrawn by the requester's retries) */
+    h_run(&net, 2000);
+    uint64_t later = h_height(&net, 1);
+    assert_true(later > first);
+    assert_true(later <= first + 2 * 4 + 8);
+    h_run(&net, 30000);
+    assert_int_equal(h_height(&net, 1), 40);
+    assert_memory_equal(h_tip(&net, 1), h_tip(&net, 0), CAIRN_HASH_LEN);
+    h_free(&net);
+}
+
+/* The requester paces its GetBlock at 4 a second (burst 8) and the answerer
+ * at the reference rate: never refused, its pace alone sets the rate. */
+static void slow_client(h_net *n, int i, cairn_node_config *cfg)
+{
+    (void)n;
+    if (i == 1) {
+        cfg->getdata_per_s = 4;
+        cfg->getdata_burst = 8;
+    }
+}
+
+static void test_getblock_paced(void **state)
+{
+    (void)state;
+    h_init(&net, 2, slow_client);
+    mine_alone(40);
+    h_connect(&net, 1, 0);
+    uint64_t prev = 0;
+    for (int s = 1; s <= 8; s++) {
+        h_run(&net, 1000);
+        uint64_t h = h_height(&net, 1);
+        /* at most the burst plus 4 a second, and it keeps moving */
+        assert_true(h <= 8 + 4 * (uint64_t)s);
+        assert_true(h > prev);
+        assert_true(in_flight(1, 0) <= 3); /* GetPeers and a paced GetBlock or two */
+        prev = h;
+    }
+    h_run(&net, 10000);
+    assert_int_equal(h_height(&net, 1), 40);
+    h_free(&net);
+}
+
 static void test_deterministic(void **state)
 {
     (void)state;
@@ -411,6 +481,8 @@ int main(void)
         cmocka_unit_test(test_admission_bound),
         cmocka_unit_test(test_discouragement),
         cmocka_unit_test(test_restart_on_memstore),
+        cmocka_unit_test(test_rate_limited_asks_again),
+        cmocka_unit_test(test_getblock_paced),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_failing_allocator),
     };

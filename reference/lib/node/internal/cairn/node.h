@@ -27,6 +27,7 @@
  *     cairn_node_peer_closed()     the transport is gone: the peer is freed
  *     cairn_node_peer_tick()       the peer's deadline passed
  *     cairn_node_tick()            the core's deadline passed
+ *     cairn_node_wake()            the core's wake time passed (paced requests)
  *     cairn_node_mine_step()       a mining slice (cairnd: a 5 ms timer)
  *     cairn_node_publish_entries() local entries (cairnd --share manifests)
  *
@@ -48,7 +49,10 @@
  *
  *   Timers: after draining, cairn_node_deadline() and, per peer,
  *   cairn_node_peer_deadline() say when to call cairn_node_tick() and
- *   cairn_node_peer_tick() next (env->mono_ms; UINT64_MAX = never).
+ *   cairn_node_peer_tick() next (env->mono_ms; UINT64_MAX = never), and
+ *   cairn_node_wake_at() when to call cairn_node_wake(): the core paces its
+ *   own requests to a peer (below that peer's reference rates, §13.2) and
+ *   asks to be woken when the next may go, which is sooner than a tick.
  *
  *   Per peer, the driver keeps only its transport (socket, TLS, events,
  *   buffers) and a `ud` pointer that the core hands back in actions. A
@@ -193,8 +197,12 @@ typedef struct cairn_node_config {
                                                    * CAIRN_NODE_NO_OUTBOUND: none */
     uint32_t discourage_ms;                       /* 0: discouragement off */
     uint32_t handshake_timeout_ms, idle_timeout_ms, ping_interval_ms; /* 0: the spec's */
-    size_t max_low_work;          /* [SYNC-44] 0: the chain's default */
-    uint32_t mine_interval_ms;    /* pause between mined blocks */
+    size_t max_low_work;       /* [SYNC-44] 0: the chain's default */
+    uint32_t mine_interval_ms; /* pause between mined blocks */
+    /* [REQ-21] GetBlock/GetChunk/GetManifest a second (and burst) this node
+     * serves one peer, and the pace of its own GetBlock to one peer; 0: the
+     * reference values of §13.2 (10,000 and 10,000). */
+    uint32_t getdata_per_s, getdata_burst;
     uint64_t book_key;            /* [ADDR-10] keys bucket placement; keep it across restarts */
     const cairn_node_cidr *noban; /* --noban ranges (copied) */
     int n_noban;
@@ -263,6 +271,8 @@ void cairn_node_peer_closed(cairn_node *n, cairn_node_peer *p);
 void cairn_node_peer_tick(cairn_node *n, cairn_node_peer *p);
 /* Sync upkeep, stalls, dials, batch deadlines: at least every 250 ms. */
 void cairn_node_tick(cairn_node *n);
+/* Sends the requests that waited for their pace (cheap; no upkeep). */
+void cairn_node_wake(cairn_node *n);
 /* One slice of the nonce search (at most `tries` hashes; 0 = 20000) when the
  * mining interval allows. 1 when a block was mined, else 0. */
 int cairn_node_mine_step(cairn_node *n, uint32_t tries);
@@ -312,6 +322,8 @@ void *cairn_node_peer_ud(const cairn_node_peer *p);
 const char *cairn_node_peer_name(const cairn_node_peer *p);
 uint64_t cairn_node_peer_deadline(const cairn_node *n, const cairn_node_peer *p);
 uint64_t cairn_node_deadline(const cairn_node *n);
+/* When cairn_node_wake() is due (env->mono_ms); UINT64_MAX = not needed. */
+uint64_t cairn_node_wake_at(const cairn_node *n);
 /* Whether the core has finished shutting down (no peer left). */
 int cairn_node_stopped(const cairn_node *n);
 
