@@ -22,10 +22,12 @@ void bucket_refill(rate_bucket *b, uint64_t now, int64_t per_s, int64_t burst)
         b->tokens = burst;
         b->last_ms = now;
     } else if (add > 0) {
-        /* only the time the whole tokens stand for: refilled more often than
-         * a token's time (GetHeaders: 50 ms), the bucket still fills */
+        /* Slow buckets (under 1,000 tokens a second) are credited only the
+         * time their whole tokens stand for, so that one refilled more often
+         * than a token's time (GetHeaders: 50 ms) still fills; fast ones
+         * lose less than a token per refill. */
         b->tokens += add;
-        b->last_ms += (uint64_t)add * 1000 / (uint64_t)per_s;
+        b->last_ms = per_s < 1000 ? b->last_ms + (uint64_t)add * 1000 / (uint64_t)per_s : now;
     }
 }
 
