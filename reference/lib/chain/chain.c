@@ -238,8 +238,10 @@ int cairn_chain_add_block(cairn_chain *c, const uint8_t *header, size_t header_l
         reason = &why;
     *reason = CAIRN_BLOCK_OK;
     int rv = add_block_one(c, header, header_len, entries, n, res, reason);
-    if (rv == 0 && res->status == CAIRN_CHAIN_ADDED)
+    if (rv == 0 && res->status == CAIRN_CHAIN_ADDED) {
         release_orphans(c, res->block->id, res);
+        chain_prune_low_work(c); /* [SYNC-44] a heavier tip: headers may be low-work now */
+    }
     return rv;
 }
 

@@ -58,6 +58,13 @@ struct cairn_chain {
      * number since the last pruning pass, the bound, recycled records and
      * the pinned records. */
     size_t n_low, max_low;
+    /* Header-only records that n_low does not count, as they were not
+     * low-work at the last pass, become low-work without an insert: when the
+     * tip's work reaches low_watch (the least work among those heavier than
+     * the tip then), or when nothing keeps them any more (an unpin, the best
+     * header moving to another branch: low_dirty). Either runs a pass. */
+    cairn_work low_watch;
+    int has_watch, low_dirty;
     cairn_chain_block *free_recs;
     const cairn_chain_block *pins[CHAIN_MAX_PINS];
     size_t n_pins;

@@ -95,8 +95,11 @@ void chain_insert(cairn_chain *c, cairn_chain_block *b)
         b->sibling = b->parent->child;
         b->parent->child = b;
     }
-    if (!(b->flags & CAIRN_CHAIN_FAILED) && (!c->best_header || chain_better(b, c->best_header)))
+    if (!(b->flags & CAIRN_CHAIN_FAILED) && (!c->best_header || chain_better(b, c->best_header))) {
+        if (c->best_header && b->parent != c->best_header)
+            c->low_dirty = 1; /* the old best branch is kept no more [SYNC-44] */
         c->best_header = b;
+    }
 }
 
 chain_arena_mark chain_arena_get_mark(const cairn_chain *c)
@@ -227,6 +230,7 @@ cairn_chain_block *chain_walk_next(const cairn_chain_block *root, cairn_chain_bl
 
 void chain_rescan_best_header(cairn_chain *c)
 {
+    c->low_dirty = 1; /* [SYNC-44] */
     c->best_header = c->genesis;
     for (size_t i = 0; i < c->table_cap; i++) {
         cairn_chain_block *b = c->table[i];

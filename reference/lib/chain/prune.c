@@ -50,14 +50,28 @@ static int all_children_pruned(const cairn_chain_block *b)
 void chain_prune_low_work(cairn_chain *c)
 {
     size_t max = c->max_low ? c->max_low : DEFAULT_MAX_LOW_WORK;
-    if (c->n_low <= max)
+    if (c->n_low <= max && !c->low_dirty &&
+        !(c->has_watch && cairn_work_cmp(&c->tip->work, &c->low_watch) >= 0))
         return;
     keep_branch(c->best_header);
     for (size_t i = 0; i < c->n_pins; i++)
         keep_branch(c->pins[i]);
     size_t n = 0;
-    for (size_t i = 0; i < c->table_cap; i++)
-        n += c->table[i] && is_candidate(c, c->table[i]);
+    c->has_watch = 0;
+    for (size_t i = 0; i < c->table_cap; i++) {
+        const cairn_chain_block *b = c->table[i];
+        if (!b)
+            continue;
+        if (is_candidate(c, b)) {
+            n++;
+        } else if (!(b->flags & (CAIRN_CHAIN_HAVE_DATA | CAIRN_CHAIN_FAILED)) &&
+                   !(b->iflags & CHAIN_KEEP) &&
+                   (!c->has_watch || cairn_work_cmp(&b->work, &c->low_watch) < 0)) {
+            c->low_watch = b->work; /* heavier than the tip for now */
+            c->has_watch = 1;
+        }
+    }
+    c->low_dirty = 0;
     cairn_chain_block **cand = n > max ? cairn_mem_calloc(c->mem, n, sizeof(*cand)) : NULL;
     size_t k = 0, target = max - max / 4, removed = 0;
     if (cand) {
@@ -117,6 +131,11 @@ void cairn_chain_unpin(cairn_chain *c, const cairn_chain_block *b)
     for (size_t i = 0; i < c->n_pins; i++)
         if (c->pins[i] == b) {
             c->pins[i] = c->pins[--c->n_pins];
+            /* its branch may be low-work now, uncounted (found by
+             * fuzz_node_core: a redownload cut short kept 2,000 headers
+             * over a bound of 4) */
+            c->low_dirty = 1;
+            chain_prune_low_work(c);
             return;
         }
 }
