@@ -46,6 +46,7 @@ static void answer_get_headers(hx *x, hconn *h, const Cairn__V1__GetHeaders *g)
             break;
     }
     r.headers = hd;
+    h->served_headers += r.n_headers;
     hx_send_msg(x, h, &r.base);
     free(hd);
 }
@@ -91,6 +92,8 @@ static const cf_file *file_by_id(hx *x, const ProtobufCBinaryData *id)
 static void answer_request(hx *x, hconn *h, uint16_t type, ProtobufCMessage *m)
 {
     uint64_t rid = *cairn_msg_request_id(m);
+    if (type == CAIRN_T_GET_HEADERS || type == CAIRN_T_GET_BLOCK)
+        h->last_req_ms = cf_now_ms();
     switch (type) {
     case CAIRN_T_GET_HEADERS:
         answer_get_headers(x, h, (Cairn__V1__GetHeaders *)m);
