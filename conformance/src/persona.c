@@ -128,8 +128,12 @@ static void answer_request(hx *x, hconn *h, uint16_t type, ProtobufCMessage *m)
          * discovers peers can come back for a second session ([DL-8]) */
         Cairn__V1__PeerAddress self = CAIRN__V1__PEER_ADDRESS__INIT;
         Cairn__V1__PeerAddress *pa3[3] = {&a[0], &a[1], &self};
-        static uint8_t lo[4] = {127, 0, 0, 1};
+        uint8_t lo[4] = {127, 0, 0, 1};
         const char *colon = strrchr(x->addr2, ':');
+        unsigned q[4];
+        if (sscanf(x->addr2, "%u.%u.%u.%u:", &q[0], &q[1], &q[2], &q[3]) == 4)
+            for (int i = 0; i < 4; i++)
+                lo[i] = (uint8_t)q[i]; /* {addr2}'s host: 127.0.0.2 where it exists */
         self.ip.data = lo;
         self.ip.len = 4;
         self.port = colon ? (uint32_t)atoi(colon + 1) : 0;
