@@ -31,7 +31,9 @@ typedef struct hconn {
     int served_tip;      /* sync: the IUT fetched the view's tip block */
     uint64_t served_low; /* sync: lowest height + 1 of a view block served (0: none yet) */
     int saw_get_headers;
-    int no_tls_probe; /* plaintext towards a TLS peer: its TLS bytes are expected */
+    size_t served_headers; /* sync: headers served in Headers answers */
+    uint64_t last_req_ms;  /* sync: when the IUT last sent GetHeaders or GetBlock */
+    int no_tls_probe;      /* plaintext towards a TLS peer: its TLS bytes are expected */
 } hconn;
 
 typedef struct hx {

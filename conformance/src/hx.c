@@ -422,10 +422,14 @@ static void expand(hx *x, const char *tpl, char *out, size_t n)
                 append_str(out, n, &o, sub);
             }
         } else if (!strcmp(key, "args")) {
-            if (x->c->args) {
-                char sub[1024];
-                expand(x, x->c->args, sub, sizeof(sub));
-                append_str(out, n, &o, sub);
+            if (x->c->args) { /* arguments may be long (an entry of 64 KiB on the command line) */
+                size_t sn = strlen(x->c->args) + 4096;
+                char *sub = malloc(sn);
+                if (sub) {
+                    expand(x, x->c->args, sub, sn);
+                    append_str(out, n, &o, sub);
+                    free(sub);
+                }
             }
         } else if (!strcmp(key, "out")) {
             append_str(out, n, &o, x->outpath);
@@ -463,23 +467,32 @@ static void expand(hx *x, const char *tpl, char *out, size_t n)
 
 int hx_spawn(hx *x)
 {
-    char cmd[4096];
-    expand(x, x->o->exec_template, cmd, sizeof(cmd));
-    if (!strstr(x->o->exec_template, "{args}") && x->c->args) {
-        char args[1024];
-        expand(x, x->c->args, args, sizeof(args));
-        size_t l = strlen(cmd);
-        snprintf(cmd + l, sizeof(cmd) - l, " %s", args);
+    size_t al = x->c->args ? strlen(x->c->args) : 0, cn = 8192 + 2 * al;
+    char *cmd = malloc(cn), *args = malloc(al + 4096);
+    if (!cmd || !args) {
+        free(cmd);
+        free(args);
+        return -1;
     }
+    expand(x, x->o->exec_template, cmd, cn);
+    if (!strstr(x->o->exec_template, "{args}") && x->c->args) {
+        expand(x, x->c->args, args, al + 4096);
+        size_t l = strlen(cmd);
+        snprintf(cmd + l, cn - l, " %s", args);
+    }
+    free(args);
     hx_log(x, "exec  %s", cmd);
     char tmpl[] = "/tmp/cairn-conform-out-XXXXXX";
     int ofd = mkstemp(tmpl);
-    if (ofd < 0)
+    if (ofd < 0) {
+        free(cmd);
         return -1;
+    }
     unlink(tmpl);
     pid_t pid = fork();
     if (pid < 0) {
         close(ofd);
+        free(cmd);
         return -1;
     }
     if (pid == 0) {
@@ -493,6 +506,7 @@ int hx_spawn(hx *x)
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(126);
     }
+    free(cmd);
     setpgid(pid, pid);
     x->pid = pid;
     x->out_fd = ofd;

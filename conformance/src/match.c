@@ -3,8 +3,9 @@
  * fields in the proto3 JSON mapping; fields not named are not checked.
  * Values: a literal; "*" (anything); "?name" (capture); "$name" (the value
  * of a variable); an array of alternatives; {"len": N | [lo, hi]} for bytes;
- * {"range": [lo, hi]} for numbers; {"count": N | [lo, hi]} or {"some": P} (an
- * element matches P) for repeated fields; {"not": P}; {"hex": "..."}; an object for a submessage.
+ * {"range": [lo, hi]} for numbers; {"bits": N} (every bit of N set); {"count": N | [lo, hi]} or
+ * {"some": P} (an element matches P) for repeated fields; {"not": P}; {"hex": "..."}; an object for
+ * a submessage.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -266,6 +267,14 @@ static int match_value(cf_match_ctx *m, const ProtobufCFieldDescriptor *f, const
             uint64_t v;
             if (to_u64(act, &v) || !range_ok(x, v))
                 return why(w, wn, "%s out of range", jn);
+            return 1;
+        }
+        if ((x = json_object_get(pat, "bits"))) {
+            uint64_t v, want;
+            if (to_u64(act, &v) || to_u64(x, &want))
+                return why(w, wn, "%s is not a number", jn);
+            if ((v & want) != want)
+                return why(w, wn, "%s lacks bits 0x%llx", jn, (unsigned long long)(want & ~v));
             return 1;
         }
         if (json_object_get(pat, "hex") && f->type == PROTOBUF_C_TYPE_BYTES) {

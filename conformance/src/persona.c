@@ -46,6 +46,7 @@ static void answer_get_headers(hx *x, hconn *h, const Cairn__V1__GetHeaders *g)
             break;
     }
     r.headers = hd;
+    h->served_headers += r.n_headers;
     hx_send_msg(x, h, &r.base);
     free(hd);
 }
@@ -91,6 +92,8 @@ static const cf_file *file_by_id(hx *x, const ProtobufCBinaryData *id)
 static void answer_request(hx *x, hconn *h, uint16_t type, ProtobufCMessage *m)
 {
     uint64_t rid = *cairn_msg_request_id(m);
+    if (type == CAIRN_T_GET_HEADERS || type == CAIRN_T_GET_BLOCK)
+        h->last_req_ms = cf_now_ms();
     switch (type) {
     case CAIRN_T_GET_HEADERS:
         answer_get_headers(x, h, (Cairn__V1__GetHeaders *)m);
@@ -125,8 +128,12 @@ static void answer_request(hx *x, hconn *h, uint16_t type, ProtobufCMessage *m)
          * discovers peers can come back for a second session ([DL-8]) */
         Cairn__V1__PeerAddress self = CAIRN__V1__PEER_ADDRESS__INIT;
         Cairn__V1__PeerAddress *pa3[3] = {&a[0], &a[1], &self};
-        static uint8_t lo[4] = {127, 0, 0, 1};
+        uint8_t lo[4] = {127, 0, 0, 1};
         const char *colon = strrchr(x->addr2, ':');
+        unsigned q[4];
+        if (sscanf(x->addr2, "%u.%u.%u.%u:", &q[0], &q[1], &q[2], &q[3]) == 4)
+            for (int i = 0; i < 4; i++)
+                lo[i] = (uint8_t)q[i]; /* {addr2}'s host: 127.0.0.2 where it exists */
         self.ip.data = lo;
         self.ip.len = 4;
         self.port = colon ? (uint32_t)atoi(colon + 1) : 0;

@@ -149,7 +149,13 @@ void cf_run_case(cf_opts *o, const cf_case *c, cf_result *r)
     if (!x->stop && needs_ok(x)) {
         if (c->role == CF_ROLE_CLIENT) {
             x->lfd = cf_tcp_listen(x->addr, sizeof(x->addr));
-            x->lfd2 = cf_tcp_listen(x->addr2, sizeof(x->addr2));
+            /* {addr2} on a second loopback address where the system has one (Linux: all of
+             * 127/8), so that a client that mixes up the two addresses' hosts shows; elsewhere,
+             * or with --no-fresh-sources, on 127.0.0.1 like {addr} */
+            x->lfd2 =
+                o->fresh_sources ? cf_tcp_listen_at(0x7f000002u, x->addr2, sizeof(x->addr2)) : -1;
+            if (x->lfd2 < 0)
+                x->lfd2 = cf_tcp_listen(x->addr2, sizeof(x->addr2));
             /* a directory per case: a client's partial files (named by file ID) stay apart when
              * cases run side by side (--jobs) */
             snprintf(x->outpath, sizeof(x->outpath), "%s/%s", o->out_dir ? o->out_dir : "/tmp",

@@ -82,26 +82,68 @@ void hx_settle(hx *x, hconn *h)
                      (unsigned long long)h->ours[0].id);
 }
 
-/* Lets the IUT fetch the harness's view: header sync, then bodies, then a barrier. */
+/* The IUT's Hello tip height on this connection (0 when unknown). */
+static uint64_t peer_tip_height(const hconn *h)
+{
+    json_t *v = h->peer ? json_object_get(h->peer, "tipHeight") : NULL;
+    if (json_is_string(v))
+        return strtoull(json_string_value(v), NULL, 10);
+    return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+}
+
+/*
+ * Lets the IUT fetch the harness's view: header sync, then bodies, then a barrier. A node may
+ * wait to be told (SYNC-21 is a recommendation): after 1 s the harness announces its tip. From
+ * then on the bounds of SYNC-51 (GetHeaders within 10 s of an Announce whose parent the IUT lacks)
+ * and SYNC-48 (GetBlock for the bodies of a heavier chain within 10 s) are checked: a node that
+ * stores the headers and stops asking FAILs instead of ending NON-STRICT.
+ */
 void hx_sync_view(hx *x, hconn *h)
 {
     uint64_t start = cf_now_ms(), deadline = start + hx_window(x, 20000);
+    uint64_t gap = hx_window(x, 10000), cap = start + hx_window(x, 60000), announced_ms = 0;
     int announced = 0;
     h->served_tip = 0;
     h->served_low = 0;
+    h->served_headers = 0;
+    h->last_req_ms = 0;
     if (x->view.n <= 1)
         return;
+    uint64_t view_tip = x->view.n - 1;
     while (!x->stop && !h->served_tip) {
         uint64_t now = cf_now_ms();
-        if (now >= deadline || h->c->eof)
+        if (h->c->eof)
             break;
+        /* past 20 s, wait on only while the IUT is still asking (at most 60 s in all) */
+        if (now >= deadline && (now >= cap || !h->last_req_ms || now >= h->last_req_ms + gap))
+            break;
+        if (announced && !h->last_req_ms && now >= announced_ms + gap &&
+            peer_tip_height(h) + 1 < view_tip) {
+            hx_violation(x, "SYNC-51",
+                         "line %d: sync: the harness announced its tip (height %llu; the IUT's "
+                         "Hello named height %llu, so the parent is unknown to it) and no "
+                         "GetHeaders came within %llu ms",
+                         x->line, (unsigned long long)view_tip,
+                         (unsigned long long)peer_tip_height(h), (unsigned long long)gap);
+            return;
+        }
+        if (h->served_headers && now >= h->last_req_ms + gap) {
+            hx_violation(x, "SYNC-48",
+                         "line %d: sync: the IUT was sent %zu headers of a chain with more work "
+                         "than its own (tip height %llu), the harness answered every request, and "
+                         "no GetBlock came for %llu ms before it had the tip's block",
+                         x->line, h->served_headers, (unsigned long long)view_tip,
+                         (unsigned long long)gap);
+            return;
+        }
         if (!announced && !h->saw_get_headers && now >= start + hx_window(x, 1000)) {
-            /* [SYNC-39] [SYNC-40]: the IUT did not start header sync by itself */
+            /* [SYNC-51] [SYNC-48]: the IUT did not start header sync by itself */
             Cairn__V1__Announce a = CAIRN__V1__ANNOUNCE__INIT;
             a.header.data = (uint8_t *)x->view.blocks[x->view.n - 1]->header;
             a.header.len = CAIRN_BLOCK_HEADER_LEN;
             hx_send_msg(x, h, &a.base);
             announced = 1;
+            announced_ms = now;
         }
         cf_conn_pump(h->c, 50);
         while (h->c->q_len && !x->stop) {
@@ -176,7 +218,7 @@ void hx_sync_view(hx *x, hconn *h)
     if (!h->served_tip) {
         hx_verdict(x, CF_NON_STRICT,
                    "line %d: sync: the IUT did not fetch the harness's chain up to its tip "
-                   "(SYNC-21, SYNC-39, SYNC-40 are recommendations)",
+                   "(SYNC-21 is a recommendation; the harness announced its tip)",
                    x->line);
         x->stop = 1;
         return;

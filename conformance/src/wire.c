@@ -71,17 +71,23 @@ int cf_tcp_dial(const char *hostport, const struct in_addr *src, int timeout_ms,
     return fd;
 }
 
-int cf_tcp_listen(char *addr, size_t n)
+int cf_tcp_listen_at(uint32_t host, char *addr, size_t n)
 {
     struct sockaddr_in a;
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_addr.s_addr = htonl(host);
     int fd = cairn_net_listen((struct sockaddr *)&a, sizeof(a), 16);
     if (fd < 0)
         return -1;
-    snprintf(addr, n, "127.0.0.1:%d", cairn_net_local_port(fd));
+    snprintf(addr, n, "%u.%u.%u.%u:%d", host >> 24, host >> 16 & 255, host >> 8 & 255, host & 255,
+             cairn_net_local_port(fd));
     return fd;
+}
+
+int cf_tcp_listen(char *addr, size_t n)
+{
+    return cf_tcp_listen_at(INADDR_LOOPBACK, addr, n);
 }
 
 int cf_tcp_accept(int lfd, int timeout_ms)

@@ -52,6 +52,8 @@ int cf_tcp_dial(const char *hostport, const struct in_addr *src, int timeout_ms,
                 size_t errlen);
 /* Listens on 127.0.0.1 with a kernel-chosen port; returns fd, writes "127.0.0.1:PORT". */
 int cf_tcp_listen(char *addr, size_t n);
+/* The same on another loopback address (host byte order), e.g. 127.0.0.2. */
+int cf_tcp_listen_at(uint32_t host, char *addr, size_t n);
 /* Accepts with a timeout; -1 on timeout. */
 int cf_tcp_accept(int lfd, int timeout_ms);
 

@@ -265,7 +265,7 @@ static void on_ready(cairn_session *s, const cairn_peer_info *p, void *ud)
         cairn_session_close(s, CAIRN_E_SHUTDOWN, "going away");
         return;
     }
-    /* [SYNC-36] the tip, to a peer whose Hello named only genesis */
+    /* [SYNC-50] the tip, to a peer whose Hello named only genesis */
     const fblock *tip = find_block(n, cairn_chain_tip(n->chain)->id);
     uint8_t raw[CAIRN_BLOCK_HEADER_LEN], id[CAIRN_HASH_LEN];
     memcpy(raw, tip->raw, sizeof(raw));
