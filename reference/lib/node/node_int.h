@@ -126,6 +126,8 @@ struct cairn_node_peer {
     const cairn_chain_block *pinned; /* the redownload's last stored header */
     body_req bodies[NODE_BODY_WINDOW];
     unsigned n_bodies;
+    uint8_t known_id[CAIRN_HASH_LEN]; /* [SYNC-48] the most-work header it sent us */
+    int has_known;
     uint32_t stall_ms;
     uint64_t refused_until_ms;    /* [REQ-22] no GetBlock/GetHeaders before this (node_now) */
     uint64_t last_getpeers_in_ms; /* their last GetPeers to us */

@@ -260,6 +260,53 @@ static void request_body(peer *p, const cairn_chain_block *b)
     p->n_bodies++;
 }
 
+/* [SYNC-48] The most-work header `p` has sent us (Headers, Announce). */
+static void peer_knows(peer *p, const uint8_t id[CAIRN_HASH_LEN])
+{
+    const cairn_chain *c = p->n->chain;
+    const cairn_chain_block *b = cairn_chain_find(c, id), *k;
+    if (!b || (p->has_known && (k = cairn_chain_find(c, p->known_id)) &&
+               cairn_work_cmp(&b->work, &k->work) <= 0))
+        return;
+    memcpy(p->known_id, id, CAIRN_HASH_LEN);
+    p->has_known = 1;
+}
+
+/*
+ * [SYNC-48] The bodies of a heavier chain that `p` sent us but that is not
+ * the best header chain (a header of equal work, seen first, is the best and
+ * its body may never come): asked of `p`, from the lowest block of that
+ * branch not linked to the chain, at most 1024 above it [SYNC-33].
+ */
+static void fetch_side(peer *p, const cairn_chain_block *tip, const cairn_chain_block *best,
+                       uint64_t now)
+{
+    node *n = p->n;
+    const cairn_chain_block *b = p->has_known ? cairn_chain_find(n->chain, p->known_id) : NULL;
+    if (!b || (b->flags & (CAIRN_CHAIN_LINKED | CAIRN_CHAIN_FAILED)) ||
+        cairn_work_cmp(&b->work, &tip->work) <= 0 ||
+        (best->hdr.height >= b->hdr.height &&
+         cairn_chain_block_ancestor(best, b->hdr.height) == b) ||
+        !ready_with(p, CAIRN_SERVICE_CHAIN) || now < p->refused_until_ms)
+        return;
+    uint64_t lo = 0, hi = b->hdr.height; /* linked at lo (genesis), not at hi */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (cairn_chain_block_ancestor(b, mid)->flags & CAIRN_CHAIN_LINKED)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    for (uint64_t h = hi; h <= b->hdr.height && h < hi + 1024; h++) {
+        const cairn_chain_block *x = cairn_chain_block_ancestor(b, h);
+        if (x->flags & (CAIRN_CHAIN_HAVE_DATA | CAIRN_CHAIN_FAILED) || requested(n, x->id))
+            continue;
+        if (p->n_bodies >= NODE_BODY_WINDOW || p->info.tip_height < h || !body_paced(p, now))
+            return;
+        request_body(p, x);
+    }
+}
+
 /* [SYNC-32] bodies from several peers, each with a window of 16 in flight */
 static void fetch_bodies(node *n)
 {
@@ -307,10 +354,12 @@ static void fetch_bodies(node *n)
             next = n->peers;
         }
         if (!chosen)
-            return; /* every window is full */
+            break; /* every window is full */
         next = chosen->next;
         request_body(chosen, missing[i]);
     }
+    for (peer *p = n->peers; p; p = p->next)
+        fetch_side(p, tip, best, now);
 }
 
 static body_req *find_body(peer *p, uint64_t rid)
@@ -579,6 +628,7 @@ void sync_on_headers(peer *p, const Cairn__V1__Headers *h)
     if (p->cont_height > p->info.tip_height)
         p->info.tip_height = p->cont_height;
     LOGD(p->n, "peer %s: %zu headers, %zu new", p->addr, h->n_headers, n_new);
+    peer_knows(p, p->cont_id);
     if (!held && full && headers_far_ahead(p))
         p->headers_ahead = 1; /* the tick continues the run (sync_tick) */
     else if (!held && full)   /* [SYNC-20] a full batch: there is more */
@@ -754,6 +804,7 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
         p->info.tip_height = hdr.height;
     const cairn_chain_block *known = cairn_chain_find(n->chain, id);
     if (known) {
+        peer_knows(p, id);
         ask_announced(p, known);
         return;
     }
@@ -779,6 +830,7 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
         close_invalid(p, rv, reason, "Announce");
         return;
     }
+    peer_knows(p, id);
     ask_announced(p, cairn_chain_find(n->chain, id));
     fetch_bodies(n);
 }
