@@ -120,6 +120,17 @@ static void start2(script *s, uint8_t flags, uint8_t more)
     u8(s, more);
 }
 
+/* With the third configuration byte (fuzz_node_world.c). */
+#define EXTRA      0x80u
+#define LONG_WORLD 1u
+#define FILES      2u
+
+static void start3(script *s, uint8_t flags, uint8_t more, uint8_t extra)
+{
+    start2(s, flags, (uint8_t)(more | EXTRA));
+    u8(s, extra);
+}
+
 static void done(script *s)
 {
     emit("node_core", s->b, s->n);
@@ -443,9 +454,131 @@ static void node_seeds_time(void)
     all_messages(inject_each, NULL);
 }
 
+/* GetManifest / GetChunk payloads for the served files of fuzz_node_world.c
+ * (file f's ID is 32 bytes of 0xA0 + f). */
+static size_t file_request(uint8_t *b, uint64_t rid, int f, int chunk, uint64_t index)
+{
+    size_t n = 0;
+    b[n++] = 0x08;
+    b[n++] = (uint8_t)rid;
+    b[n++] = 0x12;
+    b[n++] = 32;
+    memset(b + n, 0xA0 + f, 32);
+    n += 32;
+    if (chunk && index) { /* proto3: a zero index is left out */
+        b[n++] = 0x18;
+        b[n++] = (uint8_t)index;
+    }
+    return n;
+}
+
+/* Seeds: the long world (pre-built chains of 1000-2100 blocks on a network
+ * of one-bit proof of work) and served files. */
+static void node_seeds_world(void)
+{
+    script s;
+
+    /* Helper 1's heavier branch from genesis: 2000 headers lighter than the
+     * tip are checked and not stored, then fetched again and stored [SYNC-45]. */
+    start3(&s, HELPERS(2), 0, LONG_WORLD);
+    connect(&s, 0, 1);
+    wait_ms(&s, 3000);
+    wait_ms(&s, 9000);
+    wait_ms(&s, 9000);
+    done(&s);
+
+    /* The same against a victim that keeps 4 low-work headers: the branch
+     * fetched again is pinned [SYNC-44]; cut after its first 2000 headers
+     * are stored, they are low-work and unpinned, and the heavier headers
+     * helper 2 mines on A (more than 4 of them: one does not start a pass)
+     * prune them. */
+    for (int v = 0; v < 10; v++) {
+        int rounds = 4 + 2 * (v / 2);
+        start3(&s, HELPERS(2), LOW_WORK_4, LONG_WORLD);
+        connect(&s, 0, 1);
+        pump(&s, rounds);
+        u8(&s, OP_CUT);
+        u8(&s, 0);
+        mine(&s, 2, v & 1 ? 5 : 1);
+        connect(&s, 2, 0);
+        wait_ms(&s, 3000);
+        connect(&s, 0, 1);
+        wait_ms(&s, 9000);
+        done(&s);
+    }
+
+    /* An empty helper syncs 2050 blocks from the victim (Headers answers of
+     * 2000, bodies under the upload budget); the victim restarts on its long
+     * store with sync batches. */
+    start3(&s, HELPERS(3), BATCHES, LONG_WORLD);
+    connect(&s, 3, 0);
+    wait_ms(&s, 3000);
+    wait_ms(&s, 9000);
+    u8(&s, OP_RESTART);
+    connect(&s, 0, 1);
+    wait_ms(&s, 1500);
+    u8(&s, OP_RESTART);
+    connect(&s, 0, 1);
+    wait_ms(&s, 9000);
+    mine(&s, 0, 2);
+    wait_ms(&s, 2000);
+    done(&s);
+
+    /* The redownload meets a stall and a cut, then a reconnect. */
+    start3(&s, HELPERS(2), 0, LONG_WORLD);
+    connect(&s, 0, 1);
+    pump(&s, 6);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 0);
+    wait_ms(&s, 9000);
+    wait_ms(&s, 70000);
+    u8(&s, OP_CUT);
+    u8(&s, 0);
+    connect(&s, 0, 1);
+    wait_ms(&s, 9000);
+    done(&s);
+
+    /* Served files: manifests and chunks asked for in a helper's session
+     * (the answers are not delivered: the helper asked for none of them). */
+    uint8_t b[64];
+    start3(&s, HELPERS(1), 0, FILES);
+    connect(&s, 1, 0);
+    wait_ms(&s, 1000);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 0);
+    for (int f = 0; f < 4; f++)
+        inject(&s, 0, CAIRN_T_GET_MANIFEST, b, file_request(b, (uint64_t)(1 + f), f, 0, 0));
+    wait_ms(&s, 500);
+    for (int i = 0; i < 5; i++)
+        inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, (uint64_t)(10 + i), 0, 1, (uint64_t)i));
+    inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, 20, 1, 1, 0));
+    inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, 21, 2, 1, 0));
+    inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, 22, 3, 1, 0));
+    wait_ms(&s, 500);
+    inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, 23, 0, 1, 9));
+    wait_ms(&s, 1000);
+    done(&s);
+
+    /* Chunks to a peer that reads nothing: the output queue fills. */
+    start3(&s, HELPERS(1), 0, FILES);
+    connect(&s, 0, 1);
+    wait_ms(&s, 1000);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 1);
+    for (int i = 0; i < 60; i++)
+        inject(&s, 0, CAIRN_T_GET_CHUNK, b,
+               file_request(b, (uint64_t)(30 + i), 0, 1, (uint64_t)(i % 5)));
+    wait_ms(&s, 3000);
+    done(&s);
+}
+
 void node_seeds(void)
 {
     node_seeds_chain();
     node_seeds_peers();
     node_seeds_time();
+    node_seeds_world();
 }
