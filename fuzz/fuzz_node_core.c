@@ -182,9 +182,25 @@ static int has_input(void *ud, void *peer_ud)
     return 1;
 }
 
+/* The cores' log lines: printed with NC_LOG=1. With NC_CHECK_LOG=1 the
+ * oracle that a line is one line of printable text: a peer's Error.message
+ * (ERR-4: for humans, "a receiver displaying it escapes it first", §8.1)
+ * reaches the victim's log as it came (regressions/node_core/
+ * log-error-message-raw, reported on issue 18), so it is off by default. */
 static void log_line(void *ud, int level, const char *line)
 {
-    fprintf(stderr, "# [%d] %d %s\n", (int)(intptr_t)ud, level, line);
+    static int print = -1, check = -1;
+    if (print < 0) {
+        print = getenv("NC_LOG") != NULL;
+        check = getenv("NC_CHECK_LOG") != NULL;
+    }
+    FUZZ_CHECK(level >= CAIRN_NODE_LOG_ERROR && level <= CAIRN_NODE_LOG_DEBUG, "log level %d",
+               level);
+    for (const char *c = line; check && *c; c++)
+        FUZZ_CHECK((unsigned char)*c >= 0x20 && *c != 0x7f,
+                   "a log line with control character 0x%02x: %s", (unsigned char)*c, line);
+    if (print)
+        fprintf(stderr, "# [%d] %d %s\n", (int)(intptr_t)ud, level, line);
 }
 
 static void nc_init(nc_net *net, uint8_t flags, uint8_t more, uint8_t extra)
@@ -226,9 +242,11 @@ static void nc_init(nc_net *net, uint8_t flags, uint8_t more, uint8_t extra)
         c->book_key = 0x1234 + (uint64_t)i;
         c->outbound_target = CAIRN_NODE_NO_OUTBOUND;
         c->on_tip = on_tip;
-        if (getenv("NC_LOG")) { /* NC_LOG=1: every core's debug log on stderr */
+        /* the victim logs at INFO as cairnd does by default (its lines are
+         * formatted and checked); NC_LOG=1: every core's debug log on stderr */
+        if (i == 0 || getenv("NC_LOG")) {
             c->log = log_line;
-            c->log_level = CAIRN_NODE_LOG_DEBUG;
+            c->log_level = getenv("NC_LOG") ? CAIRN_NODE_LOG_DEBUG : CAIRN_NODE_LOG_INFO;
             c->ud = (void *)(intptr_t)i;
         }
         if (i == 0) {

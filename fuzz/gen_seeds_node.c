@@ -575,8 +575,106 @@ static void node_seeds_world(void)
     done(&s);
 }
 
+/* Seeds: requests past the victim's rates, refusals of the victim's own. */
+static void node_seeds_rates(void)
+{
+    script s;
+    uint8_t b[4096];
+
+    /* [REQ-21] GetHeaders past 100 at once from one session: RATE_LIMITED
+     * (the answers are not delivered: the helper asked for none of them). */
+    start(&s, HELPERS(1));
+    connect(&s, 1, 0);
+    wait_ms(&s, 1000);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 0);
+    for (int i = 0; i < 110; i++) {
+        size_t n = 0;
+        b[n++] = 0x08;
+        b[n++] = (uint8_t)(1 + i);
+        b[n++] = 0x12;
+        b[n++] = 32;
+        memset(b + n, 0x11, 32);
+        n += 32;
+        inject(&s, 0, CAIRN_T_GET_HEADERS, b, n);
+    }
+    wait_ms(&s, 1000);
+    done(&s);
+
+    /* [REL-22] [REL-23] Entries past 256 at once from one session: relayed
+     * ones dropped, submitted ones RATE_LIMITED. */
+    start(&s, HELPERS(1));
+    connect(&s, 1, 0);
+    wait_ms(&s, 1000);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 0);
+    for (int f = 0; f < 18; f++) {
+        size_t n = 0;
+        for (int i = 0; i < 16; i++) {
+            b[n++] = 0x0a;
+            b[n++] = 5;
+            b[n++] = 0x00; /* a data entry */
+            b[n++] = 'r';
+            b[n++] = (uint8_t)f;
+            b[n++] = (uint8_t)i;
+            b[n++] = '!';
+        }
+        inject(&s, 0, CAIRN_T_ENTRIES, b, n);
+    }
+    for (int i = 0; i < 4; i++) {
+        uint8_t e[] = {0x08, (uint8_t)(1 + i), 0x12, 5, 0x00, 's', (uint8_t)i, '.', '!'};
+        inject(&s, 0, CAIRN_T_SUBMIT_ENTRY, e, sizeof(e));
+    }
+    wait_ms(&s, 1000);
+    done(&s);
+
+    /* [REQ-22] BUSY and RATE_LIMITED answering the victim's GetHeaders (its
+     * request IDs 1-2 after one pump round) and GetBlock (3-8 after two): it
+     * rests 1 s and asks again. */
+    for (int v = 0; v < 4; v++) {
+        int bodies = v >= 2, code = v & 1 ? 22 : 21;
+        start(&s, HELPERS(1));
+        mine(&s, 1, 6);
+        connect(&s, 0, 1);
+        pump(&s, 1 + bodies);
+        u8(&s, OP_MUTE);
+        u8(&s, 0);
+        u8(&s, 0);
+        pump(&s, 4);
+        for (int rid = bodies ? 3 : 1; rid <= (bodies ? 8 : 2); rid++) {
+            uint8_t e[] = {0x08, (uint8_t)code, 0x18, (uint8_t)rid};
+            inject(&s, 0, CAIRN_T_ERROR, e, sizeof(e));
+        }
+        u8(&s, OP_MUTE);
+        u8(&s, 0);
+        u8(&s, 0);
+        wait_ms(&s, 1500);
+        wait_ms(&s, 3000);
+        done(&s);
+    }
+}
+
+/* Seeds: the store fails inside a sync batch [VAL-31]: the core stops. */
+static void node_seeds_stop(void)
+{
+    script s;
+    start2(&s, HELPERS(1), BATCHES);
+    mine(&s, 1, 40);
+    connect(&s, 0, 1);
+    pump(&s, 2);
+    u8(&s, OP_STORE_FAIL);
+    u8(&s, 0);
+    wait_ms(&s, 2000);
+    wait_ms(&s, 2000);
+    done(&s);
+}
+
 void node_seeds(void)
 {
+    node_seeds_stop();
+    node_seeds_rates();
     node_seeds_chain();
     node_seeds_peers();
     node_seeds_time();
