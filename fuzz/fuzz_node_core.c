@@ -45,7 +45,9 @@
  *    has not closed, with its own driver pointer; a DIAL names an address;
  *    STOP only after the input made the store fail;
  *  - what the victim reports: its node ID, its entry pool within REL-17,
- *    its ready peers among the driver's, none once it has stopped;
+ *    its ready peers among the driver's, none once it has stopped, its
+ *    chain's network, at most 256 orphans [FORK-1], a stored body for every
+ *    block of its active chain [VAL-32];
  *  - served files: every Manifest and Chunk the victim writes is exactly
  *    what its share holds (fuzz_node_world.c);
  *  - nothing leaks once every core is deleted (the counting allocator).
@@ -375,6 +377,16 @@ static void check_core(nc_net *net)
                nd->n_live);
     FUZZ_CHECK(!cairn_node_stopped(nd->core) || nd->n_live == 0,
                "stopped with %d peers the driver holds", nd->n_live);
+    cairn_chain *c = cairn_node_chain(nd->core);
+    FUZZ_CHECK(cairn_chain_network(c) == nd->cfg.net, "the chain is on another network");
+    FUZZ_CHECK(cairn_chain_orphan_count(c) <= 256, "%zu orphans [FORK-1]",
+               cairn_chain_orphan_count(c));
+    /* [VAL-32] every block of the active chain has its body in the store */
+    if (!net->store_failed && !net->stopped)
+        FUZZ_CHECK(cairn_node_memstore_blocks(nd->ms) > cairn_chain_tip(c)->hdr.height,
+                   "%zu bodies stored under a tip at height %llu",
+                   cairn_node_memstore_blocks(nd->ms),
+                   (unsigned long long)cairn_chain_tip(c)->hdr.height);
 }
 
 static void check_memory(nc_net *net)
