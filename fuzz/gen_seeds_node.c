@@ -539,6 +539,33 @@ static void node_seeds_world(void)
     wait_ms(&s, 9000);
     done(&s);
 
+    /* [SEC-8] Full Headers answers (2000 headers, 192 KB each) asked for
+     * faster than the peer reads: past OUTPUT_SOFT the victim holds the next
+     * requests; it serves them when the peer next sends something (a Ping)
+     * after its output drained, or answers BUSY after 30 s. */
+    for (int busy = 0; busy < 2; busy++) {
+        start3(&s, HELPERS(2), 0, LONG_WORLD);
+        connect(&s, 2, 0);
+        wait_ms(&s, 1000);
+        u8(&s, OP_MUTE);
+        u8(&s, 0);
+        u8(&s, 0);
+        for (int i = 0; i < 10; i++) {
+            uint8_t gh[36] = {0x08, (uint8_t)(1 + i), 0x12, 32};
+            memset(gh + 4, 0x22, 32);
+            inject(&s, 0, CAIRN_T_GET_HEADERS, gh, sizeof(gh));
+        }
+        if (busy) {
+            wait_ms(&s, 40000);
+        } else {
+            pump(&s, 32);
+            inject(&s, 0, CAIRN_T_PING, (const uint8_t *)"\x08\x05", 2);
+        }
+        pump(&s, 32);
+        wait_ms(&s, 1000);
+        done(&s);
+    }
+
     /* Served files: manifests and chunks asked for in a helper's session
      * (the answers are not delivered: the helper asked for none of them). */
     uint8_t b[64];
