@@ -20,7 +20,11 @@
  * bit 2 the victim keeps at most 4 low-work headers [SYNC-44], bit 3
  * --noban 10.0.0.0/8 on the victim, bit 4 the victim does not listen, bit 5
  * the victim's transports always have unread input [ADM-3], bit 6 the
- * victim's store has sync batches (commit after 4 blocks or 1 s) [VAL-31].
+ * victim's store has sync batches (commit after 4 blocks or 1 s) [VAL-31],
+ * bit 7 a third byte follows: bit 0 the long world (fuzz_node_world.c: a
+ * network of cheap proof of work, every core's store holding a pre-built
+ * chain of up to 2100 blocks), bit 1 the victim serves files (an in-memory
+ * share, fuzz_node_world.c).
  * Each op is an opcode byte (below) and its arguments.
  *
  * Oracles, after every op (and every action for the action oracles):
@@ -40,6 +44,12 @@
  *  - no action for a closed peer: every FLUSH/DROP names a peer the driver
  *    has not closed, with its own driver pointer; a DIAL names an address;
  *    STOP only after the input made the store fail;
+ *  - what the victim reports: its node ID, its entry pool within REL-17,
+ *    its ready peers among the driver's, none once it has stopped, its
+ *    chain's network, at most 256 orphans [FORK-1], a stored body for every
+ *    block of its active chain [VAL-32];
+ *  - served files: every Manifest and Chunk the victim writes is exactly
+ *    what its share holds (fuzz_node_world.c);
  *  - nothing leaks once every core is deleted (the counting allocator).
  */
 #include <arpa/inet.h>
@@ -174,12 +184,28 @@ static int has_input(void *ud, void *peer_ud)
     return 1;
 }
 
+/* The cores' log lines: printed with NC_LOG=1. With NC_CHECK_LOG=1 the
+ * oracle that a line is one line of printable text: a peer's Error.message
+ * (ERR-4: for humans, "a receiver displaying it escapes it first", §8.1)
+ * reaches the victim's log as it came (regressions/node_core/
+ * log-error-message-raw, reported on issue 18), so it is off by default. */
 static void log_line(void *ud, int level, const char *line)
 {
-    fprintf(stderr, "# [%d] %d %s\n", (int)(intptr_t)ud, level, line);
+    static int print = -1, check = -1;
+    if (print < 0) {
+        print = getenv("NC_LOG") != NULL;
+        check = getenv("NC_CHECK_LOG") != NULL;
+    }
+    FUZZ_CHECK(level >= CAIRN_NODE_LOG_ERROR && level <= CAIRN_NODE_LOG_DEBUG, "log level %d",
+               level);
+    for (const char *c = line; check && *c; c++)
+        FUZZ_CHECK((unsigned char)*c >= 0x20 && *c != 0x7f,
+                   "a log line with control character 0x%02x: %s", (unsigned char)*c, line);
+    if (print)
+        fprintf(stderr, "# [%d] %d %s\n", (int)(intptr_t)ud, level, line);
 }
 
-static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
+static void nc_init(nc_net *net, uint8_t flags, uint8_t more, uint8_t extra)
 {
     g = net;
     net->n = 2 + (flags & 3) % 3;
@@ -194,16 +220,20 @@ static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
     net->skew = skews[more & 3];
     net->known = malloc(sizeof(*net->known) * NC_KNOWN);
     cairn_msg_decoder_init(&net->dec, cairn_port_env()->mem);
+    net->long_world = extra & 1;
+    net->files = (extra & 2) != 0;
     static const int inbound[4] = {2, 4, 8, 117};
     for (int i = 0; i < net->n; i++) {
         nc_node *nd = &net->nodes[i];
         const cairn_env *env = i == 0 ? &net->fe.env : &net->helper;
         FUZZ_CHECK(cairn_node_memstore_new(&nd->ms, env->mem) == 0, "memstore");
+        if (net->long_world && nc_long_net())
+            nc_long_preload(nd->ms, i, &net->helper);
         nd->addr.sin_family = AF_INET;
         nd->addr.sin_port = htons(7317);
         nd->addr.sin_addr.s_addr = htonl(NC_PEER_ADDR(i));
         cairn_node_config *c = &nd->cfg;
-        c->net = cairn_network_devnet();
+        c->net = net->long_world ? nc_long_net() : cairn_network_devnet();
         c->env = env;
         c->store = cairn_node_memstore_iface(nd->ms);
         c->identity = ids[i];
@@ -214,9 +244,11 @@ static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
         c->book_key = 0x1234 + (uint64_t)i;
         c->outbound_target = CAIRN_NODE_NO_OUTBOUND;
         c->on_tip = on_tip;
-        if (getenv("NC_LOG")) { /* NC_LOG=1: every core's debug log on stderr */
+        /* the victim logs at INFO as cairnd does by default (its lines are
+         * formatted and checked); NC_LOG=1: every core's debug log on stderr */
+        if (i == 0 || getenv("NC_LOG")) {
             c->log = log_line;
-            c->log_level = CAIRN_NODE_LOG_DEBUG;
+            c->log_level = getenv("NC_LOG") ? CAIRN_NODE_LOG_DEBUG : CAIRN_NODE_LOG_INFO;
             c->ud = (void *)(intptr_t)i;
         }
         if (i == 0) {
@@ -234,6 +266,7 @@ static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
             c->max_per_ip = flags & 0x20 ? 1 : 4;
             c->discourage_ms = flags & 0x40 ? 0 : 3600000;
             c->max_low_work = more & 4 ? 4 : 0;
+            c->files = net->files ? nc_files() : NULL;
             static cairn_node_cidr ten;
             if (more & 8 && cairn_node_cidr_parse("10.0.0.0/8", &ten) == 0) {
                 c->noban = &ten;
@@ -254,6 +287,8 @@ static void nc_init(nc_net *net, uint8_t flags, uint8_t more)
             }
         }
         FUZZ_CHECK(cairn_node_new(&nd->core, c) == 0, "node %d", i);
+        /* a preloaded tip is a tip this core had */
+        on_tip(NULL, NULL, cairn_chain_tip(cairn_node_chain(nd->core)));
     }
 }
 
@@ -303,6 +338,57 @@ static void check_tip(nc_net *net)
     }
 }
 
+/* [SYNC-44] The victim's low-work headers (pinned branches apart) stay within
+ * its bound of 4. Off unless NC_CHECK_LOW_WORK is set: the chain counts them
+ * only when new records arrive, so headers unpinned by a broken redownload
+ * (or made low-work by a tip that overtook them) stay over the bound until
+ * more than 4 new headers are stored (regressions/node_core/
+ * low-work-after-unpin-*, reported on issue 18). */
+static void check_low_work(nc_net *net)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("NC_CHECK_LOW_WORK") != NULL;
+    if (!on || !net->nodes[0].cfg.max_low_work || net->stopped || net->store_failed)
+        return;
+    size_t n = cairn_chain_low_work_count(cairn_node_chain(net->nodes[0].core));
+    FUZZ_CHECK(n <= net->nodes[0].cfg.max_low_work,
+               "%zu low-work headers kept (bound %zu) [SYNC-44]", n,
+               net->nodes[0].cfg.max_low_work);
+}
+
+/* What the victim says of itself: its node ID is its identity's, its entry
+ * pool within the bounds of REL-17 (8192 entries, 32 MiB), its ready peers
+ * among those the driver holds, and once stopped it holds none. */
+static void check_core(nc_net *net)
+{
+    nc_node *nd = &net->nodes[0];
+    uint8_t id[CAIRN_HASH_LEN];
+    FUZZ_CHECK(cairn_identity_node_id(ids[0], id) == 0 &&
+                   memcmp(cairn_node_id(nd->core), id, CAIRN_HASH_LEN) == 0,
+               "the victim's node ID is not its identity's");
+    const cairn_mempool *pool = cairn_node_pool(nd->core);
+    FUZZ_CHECK(cairn_mempool_count(pool) <= 8192 && cairn_mempool_bytes(pool) <= 32u << 20,
+               "%zu entries, %zu bytes pending [REL-17]", cairn_mempool_count(pool),
+               cairn_mempool_bytes(pool));
+    cairn_node_stats st;
+    cairn_node_get_stats(nd->core, &st);
+    FUZZ_CHECK(st.n_ready >= 0 && st.n_ready <= nd->n_live, "%d ready peers, %d live", st.n_ready,
+               nd->n_live);
+    FUZZ_CHECK(!cairn_node_stopped(nd->core) || nd->n_live == 0,
+               "stopped with %d peers the driver holds", nd->n_live);
+    cairn_chain *c = cairn_node_chain(nd->core);
+    FUZZ_CHECK(cairn_chain_network(c) == nd->cfg.net, "the chain is on another network");
+    FUZZ_CHECK(cairn_chain_orphan_count(c) <= 256, "%zu orphans [FORK-1]",
+               cairn_chain_orphan_count(c));
+    /* [VAL-32] every block of the active chain has its body in the store */
+    if (!net->store_failed && !net->stopped)
+        FUZZ_CHECK(cairn_node_memstore_blocks(nd->ms) > cairn_chain_tip(c)->hdr.height,
+                   "%zu bodies stored under a tip at height %llu",
+                   cairn_node_memstore_blocks(nd->ms),
+                   (unsigned long long)cairn_chain_tip(c)->hdr.height);
+}
+
 static void check_memory(nc_net *net)
 {
     int sessions = 0;
@@ -338,6 +424,8 @@ static void track_frame(nc_net *net, nc_link *l, int out, uint16_t type, const u
         rid = ((Cairn__V1__Error *)m)->request_id;
     else
         rid = *cairn_msg_request_id(m);
+    if (out && (type == CAIRN_T_MANIFEST || type == CAIRN_T_CHUNK))
+        nc_files_check(type, m);
     if (out && kind == CAIRN_KIND_REQUEST) {
         int blocks = type == CAIRN_T_GET_BLOCK, headers = type == CAIRN_T_GET_HEADERS;
         for (int i = 0; i < l->n_req; i++) {
@@ -909,12 +997,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_in in = {data, data + size};
     static nc_net net;
     memset(&net, 0, sizeof(net));
-    uint8_t flags = fuzz_u8(&in);
-    nc_init(&net, flags, flags & 0x80 ? fuzz_u8(&in) : 0);
+    uint8_t flags = fuzz_u8(&in), more = flags & 0x80 ? fuzz_u8(&in) : 0;
+    nc_init(&net, flags, more, more & 0x80 ? fuzz_u8(&in) : 0);
     for (int ops = 0; fuzz_left(&in) && ops < NC_OPS; ops++) {
         run_op(&net, &in);
         check_tip(&net);
         check_memory(&net);
+        check_low_work(&net);
+        check_core(&net);
     }
     static int debug = -1;
     if (debug < 0)

@@ -104,6 +104,22 @@ typedef struct nc_net {
     uint8_t (*known)[CAIRN_HASH_LEN];
     size_t n_known;
     cairn_msg_decoder dec;
+    int long_world, files; /* the third config byte (fuzz_node_world.c) */
 } nc_net;
+
+/* fuzz_node_world.c: the long world on its own network of one-bit proof of
+ * work: the victim's chain A, helper 1's heavier branch B from genesis (its
+ * first 2000 headers lighter than A's tip [SYNC-45]), helper 2 A too, helper 3
+ * nothing. */
+#define NC_LONG_A 2050
+#define NC_LONG_B 2100
+const cairn_network *nc_long_net(void); /* mined on first use */
+void nc_long_preload(cairn_node_memstore *ms, int i, const cairn_env *env);
+/* Served files: file 0 whole, file 1's reads fail, file 2's store fails. */
+#define NC_FILES 3
+const cairn_node_files *nc_files(void);
+void nc_file_id(int f, uint8_t id[CAIRN_HASH_LEN]);
+/* The oracle on a Manifest or Chunk the victim wrote. */
+void nc_files_check(uint16_t type, const ProtobufCMessage *m);
 
 #endif

@@ -120,6 +120,17 @@ static void start2(script *s, uint8_t flags, uint8_t more)
     u8(s, more);
 }
 
+/* With the third configuration byte (fuzz_node_world.c). */
+#define EXTRA      0x80u
+#define LONG_WORLD 1u
+#define FILES      2u
+
+static void start3(script *s, uint8_t flags, uint8_t more, uint8_t extra)
+{
+    start2(s, flags, (uint8_t)(more | EXTRA));
+    u8(s, extra);
+}
+
 static void done(script *s)
 {
     emit("node_core", s->b, s->n);
@@ -443,9 +454,256 @@ static void node_seeds_time(void)
     all_messages(inject_each, NULL);
 }
 
+/* GetManifest / GetChunk payloads for the served files of fuzz_node_world.c
+ * (file f's ID is 32 bytes of 0xA0 + f). */
+static size_t file_request(uint8_t *b, uint64_t rid, int f, int chunk, uint64_t index)
+{
+    size_t n = 0;
+    b[n++] = 0x08;
+    b[n++] = (uint8_t)rid;
+    b[n++] = 0x12;
+    b[n++] = 32;
+    memset(b + n, 0xA0 + f, 32);
+    n += 32;
+    if (chunk && index) { /* proto3: a zero index is left out */
+        b[n++] = 0x18;
+        b[n++] = (uint8_t)index;
+    }
+    return n;
+}
+
+/* Seeds: the long world (pre-built chains of 1000-2100 blocks on a network
+ * of one-bit proof of work) and served files. */
+static void node_seeds_world(void)
+{
+    script s;
+
+    /* Helper 1's heavier branch from genesis: 2000 headers lighter than the
+     * tip are checked and not stored, then fetched again and stored [SYNC-45]. */
+    start3(&s, HELPERS(2), 0, LONG_WORLD);
+    connect(&s, 0, 1);
+    wait_ms(&s, 3000);
+    wait_ms(&s, 9000);
+    wait_ms(&s, 9000);
+    done(&s);
+
+    /* The same against a victim that keeps 4 low-work headers: the branch
+     * fetched again is pinned [SYNC-44]; cut after its first 2000 headers
+     * are stored, they are low-work and unpinned, and the heavier headers
+     * helper 2 mines on A (more than 4 of them: one does not start a pass)
+     * prune them. */
+    for (int v = 0; v < 10; v++) {
+        int rounds = 4 + 2 * (v / 2);
+        start3(&s, HELPERS(2), LOW_WORK_4, LONG_WORLD);
+        connect(&s, 0, 1);
+        pump(&s, rounds);
+        u8(&s, OP_CUT);
+        u8(&s, 0);
+        mine(&s, 2, v & 1 ? 5 : 1);
+        connect(&s, 2, 0);
+        wait_ms(&s, 3000);
+        connect(&s, 0, 1);
+        wait_ms(&s, 9000);
+        done(&s);
+    }
+
+    /* An empty helper syncs 2050 blocks from the victim (Headers answers of
+     * 2000, bodies under the upload budget); the victim restarts on its long
+     * store with sync batches. */
+    start3(&s, HELPERS(3), BATCHES, LONG_WORLD);
+    connect(&s, 3, 0);
+    wait_ms(&s, 3000);
+    wait_ms(&s, 9000);
+    u8(&s, OP_RESTART);
+    connect(&s, 0, 1);
+    wait_ms(&s, 1500);
+    u8(&s, OP_RESTART);
+    connect(&s, 0, 1);
+    wait_ms(&s, 9000);
+    mine(&s, 0, 2);
+    wait_ms(&s, 2000);
+    done(&s);
+
+    /* The redownload meets a stall and a cut, then a reconnect. */
+    start3(&s, HELPERS(2), 0, LONG_WORLD);
+    connect(&s, 0, 1);
+    pump(&s, 6);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 0);
+    wait_ms(&s, 9000);
+    wait_ms(&s, 70000);
+    u8(&s, OP_CUT);
+    u8(&s, 0);
+    connect(&s, 0, 1);
+    wait_ms(&s, 9000);
+    done(&s);
+
+    /* [SEC-8] Full Headers answers (2000 headers, 192 KB each) asked for
+     * faster than the peer reads: past OUTPUT_SOFT the victim holds the next
+     * requests; it serves them when the peer next sends something (a Ping)
+     * after its output drained, or answers BUSY after 30 s. */
+    for (int busy = 0; busy < 2; busy++) {
+        start3(&s, HELPERS(2), 0, LONG_WORLD);
+        connect(&s, 2, 0);
+        wait_ms(&s, 1000);
+        u8(&s, OP_MUTE);
+        u8(&s, 0);
+        u8(&s, 0);
+        for (int i = 0; i < 10; i++) {
+            uint8_t gh[36] = {0x08, (uint8_t)(1 + i), 0x12, 32};
+            memset(gh + 4, 0x22, 32);
+            inject(&s, 0, CAIRN_T_GET_HEADERS, gh, sizeof(gh));
+        }
+        if (busy) {
+            wait_ms(&s, 40000);
+        } else {
+            pump(&s, 32);
+            inject(&s, 0, CAIRN_T_PING, (const uint8_t *)"\x08\x05", 2);
+        }
+        pump(&s, 32);
+        wait_ms(&s, 1000);
+        done(&s);
+    }
+
+    /* Served files: manifests and chunks asked for in a helper's session
+     * (the answers are not delivered: the helper asked for none of them). */
+    uint8_t b[64];
+    start3(&s, HELPERS(1), 0, FILES);
+    connect(&s, 1, 0);
+    wait_ms(&s, 1000);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 0);
+    for (int f = 0; f < 4; f++)
+        inject(&s, 0, CAIRN_T_GET_MANIFEST, b, file_request(b, (uint64_t)(1 + f), f, 0, 0));
+    wait_ms(&s, 500);
+    for (int i = 0; i < 5; i++)
+        inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, (uint64_t)(10 + i), 0, 1, (uint64_t)i));
+    inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, 20, 1, 1, 0));
+    inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, 21, 2, 1, 0));
+    inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, 22, 3, 1, 0));
+    wait_ms(&s, 500);
+    inject(&s, 0, CAIRN_T_GET_CHUNK, b, file_request(b, 23, 0, 1, 9));
+    wait_ms(&s, 1000);
+    done(&s);
+
+    /* Chunks to a peer that reads nothing: the output queue fills. */
+    start3(&s, HELPERS(1), 0, FILES);
+    connect(&s, 0, 1);
+    wait_ms(&s, 1000);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 1);
+    for (int i = 0; i < 60; i++)
+        inject(&s, 0, CAIRN_T_GET_CHUNK, b,
+               file_request(b, (uint64_t)(30 + i), 0, 1, (uint64_t)(i % 5)));
+    wait_ms(&s, 3000);
+    done(&s);
+}
+
+/* Seeds: requests past the victim's rates, refusals of the victim's own. */
+static void node_seeds_rates(void)
+{
+    script s;
+    uint8_t b[4096];
+
+    /* [REQ-21] GetHeaders past 100 at once from one session: RATE_LIMITED
+     * (the answers are not delivered: the helper asked for none of them). */
+    start(&s, HELPERS(1));
+    connect(&s, 1, 0);
+    wait_ms(&s, 1000);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 0);
+    for (int i = 0; i < 110; i++) {
+        size_t n = 0;
+        b[n++] = 0x08;
+        b[n++] = (uint8_t)(1 + i);
+        b[n++] = 0x12;
+        b[n++] = 32;
+        memset(b + n, 0x11, 32);
+        n += 32;
+        inject(&s, 0, CAIRN_T_GET_HEADERS, b, n);
+    }
+    wait_ms(&s, 1000);
+    done(&s);
+
+    /* [REL-22] [REL-23] Entries past 256 at once from one session: relayed
+     * ones dropped, submitted ones RATE_LIMITED. */
+    start(&s, HELPERS(1));
+    connect(&s, 1, 0);
+    wait_ms(&s, 1000);
+    u8(&s, OP_MUTE);
+    u8(&s, 0);
+    u8(&s, 0);
+    for (int f = 0; f < 18; f++) {
+        size_t n = 0;
+        for (int i = 0; i < 16; i++) {
+            b[n++] = 0x0a;
+            b[n++] = 5;
+            b[n++] = 0x00; /* a data entry */
+            b[n++] = 'r';
+            b[n++] = (uint8_t)f;
+            b[n++] = (uint8_t)i;
+            b[n++] = '!';
+        }
+        inject(&s, 0, CAIRN_T_ENTRIES, b, n);
+    }
+    for (int i = 0; i < 4; i++) {
+        uint8_t e[] = {0x08, (uint8_t)(1 + i), 0x12, 5, 0x00, 's', (uint8_t)i, '.', '!'};
+        inject(&s, 0, CAIRN_T_SUBMIT_ENTRY, e, sizeof(e));
+    }
+    wait_ms(&s, 1000);
+    done(&s);
+
+    /* [REQ-22] BUSY and RATE_LIMITED answering the victim's GetHeaders (its
+     * request IDs 1-2 after one pump round) and GetBlock (3-8 after two): it
+     * rests 1 s and asks again. */
+    for (int v = 0; v < 4; v++) {
+        int bodies = v >= 2, code = v & 1 ? 22 : 21;
+        start(&s, HELPERS(1));
+        mine(&s, 1, 6);
+        connect(&s, 0, 1);
+        pump(&s, 1 + bodies);
+        u8(&s, OP_MUTE);
+        u8(&s, 0);
+        u8(&s, 0);
+        pump(&s, 4);
+        for (int rid = bodies ? 3 : 1; rid <= (bodies ? 8 : 2); rid++) {
+            uint8_t e[] = {0x08, (uint8_t)code, 0x18, (uint8_t)rid};
+            inject(&s, 0, CAIRN_T_ERROR, e, sizeof(e));
+        }
+        u8(&s, OP_MUTE);
+        u8(&s, 0);
+        u8(&s, 0);
+        wait_ms(&s, 1500);
+        wait_ms(&s, 3000);
+        done(&s);
+    }
+}
+
+/* Seeds: the store fails inside a sync batch [VAL-31]: the core stops. */
+static void node_seeds_stop(void)
+{
+    script s;
+    start2(&s, HELPERS(1), BATCHES);
+    mine(&s, 1, 40);
+    connect(&s, 0, 1);
+    pump(&s, 2);
+    u8(&s, OP_STORE_FAIL);
+    u8(&s, 0);
+    wait_ms(&s, 2000);
+    wait_ms(&s, 2000);
+    done(&s);
+}
+
 void node_seeds(void)
 {
+    node_seeds_stop();
+    node_seeds_rates();
     node_seeds_chain();
     node_seeds_peers();
     node_seeds_time();
+    node_seeds_world();
 }
