@@ -184,18 +184,17 @@ static int has_input(void *ud, void *peer_ud)
     return 1;
 }
 
-/* The cores' log lines: printed with NC_LOG=1. With NC_CHECK_LOG=1 the
- * oracle that a line is one line of printable text: a peer's Error.message
- * (ERR-4: for humans, "a receiver displaying it escapes it first", §8.1)
- * reaches the victim's log as it came (regressions/node_core/
- * log-error-message-raw, reported on issue 18), so it is off by default. */
+/* The cores' log lines: printed with NC_LOG=1. The oracle: a line is one
+ * line of printable text. A peer's Error.message (ERR-4: for humans, "a
+ * receiver displaying it escapes it first", §8.1) reached the victim's log as
+ * it came until the core escaped it (regressions/node_core/
+ * log-error-message-raw). */
 static void log_line(void *ud, int level, const char *line)
 {
-    static int print = -1, check = -1;
-    if (print < 0) {
+    static int print = -1;
+    const int check = 1;
+    if (print < 0)
         print = getenv("NC_LOG") != NULL;
-        check = getenv("NC_CHECK_LOG") != NULL;
-    }
     FUZZ_CHECK(level >= CAIRN_NODE_LOG_ERROR && level <= CAIRN_NODE_LOG_DEBUG, "log level %d",
                level);
     for (const char *c = line; check && *c; c++)
@@ -339,17 +338,13 @@ static void check_tip(nc_net *net)
 }
 
 /* [SYNC-44] The victim's low-work headers (pinned branches apart) stay within
- * its bound of 4. Off unless NC_CHECK_LOW_WORK is set: the chain counts them
- * only when new records arrive, so headers unpinned by a broken redownload
- * (or made low-work by a tip that overtook them) stay over the bound until
- * more than 4 new headers are stored (regressions/node_core/
- * low-work-after-unpin-*, reported on issue 18). */
+ * its bound of 4. The chain once counted them only when new records arrived,
+ * so headers unpinned by a broken redownload stayed over the bound
+ * (regressions/node_core/low-work-after-unpin); an unpin, a move of the best
+ * header and a heavier tip now run its pruning pass. */
 static void check_low_work(nc_net *net)
 {
-    static int on = -1;
-    if (on < 0)
-        on = getenv("NC_CHECK_LOW_WORK") != NULL;
-    if (!on || !net->nodes[0].cfg.max_low_work || net->stopped || net->store_failed)
+    if (!net->nodes[0].cfg.max_low_work || net->stopped || net->store_failed)
         return;
     size_t n = cairn_chain_low_work_count(cairn_node_chain(net->nodes[0].core));
     FUZZ_CHECK(n <= net->nodes[0].cfg.max_low_work,
@@ -684,6 +679,8 @@ static void advance(nc_net *net, uint64_t ms)
             cairn_node *c = net->nodes[i].core;
             if (net->fe.now >= cairn_node_deadline(c))
                 cairn_node_tick(c);
+            if (net->fe.now >= cairn_node_wake_at(c))
+                cairn_node_wake(c);
             for (int k = 0; k < NC_LINKS; k++) {
                 nc_link *l = &net->links[k];
                 cairn_node_peer *p = !l->used ? NULL : l->a == i ? l->pa : l->b == i ? l->pb : NULL;
