@@ -685,11 +685,16 @@ static void test_output_bounds(void **state)
     /* a Ping is still read and answered: b does not stop reading a */
     assert_int_equal(cairn_session_ping(p.a.s, NULL), 0);
     deliver(&p.a, &p.b);
-    /* once b's output drains, the held request is served */
+    /* once b's output drains, the held request is due at once and served by
+     * the tick, without waiting for a's next input */
     const uint8_t *data;
+    assert_true(cairn_session_deadline(p.b.s) > p.t.now);
     cairn_session_sent(p.b.s, cairn_session_pending(p.b.s, &data));
-    assert_int_equal(cairn_session_recv(p.b.s, hdr, 0), 0);
+    assert_true(cairn_session_deadline(p.b.s) <= p.t.now);
+    assert_int_equal(p.b.messages, before + 1); /* only the Ping so far */
+    assert_int_equal(cairn_session_tick(p.b.s), 0);
     assert_int_equal(cairn_session_held(p.b.s), 0);
+    assert_true(cairn_session_deadline(p.b.s) > p.t.now);
     assert_int_equal(p.b.last_type, CAIRN_T_GET_BLOCK);
     pump(&p);
     assert_int_equal(p.a.last_type, CAIRN_T_NOT_FOUND);

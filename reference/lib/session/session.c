@@ -634,6 +634,8 @@ uint64_t cairn_session_deadline(const cairn_session *s)
             d = s->ping_ms[0] + s->idle_timeout;
         if (s->n_held && s->held[0]->received_ms + HELD_BUSY_MS < d)
             d = s->held[0]->received_ms + HELD_BUSY_MS;
+        if (s->n_held && s->out.len <= CAIRN_OUTPUT_SOFT)
+            d = 0; /* [SEC-8] the queue drained: the held requests are due now */
         uint64_t oldest = oldest_request_ms(s);
         if (oldest != UINT64_MAX && oldest + CAIRN_REQUEST_UNANSWERED_MS < d)
             d = oldest + CAIRN_REQUEST_UNANSWERED_MS;
@@ -661,6 +663,16 @@ int cairn_session_tick(cairn_session *s)
         now >= oldest_request_ms(s) + CAIRN_REQUEST_UNANSWERED_MS)
         return fail(s, CAIRN_E_IDLE_TIMEOUT, "request unanswered for %u ms",
                     CAIRN_REQUEST_UNANSWERED_MS);
+    /* [SEC-8] the queue drained below OUTPUT_SOFT since they were held (the
+     * driver's write, cairn_session_sent): served now, not at the peer's
+     * next input (a peer waiting quietly for its answers got BUSY after 30 s;
+     * found by fuzz_node_core) */
+    if (s->state == CAIRN_SS_READY && s->n_held && s->out.len <= CAIRN_OUTPUT_SOFT) {
+        int rv = release_held(s);
+        cairn_msg_decoder_trim(&s->msgs);
+        if (rv)
+            return rv;
+    }
     /* [SEC-8] [REQ-19] requests held too long are answered BUSY */
     while (s->state == CAIRN_SS_READY && s->n_held &&
            now >= s->held[0]->received_ms + HELD_BUSY_MS) {
