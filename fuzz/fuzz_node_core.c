@@ -402,79 +402,6 @@ static void check_memory(nc_net *net)
                net->live_bytes, sessions, bound);
 }
 
-/* Requests the victim wrote and answers it read, frame by frame. */
-static void track_frame(nc_net *net, nc_link *l, int out, uint16_t type, const uint8_t *payload,
-                        size_t len)
-{
-    int kind = cairn_msg_kind(type);
-    if (kind != CAIRN_KIND_REQUEST && kind != CAIRN_KIND_RESPONSE && type != CAIRN_T_ERROR)
-        return;
-    ProtobufCMessage *m;
-    if (cairn_msg_decode_unchecked(&net->dec, type, payload, len, &m) != 0) {
-        l->untracked = 1; /* undecodable: the receiver closes */
-        return;
-    }
-    uint64_t rid;
-    if (type == CAIRN_T_ERROR)
-        rid = ((Cairn__V1__Error *)m)->request_id;
-    else
-        rid = *cairn_msg_request_id(m);
-    if (out && (type == CAIRN_T_MANIFEST || type == CAIRN_T_CHUNK))
-        nc_files_check(type, m);
-    if (out && kind == CAIRN_KIND_REQUEST) {
-        int blocks = type == CAIRN_T_GET_BLOCK, headers = type == CAIRN_T_GET_HEADERS;
-        for (int i = 0; i < l->n_req; i++) {
-            FUZZ_CHECK(l->req[i].rid != rid, "request_id %llu reused while outstanding [REQ-2]",
-                       (unsigned long long)rid);
-            blocks += l->req[i].type == CAIRN_T_GET_BLOCK;
-            headers += l->req[i].type == CAIRN_T_GET_HEADERS;
-        }
-        FUZZ_CHECK(l->n_req < NC_OUT_MAX, "a 65th outstanding request [REQ-4]");
-        FUZZ_CHECK(blocks <= NC_BODY_WINDOW, "%d GetBlock outstanding [SYNC-32]", blocks);
-        FUZZ_CHECK(headers <= 1, "%d GetHeaders outstanding to one peer", headers);
-        l->req[l->n_req].rid = rid;
-        l->req[l->n_req++].type = type;
-    } else if (!out && kind != CAIRN_KIND_REQUEST && rid) {
-        for (int i = 0; i < l->n_req; i++)
-            if (l->req[i].rid == rid) {
-                l->req[i] = l->req[--l->n_req];
-                break;
-            }
-    }
-}
-
-static void track(nc_net *net, nc_link *l, int out, const uint8_t *d, size_t n)
-{
-    nc_stream *s = out ? &l->out : &l->in;
-    if (l->untracked || !n)
-        return;
-    if (s->len + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n)
-            cap *= 2;
-        s->buf = realloc(s->buf, cap);
-        FUZZ_CHECK(s->buf, "out of memory");
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, d, n);
-    s->len += n;
-    size_t off = 0;
-    while (!l->untracked && s->len - off >= CAIRN_FRAME_HEADER_LEN) {
-        const uint8_t *p = s->buf + off;
-        cairn_frame_header h;
-        if (cairn_frame_header_decode(&p, s->buf + s->len, &h, CAIRN_FRAME_MAX_HARD) != 0) {
-            l->untracked = 1;
-            break;
-        }
-        if (s->len - off - CAIRN_FRAME_HEADER_LEN < h.length)
-            break;
-        track_frame(net, l, out, h.type, p, h.length);
-        off += CAIRN_FRAME_HEADER_LEN + h.length;
-    }
-    memmove(s->buf, s->buf + off, s->len - off);
-    s->len -= off;
-}
-
 /* ---- links ----------------------------------------------------------------------------- */
 
 static nc_link *new_link(nc_net *net, int a, int b)
@@ -626,10 +553,10 @@ static size_t move(nc_net *net, nc_link *l, int from_a, size_t max)
         if (used < 0)
             used = (long)n; /* the receiving session failed and is closing */
         else if (to == 0)
-            track(net, l, 0, in, (size_t)used);
+            nc_track(net, l, 0, in, (size_t)used);
     }
     if (from == 0)
-        track(net, l, 1, data, (size_t)used);
+        nc_track(net, l, 1, data, (size_t)used);
     free(copy);
     cairn_node_peer_sent(net->nodes[from].core, p, (size_t)used);
     if (cairn_node_peer_pending(net->nodes[from].core, p, &data))
@@ -740,7 +667,7 @@ static void op_inject(nc_net *net, fuzz_in *in)
     memcpy(f + CAIRN_FRAME_HEADER_LEN, payload, got);
     long used = cairn_node_peer_recv(net->nodes[0].core, v, f, CAIRN_FRAME_HEADER_LEN + got);
     if (used > 0)
-        track(net, l, 0, f, (size_t)used);
+        nc_track(net, l, 0, f, (size_t)used);
     if (used >= 0 && (size_t)used < CAIRN_FRAME_HEADER_LEN + got)
         l->untracked = 1; /* the rest is lost: the stream is no longer framed */
     free(f);
@@ -805,7 +732,7 @@ static void op_raw_send(nc_net *net, fuzz_in *in)
         return;
     long used = cairn_node_peer_recv(net->nodes[0].core, l->pb, d, got);
     if (used > 0)
-        track(net, l, 0, d, (size_t)used);
+        nc_track(net, l, 0, d, (size_t)used);
     drain(net, 0);
 }
 

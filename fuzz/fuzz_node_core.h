@@ -122,4 +122,7 @@ void nc_file_id(int f, uint8_t id[CAIRN_HASH_LEN]);
 /* The oracle on a Manifest or Chunk the victim wrote. */
 void nc_files_check(uint16_t type, const ProtobufCMessage *m);
 
+/* fuzz_node_track.c: `n` bytes the victim wrote (out) or read on link `l`. */
+void nc_track(nc_net *net, nc_link *l, int out, const uint8_t *d, size_t n);
+
 #endif
