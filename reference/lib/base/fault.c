@@ -22,6 +22,10 @@ const char *const cairn_fault_names[] = {
     "wrong_code",
     "permissive_ed25519",
     "drop_sync_blocks",
+    "no_announce",
+    "no_relay",
+    "best_chain_only",
+    "empty_peers",
     NULL,
 };
 

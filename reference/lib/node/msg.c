@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 
+#include "cairn/fault.h"
 #include "node_int.h"
 
 static void dispatch(peer *p, uint16_t type, const ProtobufCMessage *m, uint64_t *rid);
@@ -242,7 +243,7 @@ static void on_get_peers(peer *p, const Cairn__V1__GetPeers *m)
         goto out;
     }
     /* [DISC-9] only addresses we have reached */
-    size_t k = addrbook_export(n->book, recs, MAX, 1, 0);
+    size_t k = CAIRN_FAULT(EMPTY_PEERS) ? 0 : addrbook_export(n->book, recs, MAX, 1, 0);
     for (size_t i = 0; i < k; i++) {
         const cairn_node_addr_rec *a = &recs[i];
         cairn__v1__peer_address__init(&pa[i]);

@@ -358,7 +358,7 @@ static void fetch_bodies(node *n)
         next = chosen->next;
         request_body(chosen, missing[i]);
     }
-    for (peer *p = n->peers; p; p = p->next)
+    for (peer *p = n->peers; p && !CAIRN_FAULT(BEST_CHAIN_ONLY); p = p->next)
         fetch_side(p, tip, best, now);
 }
 
@@ -880,7 +880,7 @@ void sync_tick(node *n)
 
 void sync_announce(node *n, const cairn_chain_block *tip, peer *except)
 {
-    if (node_flush(n)) /* [VAL-32] */
+    if (CAIRN_FAULT(NO_ANNOUNCE) || node_flush(n)) /* [VAL-32] */
         return;
     uint8_t raw[CAIRN_BLOCK_HEADER_LEN];
     cairn_block_header_encode(raw, &tip->hdr);
@@ -899,6 +899,8 @@ void sync_announce(node *n, const cairn_chain_block *tip, peer *except)
 
 void relay_entries(node *n, const cairn_bytes_ref *entries, size_t count, peer *except)
 {
+    if (CAIRN_FAULT(NO_RELAY))
+        return;
     ProtobufCBinaryData v[CAIRN_MAX_RELAY_ENTRIES];
     for (size_t off = 0; off < count; off += CAIRN_MAX_RELAY_ENTRIES) {
         size_t k = count - off < CAIRN_MAX_RELAY_ENTRIES ? count - off : CAIRN_MAX_RELAY_ENTRIES;

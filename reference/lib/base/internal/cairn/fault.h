@@ -31,6 +31,10 @@ enum cairn_fault {
     CAIRN_FAULT_WRONG_CODE = 1u << 13, /* session: every fatal Error is PROTOCOL_VIOLATION */
     CAIRN_FAULT_PERMISSIVE_ED25519 = 1u << 14, /* base: Ed25519 as OpenSSL alone (no §6.4.1) */
     CAIRN_FAULT_DROP_SYNC_BLOCKS = 1u << 15,   /* node: a Block of <= 64 entries is discarded */
+    CAIRN_FAULT_NO_ANNOUNCE = 1u << 16,        /* node: a new tip is never announced (SYNC-50) */
+    CAIRN_FAULT_NO_RELAY = 1u << 17,        /* node: accepted entries are never relayed (REL-27) */
+    CAIRN_FAULT_BEST_CHAIN_ONLY = 1u << 18, /* node: bodies only along the best header chain */
+    CAIRN_FAULT_EMPTY_PEERS = 1u << 19,     /* node: every GetPeers is answered empty (DISC-18) */
 };
 
 /* The fault names, as in CAIRN_FAULTS: "skip_magic", ... NULL-terminated. */
