@@ -811,7 +811,8 @@ void sync_on_announce(peer *p, const Cairn__V1__Announce *a)
     if (!cairn_chain_find(n->chain, hdr.prev_id)) {
         /* [FORK-4] unknown parent: headers first. Its work is at least ours + 1 block. */
         memset(p->info.total_work, 0xFF, 32);
-        p->headers_idle = 0; /* [SYNC-42] a block we cannot connect: a new run */
+        p->headers_idle = 0;  /* [SYNC-42] a block we cannot connect: a new run */
+        p->headers_ahead = 0; /* [SYNC-51] now, whatever the bodies' distance */
         sync_start_headers(p);
         return;
     }
