@@ -6,27 +6,13 @@
 #include <string.h>
 
 const char *const cairn_fault_names[] = {
-    "skip_magic",
-    "skip_type_cap",
-    "canonical_as_malformed",
-    "accept_unknown_field",
-    "skip_field_rules",
-    "accept_bad_signature",
-    "skip_version_check",
-    "skip_network_check",
-    "skip_self_check",
-    "pong_nonce",
-    "early_messages",
-    "sign_wrong_role",
-    "no_binding",
-    "wrong_code",
-    "permissive_ed25519",
-    "drop_sync_blocks",
-    "no_announce",
-    "no_relay",
-    "best_chain_only",
-    "empty_peers",
-    NULL,
+    "skip_magic",           "skip_type_cap",      "canonical_as_malformed",
+    "accept_unknown_field", "skip_field_rules",   "accept_bad_signature",
+    "skip_version_check",   "skip_network_check", "skip_self_check",
+    "pong_nonce",           "early_messages",     "sign_wrong_role",
+    "no_binding",           "wrong_code",         "permissive_ed25519",
+    "drop_sync_blocks",     "no_announce",        "no_relay",
+    "best_chain_only",      "empty_peers",        NULL,
 };
 
 static unsigned mask;
