@@ -97,20 +97,6 @@ const char *cairn_client_explain(uint32_t code)
     return "unknown error code";
 }
 
-/* Copies untrusted text for display: printable ASCII kept, the rest as \xNN
- * ([ERR-4]: shown to humans, escaped, never interpreted). */
-static void escape(char *out, size_t cap, const char *in)
-{
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < cap; p++) {
-        if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-            out[o++] = (char)*p;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *p);
-    }
-    out[o] = '\0';
-}
-
 int cairn_client_keylog(cairn_tls_ctx *tls)
 {
     static int warned;
@@ -162,7 +148,7 @@ static int closed_fail(cairn_client *c)
     }
     char msg[4 * CAIRN_MAX_ERROR_MESSAGE + 8] = "";
     if (ci->message && ci->message[0])
-        escape(msg, sizeof(msg), ci->message);
+        cairn_text_escape(msg, sizeof(msg), ci->message);
     const char *name = cairn_wire_error_name(ci->code);
     char unknown[24];
     if (!name) {
@@ -577,7 +563,7 @@ int cairn_client_abort_detail(cairn_client *c, uint32_t code, uint32_t detail, c
             cairn_conn_poll(c->conn, 50);
     }
     char msg[4 * CAIRN_MAX_ERROR_MESSAGE + 8];
-    escape(msg, sizeof(msg), text ? text : "");
+    cairn_text_escape(msg, sizeof(msg), text ? text : "");
     const char *name = cairn_wire_error_name(code);
     return set_fail(c, CAIRN_ERR_PROTO(code), code, 0, "%s: we closed the session: %s (%s): %s",
                     c->addr, name ? name : "?", cairn_client_explain(code), msg);

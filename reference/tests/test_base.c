@@ -82,6 +82,12 @@ static void test_byte_order_and_hex(void **state)
     assert_int_equal(d[0], 0xCA);
     assert_int_equal(cairn_hex_decode(d, 2, "ca1"), CAIRN_ERR_INVALID_ARG);
     assert_int_equal(cairn_hex_decode(d, 2, "cazz"), CAIRN_ERR_INVALID_ARG);
+    /* untrusted text for display [ERR-4]: no line breaks, quotes or escapes pass */
+    char esc[16];
+    cairn_text_escape(esc, sizeof(esc), "a\n\"\x1b\\b");
+    assert_string_equal(esc, "a\\x0a\\x22\\x1b");
+    cairn_text_escape(esc, 6, "\xff\xfe");
+    assert_string_equal(esc, "\\xff"); /* what fits, whole escapes only */
 }
 
 static void test_sha256(void **state)

@@ -93,6 +93,23 @@ void cairn_hex_encode(char *out, const uint8_t *in, size_t n)
     out[2 * n] = '\0';
 }
 
+void cairn_text_escape(char *out, size_t cap, const char *in)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < cap; p++) {
+        if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = digits[*p >> 4];
+            out[o++] = digits[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')

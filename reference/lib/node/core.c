@@ -118,31 +118,15 @@ static int discourages(uint32_t code)
     }
 }
 
-/*
- * A peer's Error.message for a log line: text for humans that the node never
- * parses [ERR-4], and the peer's to choose, so every byte outside printable
- * ASCII (and the backslash) is written as \xNN: no forged line breaks, no
- * terminal escapes in an operator's log (found by fuzz_node_core).
- */
-static void escape_text(char *out, size_t cap, const char *in)
-{
-    size_t o = 0;
-    for (const unsigned char *q = (const unsigned char *)in; *q && o + 5 < cap; q++) {
-        if (*q >= 0x20 && *q < 0x7f && *q != '\\')
-            out[o++] = (char)*q;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *q);
-    }
-    out[o] = '\0';
-}
-
 static void on_close(cairn_session *s, const cairn_close_info *ci, void *ud)
 {
     peer *p = ud;
     node *n = p->n;
     const char *name = ci->code ? cairn_wire_error_name(ci->code) : NULL;
+    /* the peer's text, escaped: no forged log lines or terminal escapes
+     * (found by fuzz_node_core) */
     char msg[4 * 256 + 8];
-    escape_text(msg, sizeof(msg), ci->message);
+    cairn_text_escape(msg, sizeof(msg), ci->message);
     LOGI(n, "peer %s: closed %s %s%s%s", p->addr, ci->by_peer ? "by peer" : "by us",
          name ? name : (ci->code ? "(unknown code)" : "without error"), msg[0] ? ": " : "", msg);
     int configured = p->outbound && addrbook_is_configured(n->book, p->addr_slot);

@@ -211,6 +211,10 @@ static inline uint64_t cairn_get_u64(const uint8_t *p)
 
 /* Writes 2*n lowercase hex digits and a NUL to `out` (2*n+1 bytes). */
 void cairn_hex_encode(char *out, const uint8_t *in, size_t n);
+/* Copies untrusted text (a peer's Error.message, [ERR-4]) for display into
+ * `out` (cap >= 1): printable ASCII kept, '"', '\\' and every other byte as
+ * \xNN; stops where the next escape would not fit. */
+void cairn_text_escape(char *out, size_t cap, const char *in);
 /*
  * Decodes exactly `n` bytes from the first 2*n characters of `in`; returns 0,
  * or CAIRN_ERR_INVALID_ARG on a non-hex digit or when `in` is shorter.
