@@ -322,12 +322,14 @@ static void test_restart_on_memstore(void **state)
 }
 
 /* The same scenario twice gives the same chain, block for block. */
-/* The answerer serves 4 GetBlock a second (burst 8); the requester paces
- * at the reference 10,000, so it is refused (Error RATE_LIMITED). */
-static void slow_server(h_net *n, int i, cairn_node_config *cfg)
+/* Node `slow_node` serves, and paces its own GetBlock, at 4 a second
+ * (burst 8); the other at the reference 10,000. */
+static int slow_node;
+
+static void slow_getdata(h_net *n, int i, cairn_node_config *cfg)
 {
     (void)n;
-    if (i == 0) {
+    if (i == slow_node) {
         cfg->getdata_per_s = 4;
         cfg->getdata_burst = 8;
     }
@@ -342,7 +344,8 @@ static void slow_server(h_net *n, int i, cairn_node_config *cfg)
 static void test_rate_limited_asks_again(void **state)
 {
     (void)state;
-    h_init(&net, 2, slow_server);
+    slow_node = 0; /* the requester is refused (Error RATE_LIMITED) */
+    h_init(&net, 2, slow_getdata);
     mine_alone(40);
     h_connect(&net, 1, 0);
     h_run(&net, 1000);
@@ -362,19 +365,11 @@ static void test_rate_limited_asks_again(void **state)
 
 /* The requester paces its GetBlock at 4 a second (burst 8) and the answerer
  * at the reference rate: never refused, its pace alone sets the rate. */
-static void slow_client(h_net *n, int i, cairn_node_config *cfg)
-{
-    (void)n;
-    if (i == 1) {
-        cfg->getdata_per_s = 4;
-        cfg->getdata_burst = 8;
-    }
-}
-
 static void test_getblock_paced(void **state)
 {
     (void)state;
-    h_init(&net, 2, slow_client);
+    slow_node = 1;
+    h_init(&net, 2, slow_getdata);
     mine_alone(40);
     h_connect(&net, 1, 0);
     uint64_t prev = 0;
