@@ -57,6 +57,45 @@ static void u16(script *s, uint16_t v)
     u8(s, (uint8_t)v);
 }
 
+/* The single-operation steps, named as fuzz_node_core.c's run_op() reads them. */
+static void op(script *s, uint8_t code)
+{
+    u8(s, code);
+}
+
+static void op1(script *s, uint8_t code, uint8_t a)
+{
+    u8(s, code);
+    u8(s, a);
+}
+
+/* Link v's bytes stop (or flow again) in one direction: dir 1 those from
+ * the link's first node to its second (connect's a to b), 0 the others. */
+static void mute(script *s, uint8_t v, uint8_t dir)
+{
+    u8(s, OP_MUTE);
+    u8(s, v);
+    u8(s, dir);
+}
+
+/* An inbound connection that never speaks Cairn (kind: address family and
+ * group, as in op_raw_open). */
+static void raw_open(script *s, uint8_t kind, uint8_t x, uint8_t y)
+{
+    u8(s, OP_RAW_OPEN);
+    u8(s, kind);
+    u8(s, x);
+    u8(s, y);
+}
+
+static void raw_send(script *s, uint8_t v, const char *bytes, uint16_t n)
+{
+    u8(s, OP_RAW_SEND);
+    u8(s, v);
+    u16(s, n);
+    put(s, bytes, n);
+}
+
 static void connect(script *s, int a, int b)
 {
     u8(s, OP_CONNECT);
@@ -224,9 +263,7 @@ static void node_seeds_chain(void)
     wait_ms(&s, 3000);
     connect(&s, 0, 1);
     pump(&s, 4);
-    u8(&s, OP_MUTE);
-    u8(&s, 1);
-    u8(&s, 0);
+    mute(&s, 1, 0);
     wait_ms(&s, 5000);
     connect(&s, 0, 2);
     wait_ms(&s, 9000);
@@ -253,17 +290,10 @@ static void node_seeds_peers(void)
     /* Raw inbound connections: a flood, junk, silence, eviction at the cap. */
     start(&s, HELPERS(1) | INBOUND_2);
     for (int i = 0; i < 6; i++) {
-        u8(&s, OP_RAW_OPEN);
-        u8(&s, (uint8_t)(i % 3 | (i == 4 ? 0x80 : 0)));
-        u8(&s, (uint8_t)i);
-        u8(&s, (uint8_t)(i * 7));
+        raw_open(&s, (uint8_t)(i % 3 | (i == 4 ? 0x80 : 0)), (uint8_t)i, (uint8_t)(i * 7));
     }
-    u8(&s, OP_RAW_SEND);
-    u8(&s, 0);
-    u16(&s, 16);
-    put(&s, "\xca\x1e\x00\x01\x00\x00\x00\x08junkjunk", 16);
-    u8(&s, OP_HEARD);
-    u8(&s, 0x84);
+    raw_send(&s, 0, "\xca\x1e\x00\x01\x00\x00\x00\x08junkjunk", 16);
+    op1(&s, OP_HEARD, 0x84);
     connect(&s, 1, 0);
     wait_ms(&s, 3000);
     wait_ms(&s, 11000);
@@ -274,8 +304,7 @@ static void node_seeds_peers(void)
     mine(&s, 1, 4);
     connect(&s, 0, 1);
     pump(&s, 6);
-    u8(&s, OP_STORE_FAIL);
-    u8(&s, 0);
+    op1(&s, OP_STORE_FAIL, 0);
     wait_ms(&s, 2000);
     done(&s);
 
@@ -298,10 +327,9 @@ static void node_seeds_peers(void)
     wait_ms(&s, 500);
     connect(&s, 0, 1);
     wait_ms(&s, 1000);
-    u8(&s, OP_EOF);
-    u8(&s, 0);
+    op1(&s, OP_EOF, 0);
     wait_ms(&s, 500);
-    u8(&s, OP_SHUTDOWN);
+    op(&s, OP_SHUTDOWN);
     wait_ms(&s, 6000);
     done(&s);
 
@@ -310,8 +338,7 @@ static void node_seeds_peers(void)
     mine(&s, 1, 8);
     connect(&s, 0, 1);
     pump(&s, 3);
-    u8(&s, OP_CUT);
-    u8(&s, 0);
+    op1(&s, OP_CUT, 0);
     wait_ms(&s, 2000);
     connect(&s, 0, 1);
     wait_ms(&s, 3000);
@@ -327,10 +354,7 @@ static void node_seeds_peers(void)
     wait_ms(&s, 500);
     connect(&s, 3, 0);
     wait_ms(&s, 1000);
-    u8(&s, OP_RAW_OPEN);
-    u8(&s, 0);
-    u8(&s, 1);
-    u8(&s, 1);
+    raw_open(&s, 0, 1, 1);
     wait_ms(&s, 1000);
     done(&s);
 }
@@ -372,12 +396,8 @@ static void node_seeds_time(void)
     inject(&s, 0, CAIRN_T_HEADERS, (const uint8_t *)"\x08\x07\x12\x01\x00", 5);
     wait_ms(&s, 1000);
     connect(&s, 1, 0);
-    u8(&s, OP_RAW_OPEN);
-    u8(&s, 0x80);
-    u8(&s, 2);
-    u8(&s, 3);
-    u8(&s, OP_HEARD);
-    u8(&s, 0);
+    raw_open(&s, 0x80, 2, 3);
+    op1(&s, OP_HEARD, 0);
     wait_ms(&s, 12000);
     done(&s);
 
@@ -387,15 +407,14 @@ static void node_seeds_time(void)
     connect(&s, 0, 1);
     wait_ms(&s, 1500);
     wait_ms(&s, 1500);
-    u8(&s, OP_RESTART);
+    op(&s, OP_RESTART);
     connect(&s, 0, 1);
     wait_ms(&s, 2000);
     mine(&s, 1, 20);
     pump(&s, 8);
-    u8(&s, OP_STORE_FAIL);
-    u8(&s, 1);
+    op1(&s, OP_STORE_FAIL, 1);
     wait_ms(&s, 3000);
-    u8(&s, OP_RESTART);
+    op(&s, OP_RESTART);
     connect(&s, 1, 0);
     wait_ms(&s, 3000);
     done(&s);
@@ -410,9 +429,8 @@ static void node_seeds_time(void)
     wait_ms(&s, 61000);
     inject(&s, 0, CAIRN_T_PING, (const uint8_t *)"\x08", 1);
     wait_ms(&s, 1000);
-    u8(&s, OP_DIAL_FAIL);
-    u8(&s, 3);
-    u8(&s, OP_RESTART);
+    op1(&s, OP_DIAL_FAIL, 3);
+    op(&s, OP_RESTART);
     wait_ms(&s, 5000);
     wait_ms(&s, 61000);
     done(&s);
@@ -420,15 +438,9 @@ static void node_seeds_time(void)
     /* Raw inbound connections over IPv6 and IPv4-mapped IPv6. */
     start(&s, HELPERS(1) | INBOUND_117);
     for (int i = 0; i < 4; i++) {
-        u8(&s, OP_RAW_OPEN);
-        u8(&s, (uint8_t)(i < 2 ? 3 : 0x40 | i));
-        u8(&s, (uint8_t)(i + 1));
-        u8(&s, (uint8_t)(i * 3));
+        raw_open(&s, (uint8_t)(i < 2 ? 3 : 0x40 | i), (uint8_t)(i + 1), (uint8_t)(i * 3));
     }
-    u8(&s, OP_RAW_SEND);
-    u8(&s, 1);
-    u16(&s, 8);
-    put(&s, "\xca\x1e\x00\x04\x00\x00\x00\x00", 8);
+    raw_send(&s, 1, "\xca\x1e\x00\x04\x00\x00\x00\x00", 8);
     connect(&s, 1, 0);
     wait_ms(&s, 11000);
     done(&s);
@@ -497,8 +509,7 @@ static void node_seeds_world(void)
         start3(&s, HELPERS(2), LOW_WORK_4, LONG_WORLD);
         connect(&s, 0, 1);
         pump(&s, rounds);
-        u8(&s, OP_CUT);
-        u8(&s, 0);
+        op1(&s, OP_CUT, 0);
         mine(&s, 2, v & 1 ? 5 : 1);
         connect(&s, 2, 0);
         wait_ms(&s, 3000);
@@ -514,10 +525,10 @@ static void node_seeds_world(void)
     connect(&s, 3, 0);
     wait_ms(&s, 3000);
     wait_ms(&s, 9000);
-    u8(&s, OP_RESTART);
+    op(&s, OP_RESTART);
     connect(&s, 0, 1);
     wait_ms(&s, 1500);
-    u8(&s, OP_RESTART);
+    op(&s, OP_RESTART);
     connect(&s, 0, 1);
     wait_ms(&s, 9000);
     mine(&s, 0, 2);
@@ -528,13 +539,10 @@ static void node_seeds_world(void)
     start3(&s, HELPERS(2), 0, LONG_WORLD);
     connect(&s, 0, 1);
     pump(&s, 6);
-    u8(&s, OP_MUTE);
-    u8(&s, 0);
-    u8(&s, 0);
+    mute(&s, 0, 0);
     wait_ms(&s, 9000);
     wait_ms(&s, 70000);
-    u8(&s, OP_CUT);
-    u8(&s, 0);
+    op1(&s, OP_CUT, 0);
     connect(&s, 0, 1);
     wait_ms(&s, 9000);
     done(&s);
@@ -547,9 +555,7 @@ static void node_seeds_world(void)
         start3(&s, HELPERS(2), 0, LONG_WORLD);
         connect(&s, 2, 0);
         wait_ms(&s, 1000);
-        u8(&s, OP_MUTE);
-        u8(&s, 0);
-        u8(&s, 0);
+        mute(&s, 0, 0);
         for (int i = 0; i < 10; i++) {
             uint8_t gh[36] = {0x08, (uint8_t)(1 + i), 0x12, 32};
             memset(gh + 4, 0x22, 32);
@@ -572,9 +578,7 @@ static void node_seeds_world(void)
     start3(&s, HELPERS(1), 0, FILES);
     connect(&s, 1, 0);
     wait_ms(&s, 1000);
-    u8(&s, OP_MUTE);
-    u8(&s, 0);
-    u8(&s, 0);
+    mute(&s, 0, 0);
     for (int f = 0; f < 4; f++)
         inject(&s, 0, CAIRN_T_GET_MANIFEST, b, file_request(b, (uint64_t)(1 + f), f, 0, 0));
     wait_ms(&s, 500);
@@ -592,9 +596,7 @@ static void node_seeds_world(void)
     start3(&s, HELPERS(1), 0, FILES);
     connect(&s, 0, 1);
     wait_ms(&s, 1000);
-    u8(&s, OP_MUTE);
-    u8(&s, 0);
-    u8(&s, 1);
+    mute(&s, 0, 1);
     for (int i = 0; i < 60; i++)
         inject(&s, 0, CAIRN_T_GET_CHUNK, b,
                file_request(b, (uint64_t)(30 + i), 0, 1, (uint64_t)(i % 5)));
@@ -613,9 +615,7 @@ static void node_seeds_rates(void)
     start(&s, HELPERS(1));
     connect(&s, 1, 0);
     wait_ms(&s, 1000);
-    u8(&s, OP_MUTE);
-    u8(&s, 0);
-    u8(&s, 0);
+    mute(&s, 0, 0);
     for (int i = 0; i < 110; i++) {
         size_t n = 0;
         b[n++] = 0x08;
@@ -634,9 +634,7 @@ static void node_seeds_rates(void)
     start(&s, HELPERS(1));
     connect(&s, 1, 0);
     wait_ms(&s, 1000);
-    u8(&s, OP_MUTE);
-    u8(&s, 0);
-    u8(&s, 0);
+    mute(&s, 0, 0);
     for (int f = 0; f < 18; f++) {
         size_t n = 0;
         for (int i = 0; i < 16; i++) {
@@ -666,17 +664,13 @@ static void node_seeds_rates(void)
         mine(&s, 1, 6);
         connect(&s, 0, 1);
         pump(&s, 1 + bodies);
-        u8(&s, OP_MUTE);
-        u8(&s, 0);
-        u8(&s, 0);
+        mute(&s, 0, 0);
         pump(&s, 4);
         for (int rid = bodies ? 3 : 1; rid <= (bodies ? 8 : 2); rid++) {
             uint8_t e[] = {0x08, (uint8_t)code, 0x18, (uint8_t)rid};
             inject(&s, 0, CAIRN_T_ERROR, e, sizeof(e));
         }
-        u8(&s, OP_MUTE);
-        u8(&s, 0);
-        u8(&s, 0);
+        mute(&s, 0, 0);
         wait_ms(&s, 1500);
         wait_ms(&s, 3000);
         done(&s);
@@ -691,8 +685,7 @@ static void node_seeds_stop(void)
     mine(&s, 1, 40);
     connect(&s, 0, 1);
     pump(&s, 2);
-    u8(&s, OP_STORE_FAIL);
-    u8(&s, 0);
+    op1(&s, OP_STORE_FAIL, 0);
     wait_ms(&s, 2000);
     wait_ms(&s, 2000);
     done(&s);
