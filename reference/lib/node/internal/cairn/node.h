@@ -151,7 +151,14 @@ size_t cairn_node_memstore_blocks(const cairn_node_memstore *ms);
 /* ---- served files: injected, optional -------------------------------------------- */
 
 /* FILES service (spec §11). Return values as share.h: 0, 1 = not found, or a
- * negative error (CAIRN_ERR_PROTO(INVALID_FIELD) for an index past the end). */
+ * negative error (CAIRN_ERR_PROTO(INVALID_FIELD) for an index past the end).
+ * A GetChunk is answered in two steps so the chunk is read straight into its
+ * frame: chunk_prepare fills every field of the Chunk but request_id (which
+ * the core sets) and the data -- the index, the chunk's length as
+ * data.len with data.data NULL, and its Merkle proof -- and chunk_read then
+ * writes exactly data.len bytes of that chunk to dst. Neither is compared
+ * with the request (the session checks only that the Chunk is a valid
+ * message): a provider that sets another index or length answers wrongly. */
 typedef struct cairn_node_files {
     int (*manifest)(void *ud, const uint8_t file_id[CAIRN_HASH_LEN], Cairn__V1__Manifest *out);
     int (*chunk_prepare)(void *ud, const uint8_t file_id[CAIRN_HASH_LEN], uint64_t index,
