@@ -239,6 +239,14 @@ int cairn_node_new(cairn_node **out, const cairn_node_config *cfg)
         n->cfg.getdata_per_s = NODE_GETDATA_PER_S;
     if (!n->cfg.getdata_burst)
         n->cfg.getdata_burst = NODE_GETDATA_BURST;
+    if (!n->cfg.upload_per_s)
+        n->cfg.upload_per_s = NODE_UPLOAD_PER_S;
+    if (!n->cfg.upload_burst)
+        n->cfg.upload_burst = NODE_UPLOAD_BURST;
+    if (n->cfg.upload_per_s > NODE_UPLOAD_MAX) /* keeps the bucket's arithmetic in range */
+        n->cfg.upload_per_s = NODE_UPLOAD_MAX;
+    if (n->cfg.upload_burst > NODE_UPLOAD_MAX)
+        n->cfg.upload_burst = NODE_UPLOAD_MAX;
     if (n->cfg.max_inbound > NODE_MAX_INBOUND_HARD)
         n->cfg.max_inbound = NODE_MAX_INBOUND_HARD;
     if (!n->cfg.max_per_ip)

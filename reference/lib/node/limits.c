@@ -46,7 +46,8 @@ int limits_request_ok(peer *p, uint16_t type)
     uint64_t now = node_now(p->n);
     /* the upload budget may be overdrawn by the last response; it must be
      * back above zero before anything else is served */
-    bucket_refill(&p->rl_upload, now, NODE_UPLOAD_PER_S, NODE_UPLOAD_BURST);
+    const cairn_node_config *c = &p->n->cfg;
+    bucket_refill(&p->rl_upload, now, (int64_t)c->upload_per_s, (int64_t)c->upload_burst);
     if (type != CAIRN_T_SUBMIT_ENTRY && type != CAIRN_T_GET_PEERS && p->rl_upload.tokens <= 0)
         return 0;
     switch (type) {
@@ -55,7 +56,7 @@ int limits_request_ok(peer *p, uint16_t type)
     case CAIRN_T_GET_BLOCK:
     case CAIRN_T_GET_CHUNK:
     case CAIRN_T_GET_MANIFEST:
-        return bucket_take(&p->rl_data, now, p->n->cfg.getdata_per_s, p->n->cfg.getdata_burst, 1);
+        return bucket_take(&p->rl_data, now, c->getdata_per_s, c->getdata_burst, 1);
     default:
         return 1;
     }

@@ -29,6 +29,7 @@
 #define NODE_GETDATA_BURST     10000
 #define NODE_UPLOAD_PER_S      (1LL << 30)
 #define NODE_UPLOAD_BURST      (1LL << 30)
+#define NODE_UPLOAD_MAX        (1ULL << 40) /* a configured budget is capped here */
 #define NODE_ENTRY_BYTES_PER_S (256 << 10)
 #define NODE_ENTRY_BYTES_BURST (1 << 20)
 #define NODE_ENTRY_COUNT_PER_S 64

@@ -187,6 +187,8 @@ static size_t move(h_net *net, h_link *l, int from_a)
                     : cairn_node_peer_recv(net->nodes[to].core, q, data, n);
     if (used < 0)
         used = (long)n; /* the receiving session failed and is closing */
+    else if (!(from_a ? l->mute_ab : l->mute_ba))
+        *(from_a ? &l->sent_ab : &l->sent_ba) += (uint64_t)used;
     cairn_node_peer_sent(net->nodes[from].core, p, (size_t)used);
     if (cairn_node_peer_pending(net->nodes[from].core, p, &data))
         *flush = 1; /* the rest goes when the "socket" is writable again: next round */

@@ -19,10 +19,11 @@
 
 typedef struct h_link {
     int used;
-    int a, b;                 /* node indices: a dialled b */
-    cairn_node_peer *pa, *pb; /* a's peer for b, b's peer for a */
-    int mute_ab, mute_ba;     /* drop what flows that way (a stalled peer) */
-    int flush_a, flush_b;     /* a FLUSH came for that end: only then do its bytes move */
+    int a, b;                  /* node indices: a dialled b */
+    cairn_node_peer *pa, *pb;  /* a's peer for b, b's peer for a */
+    int mute_ab, mute_ba;      /* drop what flows that way (a stalled peer) */
+    int flush_a, flush_b;      /* a FLUSH came for that end: only then do its bytes move */
+    uint64_t sent_ab, sent_ba; /* bytes delivered that way (muted ones not counted) */
 } h_link;
 
 typedef struct h_node {

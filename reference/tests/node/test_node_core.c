@@ -321,7 +321,6 @@ static void test_restart_on_memstore(void **state)
     h_free(&net);
 }
 
-/* The same scenario twice gives the same chain, block for block. */
 /* Node `slow_node` serves, and paces its own GetBlock, at 4 a second
  * (burst 8); the other at the reference 10,000. */
 static int slow_node;
@@ -387,6 +386,60 @@ static void test_getblock_paced(void **state)
     h_free(&net);
 }
 
+/* Node 0 serves one peer at most 2,000 bytes of answers a second, burst 4,000. */
+static void small_upload(h_net *n, int i, cairn_node_config *cfg)
+{
+    (void)n;
+    if (i == 0) {
+        cfg->upload_per_s = 2000;
+        cfg->upload_burst = 4000;
+    }
+}
+
+/* Node 1 syncs 200 blocks from node 0 alone; the whole seconds that took
+ * (0: not within 60 s) and the bytes node 0 sent it by then. */
+static int sync_200(void (*tweak)(h_net *, int, cairn_node_config *), uint64_t *sent)
+{
+    h_init(&net, 2, tweak);
+    mine_alone(200);
+    h_connect(&net, 1, 0);
+    h_link *l = h_link_between(&net, 1, 0); /* node 1 dialled: node 0's bytes go b to a */
+    int s = 1;
+    for (; s <= 60; s++) {
+        h_run(&net, 1000);
+        if (h_height(&net, 1) == 200)
+            break;
+    }
+    *sent = l->sent_ba;
+    int ok = s <= 60 && !memcmp(h_tip(&net, 1), h_tip(&net, 0), CAIRN_HASH_LEN);
+    h_free(&net);
+    return ok ? s : 0;
+}
+
+/*
+ * [REQ-21] The upload budget. With the reference budget node 1 gets all 200
+ * blocks within a second or two; what node 0 sent it then (the handshake,
+ * the Headers answer, 200 Block answers) is the least the sync costs. With a
+ * budget of 2,000 bytes a second (burst 4,000) node 0 answers RATE_LIMITED
+ * whenever the budget is spent, so the same sync takes at least that cost
+ * less the burst over the rate (less one second of slack for the frames
+ * that are not answers and the last answer's overdraw) -- and node 1 still
+ * gets the whole chain [REQ-22].
+ */
+static void test_upload_budget(void **state)
+{
+    (void)state;
+    uint64_t cost, sent;
+    int quick = sync_200(NULL, &cost);
+    assert_true(quick >= 1 && quick <= 2);
+    int slow = sync_200(small_upload, &sent);
+    assert_true(slow > 0);
+    assert_true(cost > 4000 + 2 * 2000);
+    assert_true((uint64_t)slow >= (cost - 4000) / 2000 - 1);
+    assert_true(sent >= cost); /* the refusals came on top */
+}
+
+/* The same scenario twice gives the same chain, block for block. */
 static void test_deterministic(void **state)
 {
     (void)state;
@@ -478,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_restart_on_memstore),
         cmocka_unit_test(test_rate_limited_asks_again),
         cmocka_unit_test(test_getblock_paced),
+        cmocka_unit_test(test_upload_budget),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_failing_allocator),
     };

@@ -210,6 +210,9 @@ typedef struct cairn_node_config {
      * serves one peer, and the pace of its own GetBlock to one peer; 0: the
      * reference values of §13.2 (10,000 and 10,000). */
     uint32_t getdata_per_s, getdata_burst;
+    /* [REQ-21] The upload budget: bytes of answers a second (and burst) this
+     * node sends one peer; 0: the reference values of §13.2 (1 GiB, 1 GiB). */
+    uint64_t upload_per_s, upload_burst;
     uint64_t book_key;            /* [ADDR-10] keys bucket placement; keep it across restarts */
     const cairn_node_cidr *noban; /* --noban ranges (copied) */
     int n_noban;
