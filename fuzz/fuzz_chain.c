@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "fuzz_network.h"
 #include "cairn/chain.h"
 #include "cairn/merkle.h"
 
@@ -70,20 +71,7 @@ static void init_network(void)
     if (sha)
         return;
     FUZZ_CHECK(cairn_sha256_ctx_new(&sha) == 0, "sha256 context");
-    net.name = "fuzznet";
-    net.bits = NET_BITS;
-    net.genesis_time_ms = 1767225600000ull;
-    net.genesis_entry = genesis_entry;
-    net.genesis_entry_len = sizeof(genesis_entry) - 1;
-    cairn_block_header h;
-    uint8_t raw[96];
-    for (net.genesis_nonce = 0;; net.genesis_nonce++) {
-        FUZZ_CHECK(cairn_network_genesis(&net, &h, raw) == 0, "genesis");
-        FUZZ_CHECK(cairn_block_id(NULL, net.genesis_id, raw) == 0, "id");
-        if (cairn_pow_ok(net.genesis_id, NET_BITS))
-            break;
-    }
-    FUZZ_CHECK(cairn_network_verify(&net) == 0, "the test network does not verify");
+    fuzz_network_init(&net, "fuzznet", NET_BITS, genesis_entry, sizeof(genesis_entry) - 1);
 }
 
 /* ---- model ------------------------------------------------------------------------------ */

@@ -47,6 +47,7 @@
 #include "cairn/merkle.h"
 #include "cairn/store.h"
 #include "common.h"
+#include "fuzz_network.h"
 
 #define NET_BITS  2
 #define N_BLOCKS  6
@@ -72,20 +73,7 @@ static const char *const names[2] = {"chain.db", "chain.db-wal"};
 static void init_network(void)
 {
     FUZZ_CHECK(cairn_sha256_ctx_new(&sha) == 0, "sha256 context");
-    net.name = "fuzzstore";
-    net.bits = NET_BITS;
-    net.genesis_time_ms = 1767225600000ull;
-    net.genesis_entry = genesis_entry;
-    net.genesis_entry_len = sizeof(genesis_entry) - 1;
-    cairn_block_header h;
-    uint8_t raw[96];
-    for (net.genesis_nonce = 0;; net.genesis_nonce++) {
-        FUZZ_CHECK(cairn_network_genesis(&net, &h, raw) == 0, "genesis");
-        FUZZ_CHECK(cairn_block_id(NULL, net.genesis_id, raw) == 0, "id");
-        if (cairn_pow_ok(net.genesis_id, NET_BITS))
-            break;
-    }
-    FUZZ_CHECK(cairn_network_verify(&net) == 0, "the test network does not verify");
+    fuzz_network_init(&net, "fuzzstore", NET_BITS, genesis_entry, sizeof(genesis_entry) - 1);
 }
 
 static void read_file(const char *dir, int which, image *im)
