@@ -14,19 +14,7 @@
 #include "cairn/net.h"
 #include "cairn/port.h"
 
-static long rss_kib(const char *pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%s/status", pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
+#include "bench_proc.h"
 
 static void on_ready(cairn_session *s, const cairn_peer_info *p, void *ud)
 {
@@ -89,7 +77,7 @@ int main(int argc, char **argv)
     int ready = 0;
     /* one identity for all: the node refuses duplicates, so each session
      * gets its own key */
-    long before = rss_kib(argv[2]);
+    long before = bench_rss_kib(argv[2]);
     for (int i = 0; i < n; i++) {
         cairn_identity *idi;
         if (cairn_identity_generate(&idi, env))
@@ -112,7 +100,7 @@ int main(int argc, char **argv)
     /* let the node finish its side, then measure */
     for (int round = 0; round < 10; round++)
         poll(NULL, 0, 100);
-    long after = rss_kib(argv[2]);
+    long after = bench_rss_kib(argv[2]);
     printf("%ld %ld %.2f\n", before, after, (double)(after - before) / n);
     return 0;
 }

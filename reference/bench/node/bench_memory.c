@@ -22,6 +22,8 @@
 #include "cairn/net.h"
 #include "cairn/port.h"
 
+#include "bench_proc.h"
+
 typedef struct peer {
     cairn_conn *c;
     cairn_identity *id;
@@ -30,20 +32,6 @@ typedef struct peer {
     int got_block;
     size_t block_bytes; /* of the last Block received */
 } peer;
-
-static long rss_kib(const char *pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%s/status", pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
 
 static void on_ready(cairn_session *s, const cairn_peer_info *p, void *ud)
 {
@@ -220,7 +208,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < 2; k++)
         cairn_conn_del(setup[k].c);
     poll(NULL, 0, 1500);
-    long idle = rss_kib(argv[2]);
+    long idle = bench_rss_kib(argv[2]);
 
     /* COUNT peers, four per address (DISC-15), handshake, then never read */
     static peer v[512];
@@ -257,7 +245,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < count; i++)
             cairn_conn_flush(v[i].c);
         poll(NULL, 0, 100);
-        long r = rss_kib(argv[2]);
+        long r = bench_rss_kib(argv[2]);
         peak = r > peak ? r : peak;
     }
     int open = 0;
