@@ -173,57 +173,69 @@ void send_request(harness *x, uint8_t kind, uint64_t rid, int from_app)
     drain(x);
 }
 
+/* A valid answer of each type, all to one request (op_peer_resp, op_app_resp). */
+typedef struct answer_set {
+    Cairn__V1__NotFound nf;
+    Cairn__V1__Block bl;
+    Cairn__V1__Headers hd;
+    Cairn__V1__EntryAck ea;
+    Cairn__V1__Manifest mf;
+    Cairn__V1__Chunk ch;
+    Cairn__V1__Peers pe;
+} answer_set;
+
+/* Their bytes (never written but for the manifest's two set bytes). */
+static uint8_t a_header[96], a_id32[32], a_manifest[43], a_data[1] = {7};
+
+/* Fills `a` for request `rid`; returns the answer that fits a request of
+ * type rtype (Peers for any other type). */
+static ProtobufCMessage *answer_set_init(answer_set *a, uint64_t rid, uint16_t rtype)
+{
+    *a = (answer_set){CAIRN__V1__NOT_FOUND__INIT, CAIRN__V1__BLOCK__INIT,
+                      CAIRN__V1__HEADERS__INIT,   CAIRN__V1__ENTRY_ACK__INIT,
+                      CAIRN__V1__MANIFEST__INIT,  CAIRN__V1__CHUNK__INIT,
+                      CAIRN__V1__PEERS__INIT};
+    a_manifest[0] = 1;
+    a_manifest[9] = 14;
+    a->nf.request_id = a->bl.request_id = a->hd.request_id = a->ea.request_id = rid;
+    a->mf.request_id = a->ch.request_id = a->pe.request_id = rid;
+    a->bl.header = (ProtobufCBinaryData){96, a_header};
+    a->ea.entry_id = (ProtobufCBinaryData){32, a_id32};
+    a->mf.manifest = (ProtobufCBinaryData){43, a_manifest};
+    a->ch.data = (ProtobufCBinaryData){1, a_data};
+    switch (rtype) {
+    case CAIRN_T_GET_HEADERS:
+        return &a->hd.base;
+    case CAIRN_T_GET_BLOCK:
+        return &a->bl.base;
+    case CAIRN_T_SUBMIT_ENTRY:
+        return &a->ea.base;
+    case CAIRN_T_GET_MANIFEST:
+        return &a->mf.base;
+    case CAIRN_T_GET_CHUNK:
+        return &a->ch.base;
+    default:
+        return &a->pe.base;
+    }
+}
+
 void op_peer_resp(harness *x)
 {
     uint8_t which = fuzz_u8(&x->in), variant = fuzz_u8(&x->in);
-    static uint8_t header[96], id32[32], manifest[43], data[1] = {7};
     uint64_t rid = 1000000 + which;
     uint16_t rtype = CAIRN_T_GET_PEERS;
     if (x->n_ours) {
         rid = x->ours[which % x->n_ours].id;
         rtype = x->ours[which % x->n_ours].type;
     }
-    Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
+    answer_set a;
+    ProtobufCMessage *right = answer_set_init(&a, rid, rtype), *m = right;
     Cairn__V1__Error er = CAIRN__V1__ERROR__INIT;
-    Cairn__V1__Block bl = CAIRN__V1__BLOCK__INIT;
-    Cairn__V1__Headers hd = CAIRN__V1__HEADERS__INIT;
-    Cairn__V1__EntryAck ea = CAIRN__V1__ENTRY_ACK__INIT;
-    Cairn__V1__Manifest mf = CAIRN__V1__MANIFEST__INIT;
-    Cairn__V1__Chunk ch = CAIRN__V1__CHUNK__INIT;
-    Cairn__V1__Peers pe = CAIRN__V1__PEERS__INIT;
-    manifest[0] = 1;
-    manifest[9] = 14;
-    nf.request_id = er.request_id = bl.request_id = hd.request_id = ea.request_id = rid;
-    mf.request_id = ch.request_id = pe.request_id = rid;
-    bl.header = (ProtobufCBinaryData){96, header};
-    ea.entry_id = (ProtobufCBinaryData){32, id32};
-    mf.manifest = (ProtobufCBinaryData){43, manifest};
-    ch.data = (ProtobufCBinaryData){1, data};
+    er.request_id = rid;
     er.code = CAIRN__V1__ERROR_CODE__BUSY;
-    ProtobufCMessage *right;
-    switch (rtype) {
-    case CAIRN_T_GET_HEADERS:
-        right = &hd.base;
-        break;
-    case CAIRN_T_GET_BLOCK:
-        right = &bl.base;
-        break;
-    case CAIRN_T_SUBMIT_ENTRY:
-        right = &ea.base;
-        break;
-    case CAIRN_T_GET_MANIFEST:
-        right = &mf.base;
-        break;
-    case CAIRN_T_GET_CHUNK:
-        right = &ch.base;
-        break;
-    default:
-        right = &pe.base;
-    }
-    ProtobufCMessage *m = right;
     switch (variant % 5) {
     case 1:
-        m = &nf.base;
+        m = &a.nf.base;
         break;
     case 2:
         m = &er.base;
@@ -231,11 +243,11 @@ void op_peer_resp(harness *x)
             er.code = CAIRN__V1__ERROR_CODE__INVALID_ENTRY;
         break;
     case 3:
-        m = right == &hd.base ? &pe.base : &hd.base; /* wrong type */
+        m = right == &a.hd.base ? &a.pe.base : &a.hd.base; /* wrong type */
         break;
     case 4:
-        nf.request_id = rid + 77; /* unknown ID */
-        m = &nf.base;
+        a.nf.request_id = rid + 77; /* unknown ID */
+        m = &a.nf.base;
         break;
     }
     feed_msg(x, cairn_msg_type_of(m), m);
@@ -244,48 +256,14 @@ void op_peer_resp(harness *x)
 void op_app_resp(harness *x)
 {
     uint8_t which = fuzz_u8(&x->in), variant = fuzz_u8(&x->in);
-    static uint8_t header[96], id32[32], manifest[43], data[1] = {7};
     uint64_t rid = x->n_theirs ? x->theirs[which % x->n_theirs].id : 424242;
     uint16_t rtype = x->n_theirs ? x->theirs[which % x->n_theirs].type : CAIRN_T_GET_PEERS;
     if (variant % 4 == 3)
         rid += 1000; /* not outstanding */
-    Cairn__V1__NotFound nf = CAIRN__V1__NOT_FOUND__INIT;
-    Cairn__V1__Block bl = CAIRN__V1__BLOCK__INIT;
-    Cairn__V1__Headers hd = CAIRN__V1__HEADERS__INIT;
-    Cairn__V1__EntryAck ea = CAIRN__V1__ENTRY_ACK__INIT;
-    Cairn__V1__Manifest mf = CAIRN__V1__MANIFEST__INIT;
-    Cairn__V1__Chunk ch = CAIRN__V1__CHUNK__INIT;
-    Cairn__V1__Peers pe = CAIRN__V1__PEERS__INIT;
-    manifest[0] = 1;
-    manifest[9] = 14;
-    nf.request_id = bl.request_id = hd.request_id = ea.request_id = rid;
-    mf.request_id = ch.request_id = pe.request_id = rid;
-    bl.header = (ProtobufCBinaryData){96, header};
-    ea.entry_id = (ProtobufCBinaryData){32, id32};
-    mf.manifest = (ProtobufCBinaryData){43, manifest};
-    ch.data = (ProtobufCBinaryData){1, data};
-    ProtobufCMessage *m;
-    switch (rtype) {
-    case CAIRN_T_GET_HEADERS:
-        m = &hd.base;
-        break;
-    case CAIRN_T_GET_BLOCK:
-        m = &bl.base;
-        break;
-    case CAIRN_T_SUBMIT_ENTRY:
-        m = &ea.base;
-        break;
-    case CAIRN_T_GET_MANIFEST:
-        m = &mf.base;
-        break;
-    case CAIRN_T_GET_CHUNK:
-        m = &ch.base;
-        break;
-    default:
-        m = &pe.base;
-    }
+    answer_set a;
+    ProtobufCMessage *m = answer_set_init(&a, rid, rtype);
     if (variant % 4 == 1)
-        m = &nf.base;
+        m = &a.nf.base;
     int st = cairn_session_state(x->s);
     req *r = req_find(x->theirs, x->n_theirs, rid);
     int rv;
@@ -293,17 +271,17 @@ void op_app_resp(harness *x)
     if (variant % 4 == 2) {
         type = CAIRN_T_ERROR;
         rv = cairn_session_respond_error(x->s, rid, CAIRN_E_BUSY, 0, "busy");
-    } else if (m == &ch.base && (variant & 4)) { /* zero-copy: the data written into the frame */
+    } else if (m == &a.ch.base && (variant & 4)) { /* zero-copy: the data written into the frame */
         static uint8_t chunk[4096];
         int err = 99;
         type = CAIRN_T_CHUNK;
-        ch.data.len = 1 + (size_t)(variant >> 3) * 127;
-        memset(chunk, variant, ch.data.len);
-        uint8_t *room = cairn_session_respond_chunk_begin(x->s, &ch, &err);
+        a.ch.data.len = 1 + (size_t)(variant >> 3) * 127;
+        memset(chunk, variant, a.ch.data.len);
+        uint8_t *room = cairn_session_respond_chunk_begin(x->s, &a.ch, &err);
         FUZZ_CHECK(!room || err == 99 || err == 0, "chunk_begin gave room and error %d", err);
         rv = room ? 0 : err;
         if (room) {
-            memcpy(room, chunk, ch.data.len);
+            memcpy(room, chunk, a.ch.data.len);
             rv = cairn_session_respond_chunk_commit(x->s);
         }
     } else {
