@@ -363,7 +363,7 @@ ORACLE static void check_book(node *n)
     static uint64_t gkey[MAXG];
     static int gcount[MAXG];
     static uint32_t gbuckets[MAXG][ADDR_NEW_BUCKETS / 32];
-    int ng = 0, entries_in_tables = 0;
+    int ng = 0, entries_in_tables = 0, used = 0;
     for (int i = 0; i < n->n_addrs; i++) {
         const addr_entry *a = &n->addrs[i];
         if (!a->used)
@@ -396,6 +396,9 @@ ORACLE static void check_book(node *n)
         }
         int other = seen_before(n, i);
         FUZZ_CHECK(other < 0, "entries %d and %d have one address", other, i);
+        FUZZ_CHECK(ix_find(n, &a->sa) == i, "entry %d not found by its address (index says %d)", i,
+                   ix_find(n, &a->sa));
+        used++;
         if (a->table != 1)
             continue;
         int g = group_slot(a->src_group, ng);
@@ -411,6 +414,19 @@ ORACLE static void check_book(node *n)
     }
     FUZZ_CHECK(entries_in_tables == in_new + in_tried, "%d entries in tables, %d cells used",
                entries_in_tables, in_new + in_tried);
+    /* the index by address: every used entry once, nothing else, at most half full;
+     * no unused slot below the free-slot hint */
+    int indexed = 0;
+    for (uint32_t k = 0; k < n->ix_cap; k++) {
+        int s = n->ix[k];
+        FUZZ_CHECK(s >= 0 && s <= n->n_addrs && (!s || n->addrs[s - 1].used),
+                   "index cell %u holds %d", k, s);
+        indexed += s != 0;
+    }
+    FUZZ_CHECK(indexed == used && (!used || 2 * (uint32_t)used <= n->ix_cap),
+               "%d entries, %d in an index of %u", used, indexed, n->ix_cap);
+    for (int i = 0; i < n->free_hint && i < n->n_addrs; i++)
+        FUZZ_CHECK(n->addrs[i].used, "slot %d unused below the hint %d", i, n->free_hint);
     for (int g = 0; g < ng; g++) {
         int nb = 0;
         for (int w = 0; w < ADDR_NEW_BUCKETS / 32; w++)

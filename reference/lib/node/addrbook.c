@@ -36,6 +36,11 @@ struct addrbook {
     addr_entry *addrs; /* grows up to NODE_MAX_ADDRS */
     int n_addrs;       /* high-water mark of addrs[]; slots below may be unused */
     int cap_addrs;
+    int free_hint; /* no unused slot below it */
+    /* The entries by address: open addressing, linear probing on addr_hash;
+     * slot + 1, 0 = empty; ix_cap a power of two >= 2 * n_addrs. */
+    int *ix;
+    uint32_t ix_cap;
     int new_tab[ADDR_NEW_BUCKETS][ADDR_BUCKET_SIZE];     /* entry index + 1, 0 = empty */
     int tried_tab[ADDR_TRIED_BUCKETS][ADDR_BUCKET_SIZE]; /* entry index + 1, 0 = empty */
     uint64_t next_dial_ms;                               /* [ADDR-11] pace of new dials */
@@ -73,6 +78,7 @@ void addrbook_del(addrbook *b)
         return;
     const cairn_mem *mem = b->cfg.env->mem;
     cairn_mem_free(mem, b->addrs);
+    cairn_mem_free(mem, b->ix);
     cairn_mem_free(mem, b->disc);
     cairn_mem_free(mem, b);
 }
@@ -122,6 +128,75 @@ static int bucket_pos(const node *n, int table, int bucket, const struct sockadd
     return (int)(mix(addr_hash(n, sa) ^ (uint64_t)table, (uint64_t)bucket) % ADDR_BUCKET_SIZE);
 }
 
+/* ---- the index by address ------------------------------------------------------ */
+
+static uint32_t ix_home(const node *n, const struct sockaddr_storage *sa)
+{
+    return (uint32_t)addr_hash(n, sa) & (n->ix_cap - 1);
+}
+
+/* The slot holding `sa` (normalised), or -1. */
+static int ix_find(const node *n, const struct sockaddr_storage *sa)
+{
+    if (!n->ix_cap)
+        return -1;
+    for (uint32_t i = ix_home(n, sa);; i = (i + 1) & (n->ix_cap - 1)) {
+        int s = n->ix[i];
+        if (!s)
+            return -1;
+        if (same_addr(&n->addrs[s - 1].sa, sa))
+            return s - 1;
+    }
+}
+
+static void ix_insert(node *n, int slot)
+{
+    uint32_t i = ix_home(n, &n->addrs[slot].sa);
+    while (n->ix[i])
+        i = (i + 1) & (n->ix_cap - 1);
+    n->ix[i] = slot + 1;
+}
+
+/* Takes `slot` (still holding its address) out; the entries after it in its
+ * probe run move back so that every lookup still finds them (Knuth's
+ * deletion for linear probing, vol. 3, 6.4, algorithm R). */
+static void ix_remove(node *n, int slot)
+{
+    uint32_t mask = n->ix_cap - 1, i = ix_home(n, &n->addrs[slot].sa);
+    while (n->ix[i] != slot + 1)
+        i = (i + 1) & mask;
+    n->ix[i] = 0;
+    for (uint32_t j = (i + 1) & mask; n->ix[j]; j = (j + 1) & mask) {
+        uint32_t h = ix_home(n, &n->addrs[n->ix[j] - 1].sa);
+        /* it stays when its home lies cyclically in (i, j] */
+        if (i <= j ? (h > i && h <= j) : (h > i || h <= j))
+            continue;
+        n->ix[i] = n->ix[j];
+        n->ix[j] = 0;
+        i = j;
+    }
+}
+
+/* Room in the index for `want` entries at a load of at most one half. */
+static int ix_reserve(node *n, int want)
+{
+    uint32_t cap = n->ix_cap ? n->ix_cap : 128;
+    while (cap < 2 * (uint32_t)want)
+        cap *= 2;
+    if (cap == n->ix_cap)
+        return 0;
+    int *v = cairn_mem_calloc(n->cfg.env->mem, cap, sizeof(*v));
+    if (!v)
+        return -1;
+    cairn_mem_free(n->cfg.env->mem, n->ix);
+    n->ix = v;
+    n->ix_cap = cap;
+    for (int k = 0; k < n->n_addrs; k++)
+        if (n->addrs[k].used)
+            ix_insert(n, k);
+    return 0;
+}
+
 static int *cell(node *n, int table, int bucket, int pos)
 {
     return table == 2 ? &n->tried_tab[bucket][pos] : &n->new_tab[bucket][pos];
@@ -149,6 +224,9 @@ static void unplace(node *n, int idx)
 static void drop(node *n, int idx)
 {
     unplace(n, idx);
+    ix_remove(n, idx);
+    if (idx < n->free_hint)
+        n->free_hint = idx;
     memset(&n->addrs[idx], 0, sizeof(n->addrs[idx]));
     n->addrs_dirty = 1;
 }
@@ -199,10 +277,10 @@ static int place(node *n, int idx, int table)
 
 static int free_slot(node *n)
 {
-    for (int i = 0; i < n->n_addrs; i++)
-        if (!n->addrs[i].used)
-            return i;
-    if (n->n_addrs == NODE_MAX_ADDRS)
+    for (; n->free_hint < n->n_addrs; n->free_hint++)
+        if (!n->addrs[n->free_hint].used)
+            return n->free_hint;
+    if (n->n_addrs == NODE_MAX_ADDRS || ix_reserve(n, n->n_addrs + 1) != 0)
         return -1;
     if (n->n_addrs == n->cap_addrs) { /* grows: an idle simulated node holds little */
         int cap = n->cap_addrs ? n->cap_addrs * 2 : 64;
@@ -239,18 +317,18 @@ static int add_entry(node *n, const struct sockaddr_storage *sa_in, socklen_t le
         return -1;
     if (!configured && is_self(n, sa)) /* [DISC-12] ourselves */
         return -1;
-    for (int i = 0; i < n->n_addrs; i++)
-        if (n->addrs[i].used && same_addr(&n->addrs[i].sa, sa)) {
-            addr_entry *a = &n->addrs[i];
-            a->configured |= configured;
-            if (services)
-                a->services = services;
-            if (node_id && configured) { /* the operator's word wins */
-                memcpy(a->node_id, node_id, CAIRN_HASH_LEN);
-                a->has_id = 1;
-            }
-            return -2;
+    int known = ix_find(n, sa);
+    if (known >= 0) {
+        addr_entry *a = &n->addrs[known];
+        a->configured |= configured;
+        if (services)
+            a->services = services;
+        if (node_id && configured) { /* the operator's word wins */
+            memcpy(a->node_id, node_id, CAIRN_HASH_LEN);
+            a->has_id = 1;
         }
+        return -2;
+    }
     int idx = free_slot(n);
     if (idx < 0)
         return -1;
@@ -271,6 +349,7 @@ static int add_entry(node *n, const struct sockaddr_storage *sa_in, socklen_t le
         memset(a, 0, sizeof(*a));
         return -1;
     }
+    ix_insert(n, idx);
     if (idx == n->n_addrs)
         n->n_addrs++;
     n->addrs_dirty = 1;

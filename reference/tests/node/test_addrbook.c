@@ -290,6 +290,107 @@ static void test_tried_entry_in_use_not_lost(void **state)
     assert_int_equal(count_used(n), 3);
 }
 
+/* Every used entry is found at its slot by its address, and the index holds
+ * nothing else; no unused slot lies below the free-slot hint. */
+static void index_consistent(const node *n)
+{
+    int used = 0;
+    for (int i = 0; i < n->n_addrs; i++) {
+        if (!n->addrs[i].used)
+            continue;
+        used++;
+        assert_int_equal(ix_find(n, &n->addrs[i].sa), i);
+    }
+    int indexed = 0;
+    for (uint32_t k = 0; k < n->ix_cap; k++)
+        indexed += n->ix[k] != 0;
+    assert_int_equal(indexed, used);
+    assert_true(2 * (uint32_t)used <= n->ix_cap);
+    for (int i = 0; i < n->free_hint && i < n->n_addrs; i++)
+        assert_true(n->addrs[i].used);
+}
+
+/* The probe run that wraps past the index's last cell: entries homed at the
+ * last two cells and at the first; dropping the first of them moves the
+ * second back and leaves the one at its home cell 0 in place. */
+static void test_index_wraps(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    uint32_t want[3] = {126, 127, 0};
+    struct sockaddr_storage sa[3];
+    uint16_t port = 1000;
+    for (int k = 0; k < 3; k++) {
+        do
+            sa[k] = v4(44, 1, (uint8_t)k, 1, port++);
+        while ((addr_hash(n, &sa[k]) & 127) != want[k]);
+    }
+    int slot[3];
+    for (int k = 0; k < 3; k++) {
+        slot[k] = addrbook_add(n, &sa[k], sizeof(struct sockaddr_in), 0, 0, 0, NULL);
+        assert_true(slot[k] >= 0);
+    }
+    assert_int_equal(n->ix_cap, 128);
+    assert_int_equal(n->ix[126], slot[0] + 1);
+    assert_int_equal(n->ix[127], slot[1] + 1);
+    assert_int_equal(n->ix[0], slot[2] + 1);
+    drop(n, slot[0]);
+    assert_int_equal(n->ix[126], 0);
+    assert_int_equal(n->ix[127], slot[1] + 1);
+    assert_int_equal(n->ix[0], slot[2] + 1);
+    index_consistent(n);
+    addrbook_del(n);
+    book = NULL;
+}
+
+/* The index by address through churn: a book of ~2,000 entries (an index at
+ * up to half load, so probe runs of several cells are common) loses entries
+ * in an order that cuts such runs, and takes new ones into the freed slots;
+ * after every step each entry is still found, and a dropped one is not. */
+static void test_index_survives_churn(void **state)
+{
+    (void)state;
+    node *n = fresh();
+    for (int g = 0; g < 200; g++) {
+        struct sockaddr_storage src = v4((uint8_t)(20 + g / 100), (uint8_t)g, 0, 1, 7000);
+        for (int i = 0; i < 40; i++) {
+            struct sockaddr_storage sa = v4((uint8_t)(30 + i), (uint8_t)g, (uint8_t)i, 9, 8333);
+            addrbook_add_from(n, &sa, sizeof(struct sockaddr_in), 0, NULL, &src);
+        }
+    }
+    int before = count_used(n);
+    assert_true(before > 1000);
+    index_consistent(n);
+    int runs = 0; /* drops whose next index cell was taken: the shift had work */
+    for (int step = 0; step < before / 2; step++) {
+        int i = (int)((uint32_t)step * 2654435761u % (uint32_t)n->n_addrs);
+        while (!n->addrs[i].used)
+            i = (i + 1) % n->n_addrs;
+        struct sockaddr_storage gone = n->addrs[i].sa;
+        uint32_t k = ix_home(n, &gone);
+        while (n->ix[k] != i + 1)
+            k = (k + 1) & (n->ix_cap - 1);
+        runs += n->ix[(k + 1) & (n->ix_cap - 1)] != 0;
+        drop(n, i);
+        assert_int_equal(ix_find(n, &gone), -1);
+        index_consistent(n);
+    }
+    assert_true(runs > 50);
+    assert_int_equal(count_used(n), before - before / 2);
+    /* new addresses fill the freed slots before the array grows */
+    int high = n->n_addrs, added = 0;
+    struct sockaddr_storage src = v4(99, 1, 0, 1, 7000);
+    for (int i = 0; i < 200; i++) {
+        struct sockaddr_storage sa = v4(77, (uint8_t)i, 3, 3, 8333);
+        added += addrbook_add_from(n, &sa, sizeof(struct sockaddr_in), 0, NULL, &src) >= 0;
+        index_consistent(n);
+    }
+    assert_true(added > 0);
+    assert_int_equal(n->n_addrs, high);
+    addrbook_del(n);
+    book = NULL;
+}
+
 /* [DISC-17] outbound peers come from distinct network groups. */
 static void test_select_distinct_groups(void **state)
 {
@@ -329,6 +430,8 @@ int main(void)
         cmocka_unit_test(test_tried_and_backoff),
         cmocka_unit_test(test_tried_entry_in_use_not_lost),
         cmocka_unit_test(test_select_distinct_groups),
+        cmocka_unit_test(test_index_survives_churn),
+        cmocka_unit_test(test_index_wraps),
     };
     int rv = cmocka_run_group_tests_name("addrbook", tests, NULL, NULL);
     addrbook_del(book);
