@@ -25,7 +25,10 @@
  *  - bytes held stay bounded (cairn_conn_buffered);
  *  - an honest script (nothing corrupted, dropped, injected or closed, no
  *    long pause) ends with both sessions READY and a Ping answered: the
- *    profile never locks out an honest peer, whatever the record split;
+ *    profile never locks out an honest peer, whatever the record split --
+ *    unless the peer wrote 1024 records of less than 8192 bytes in all
+ *    (OP_TINY breaks SEC-12), when the connection may close the session
+ *    with PROTOCOL_VIOLATION [SEC-11], and only then;
  *  - nothing leaks (the counting allocator of the connection's env; ASan).
  */
 #define OPENSSL_SUPPRESS_DEPRECATED /* RAND_set_rand_method: deterministic runs */
@@ -146,6 +149,11 @@ typedef struct peer {
     BIO *rbio, *wbio;
     cairn_session *sess;
     int ready, tiny, pongs;
+    /* [SEC-11] its application-data records, in the receiver's windows of
+     * 1024; tiny_window: one of them carried less than 8192 bytes */
+    unsigned win_records;
+    size_t win_bytes;
+    int tiny_window;
 } peer;
 
 typedef struct run {
@@ -243,6 +251,18 @@ static void conn_step(run *r)
     }
 }
 
+/* One application-data record of n bytes written by the peer (SSL_write
+ * of at most 16384 bytes writes one record). */
+static void peer_record(peer *p, size_t n)
+{
+    p->win_bytes += n;
+    if (++p->win_records == 1024) {
+        p->tiny_window |= p->win_bytes < 8192;
+        p->win_records = 0;
+        p->win_bytes = 0;
+    }
+}
+
 /* Runs the peer's TLS and session on what it has received. */
 static void peer_progress(run *r)
 {
@@ -286,6 +306,7 @@ static void peer_progress(run *r)
         int w = SSL_write(p->ssl, data, p->tiny ? 1 : (int)(n > 16384 ? 16384 : n));
         if (w <= 0)
             break;
+        peer_record(p, (size_t)w);
         cairn_session_sent(p->sess, (size_t)w);
     }
 collect:
@@ -395,7 +416,8 @@ static void op(run *r, int o)
     case OP_APP_RAW:
         b = fuzz_bytes(&r->in, fuzz_u8(&r->in), &n);
         if (n && SSL_is_init_finished(r->p.ssl)) {
-            SSL_write(r->p.ssl, b, (int)n);
+            if (SSL_write(r->p.ssl, b, (int)n) > 0)
+                peer_record(&r->p, n);
             ERR_clear_error();
             r->tampered = 1;
         }
@@ -515,10 +537,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 pinged = cairn_session_ping(r.p.sess, NULL) == 0;
             pump(&r, 0);
         }
-        FUZZ_CHECK(r.state == CAIRN_CONN_OPEN && r.conn_ready && r.p.ready,
-                   "an honest peer was not served: conn state %d (%s), READY %d/%d", r.state,
-                   cairn_conn_error(r.conn), r.conn_ready, r.p.ready);
-        FUZZ_CHECK(r.p.pongs > 0, "an honest Ping was not answered");
+        cairn_session *cs = cairn_conn_session(r.conn);
+        const cairn_close_info *ci = cs ? cairn_session_close_info(cs) : NULL;
+        if (ci && !ci->by_peer && ci->code == CAIRN_E_PROTOCOL_VIOLATION) {
+            /* [SEC-11] only after a window of tiny records */
+            FUZZ_CHECK(r.p.tiny_window, "closed for tiny records (%s) without a tiny window",
+                       ci->message);
+        } else {
+            FUZZ_CHECK(r.state == CAIRN_CONN_OPEN && r.conn_ready && r.p.ready,
+                       "an honest peer was not served: conn state %d (%s), READY %d/%d", r.state,
+                       cairn_conn_error(r.conn), r.conn_ready, r.p.ready);
+            FUZZ_CHECK(r.p.pongs > 0, "an honest Ping was not answered");
+        }
     }
 
     cairn_conn_del(r.conn);
