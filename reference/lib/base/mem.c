@@ -95,7 +95,6 @@ void cairn_hex_encode(char *out, const uint8_t *in, size_t n)
 
 void cairn_text_escape(char *out, size_t cap, const char *in)
 {
-    static const char digits[] = "0123456789abcdef";
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < cap; p++) {
         if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
@@ -103,8 +102,8 @@ void cairn_text_escape(char *out, size_t cap, const char *in)
         } else {
             out[o++] = '\\';
             out[o++] = 'x';
-            out[o++] = digits[*p >> 4];
-            out[o++] = digits[*p & 15];
+            cairn_hex_encode(out + o, p, 1); /* two digits and a NUL the next byte replaces */
+            o += 2;
         }
     }
     out[o] = '\0';
